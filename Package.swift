@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Stampede: a flash-sale inventory service on a NIO-free epoll HTTP server,
+/// Redis (hiredis) for atomic stock decisions and PostgreSQL (libpq) for durable orders.
+let package = Package(
+    name: "Stampede",
+    products: [
+        .executable(name: "stampede", targets: ["stampede"]),
+        .executable(name: "stampede-load", targets: ["stampede-load"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C libraries and shims
+        .target(
+            name: "CStampedeSystem",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibpq",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // MARK: Layers
+        .target(name: "StampedeHTTP", dependencies: ["CStampedeSystem"]),
+        .target(name: "StampedePool"),
+        .target(name: "StampedeRedis", dependencies: ["CHiredis", "StampedePool"]),
+        .target(name: "StampedePostgres", dependencies: ["CLibpq", "StampedePool"]),
+        .target(
+            name: "StampedeInventory",
+            dependencies: [
+                "StampedeRedis", "StampedePostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "StampedeService",
+            dependencies: [
+                "StampedeHTTP", "StampedeInventory", "StampedeRedis", "StampedePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "stampede",
+            dependencies: [
+                "StampedeService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "stampede-load",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "LoadTests/stampede-load"
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP"]),
+        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeService"]),
+        .testTarget(
+            name: "StampedeIntegrationTests",
+            dependencies: ["StampedeService", "StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedeHTTP"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,154 @@
+import Logging
+import StampedePostgres
+import StampedeRedis
+import Synchronization
+
+/// The tunables of the inventory: sharding, batching, shedding and background work.
+public struct InventoryConfiguration: Sendable, Equatable {
+    /// How many shards own purchase traffic (a sale belongs to `fnv1a(sale_id) % shardCount`).
+    public var shardCount: Int = 8
+    /// Purchases a shard holds at once (waiting + in its batch); past it, `503 overloaded`.
+    public var maxInFlightPerShard: Int = 1024
+    /// The most purchases one batch carries (one Redis round trip, one PostgreSQL commit).
+    public var batchSize: Int = 128
+    /// How old a cached sale may be when served.
+    public var cacheMaxAgeSeconds: Double = 1.0
+    /// How often cached sales are refreshed from Redis.
+    public var cacheRefreshSeconds: Double = 0.25
+    /// How often due reservations are expired.
+    public var expirySweepSeconds: Double = 1.0
+    /// How often the reconciler commits stranded outbox entries and retries stock returns.
+    public var reconcileSeconds: Double = 5.0
+    /// An outbox entry older than this is stranded (no batch can still be committing it).
+    public var outboxGraceSeconds: Double = 30.0
+
+    public init() {}
+}
+
+/// Stampede's inventory: sales, the sharded purchase path, and the order life cycle.
+///
+/// It joins Redis (`StockLedger`: who gets a unit, decided atomically) and PostgreSQL
+/// (`OrderRepository`, `SaleRepository`: what was sold, durably). Every method is safe to call
+/// from any thread; the HTTP layer calls `submit` straight from an event loop.
+public final class Inventory: Sendable {
+    public let ledger: StockLedger
+    public let orders: OrderRepository
+    public let sales: SaleRepository
+    public let cache: SaleCache
+    public let router: ShardRouter
+    public let shards: [Shard]
+    let configuration: Mutex<InventoryConfiguration>
+    let logger: Logger
+    let repairs = Mutex(RepairCounts())
+
+    /// What the background work has repaired since start (for logs and `/metrics`).
+    public struct RepairCounts: Sendable, Equatable {
+        public var expired = 0
+        public var stockReturned = 0
+        public var outboxCommitted = 0
+        public var salesRestored = 0
+    }
+
+    public init(redis: RedisClient, writer: PostgresClient, reader: PostgresClient,
+                configuration: InventoryConfiguration, logger: Logger,
+                observeBatch: @escaping @Sendable (PurchaseBatchProcessor.BatchReport) -> Void = { _ in }) {
+        ledger = StockLedger(redis: redis)
+        orders = OrderRepository(writer: writer, reader: reader)
+        sales = SaleRepository(writer: writer)
+        cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
+        router = ShardRouter(shardCount: configuration.shardCount)
+        let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, observe: observeBatch)
+        shards = (0..<configuration.shardCount).map {
+            Shard(index: $0, maxInFlight: configuration.maxInFlightPerShard, batchSize: configuration.batchSize,
+                  processor: processor)
+        }
+        self.configuration = Mutex(configuration)
+        self.logger = logger
+    }
+
+    /// The shard that owns `saleID`.
+    public func shard(for saleID: String) -> Shard { shards[router.shard(for: saleID)] }
+
+    /// Queues a purchase on its sale's shard; false when the shard is full (answer `503 overloaded`;
+    /// nothing was done). `purchase.complete` is called exactly once when it returns true.
+    public func submit(_ purchase: PendingPurchase) -> Bool {
+        shard(for: purchase.request.saleID).submit(purchase)
+    }
+
+    /// Applies new live tunables (batch size and in-flight limit) to every shard.
+    public func tune(maxInFlightPerShard: Int, batchSize: Int) {
+        configuration.withLock {
+            $0.maxInFlightPerShard = maxInFlightPerShard
+            $0.batchSize = batchSize
+        }
+        for shard in shards { shard.tune(maxInFlight: maxInFlightPerShard, batchSize: batchSize) }
+    }
+
+    /// Every shard's figures.
+    public func shardStatistics() -> [ShardStatistics] { shards.map(\.statistics) }
+
+    /// What background work repaired so far.
+    public var repairCounts: RepairCounts { repairs.withLock { $0 } }
+
+    // MARK: Sales
+
+    /// Reads a sale from Redis, rebuilding it from PostgreSQL if Redis lost it; caches the answer.
+    public func loadSale(_ saleID: String) async throws(InventoryError) -> Sale? {
+        if let sale = try await ledger.sales([saleID])[0] {
+            cache.store(saleID, sale)
+            return sale
+        }
+        guard let truth = try await sales.sale(saleID) else {
+            cache.store(saleID, nil)
+            return nil
+        }
+        let holdings = try await orders.holdings(saleID: saleID)
+        if try await ledger.restore(truth, orders: holdings.orders, holdings: holdings.users) {
+            repairs.withLock { $0.salesRestored += 1 }
+            logger.warning("rebuilt a sale missing from Redis from PostgreSQL", metadata: ["sale_id": "\(saleID)"])
+        }
+        let sale = try await ledger.sales([saleID])[0] ?? truth
+        cache.store(saleID, sale)
+        return sale
+    }
+
+    /// Creates (`created` true) or replaces a sale; refused with `saleHasOrders` once it sold.
+    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (sale: Sale, created: Bool) {
+        if let violation = definition.violation() {
+            throw .invalidField(field: violation.field, reason: violation.reason)
+        }
+        if try await sales.hasOrders(definition.saleID) { throw .saleHasOrders(definition.saleID) }
+        let createdInRedis = try await ledger.define(definition)
+        let createdInPostgres = try await sales.save(definition)
+        let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
+        cache.store(definition.saleID, sale)
+        return (sale, createdInRedis && createdInPostgres)
+    }
+
+    /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis).
+    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> Sale {
+        guard quantity >= 1, quantity <= 1_000_000_000 else {
+            throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")
+        }
+        guard try await sales.restock(saleID, quantity: quantity) else { throw .unknownSale(saleID) }
+        if !(try await ledger.restock(saleID: saleID, quantity: quantity)) {
+            // Redis lost the sale: rebuilding it from PostgreSQL includes this restock.
+            _ = try await loadSale(saleID)
+        }
+        guard let sale = try await loadSale(saleID) else { throw .unknownSale(saleID) }
+        return sale
+    }
+
+    // MARK: Orders
+
+    /// An order by id (reader pool, falling back to the writer).
+    public func order(_ orderID: String) async throws(InventoryError) -> Order {
+        guard let order = try await orders.order(orderID) else { throw .unknownOrder(orderID) }
+        return order
+    }
+
+    /// A user's newest orders, at most 100.
+    public func orders(ofUser userID: String) async throws(InventoryError) -> [Order] {
+        try await orders.orders(ofUser: userID, limit: 100)
+    }
+}

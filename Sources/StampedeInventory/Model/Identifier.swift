@@ -1,0 +1,38 @@
+/// Validation of the identifiers the API accepts (`sale_id`, `sku`, `user_id`, order ids and
+/// `Idempotency-Key`).
+///
+/// The contract allows `[A-Za-z0-9._:-]` only, so identifiers can be used verbatim inside Redis
+/// keys and log lines without escaping.
+public enum Identifier {
+    /// The longest `sale_id`, `sku` or `user_id`.
+    public static let maxLength = 64
+    /// The longest `Idempotency-Key`.
+    public static let maxIdempotencyKeyLength = 128
+
+    /// Whether `value` is 1…`maxLength` characters of `[A-Za-z0-9._:-]`.
+    public static func isValid(_ value: some StringProtocol, maxLength: Int = Identifier.maxLength) -> Bool {
+        var count = 0
+        for byte in value.utf8 {
+            count += 1
+            if count > maxLength || !isAllowed(byte) { return false }
+        }
+        return count > 0
+    }
+
+    /// Whether `value` is a well-formed `Idempotency-Key`.
+    public static func isValidIdempotencyKey(_ value: some StringProtocol) -> Bool {
+        isValid(value, maxLength: maxIdempotencyKeyLength)
+    }
+
+    @inline(__always)
+    static func isAllowed(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+}

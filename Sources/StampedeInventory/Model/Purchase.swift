@@ -1,0 +1,49 @@
+/// One buyer's attempt, validated and waiting in its shard's queue.
+public struct PurchaseRequest: Sendable, Equatable {
+    public var saleID: String
+    public var userID: String
+    public var quantity: Int64
+    /// The client's `Idempotency-Key`, if it sent one; retries with it return the first order.
+    public var idempotencyKey: String?
+    /// Chosen before the Redis decision so the reservation and the order row share it.
+    public var orderID: String
+
+    public init(saleID: String, userID: String, quantity: Int64, idempotencyKey: String?,
+                orderID: String = OrderIDGenerator.next()) {
+        self.saleID = saleID
+        self.userID = userID
+        self.quantity = quantity
+        self.idempotencyKey = idempotencyKey
+        self.orderID = orderID
+    }
+}
+
+/// How a purchase ended; each case maps to one API answer.
+public enum PurchaseOutcome: Sendable, Equatable {
+    /// Stock taken and the order row committed (`201`).
+    case created(Order)
+    /// A retry with an `Idempotency-Key` already used by this user on this sale (`200`).
+    case existing(Order)
+    case soldOut
+    case limitExceeded
+    case notStarted
+    case ended
+    /// `quantity` is above the sale's per-user limit (`400 invalid_quantity`).
+    case invalidQuantity(limit: Int64)
+    case unknownSale
+    /// Shed before any work was done (`503 overloaded`).
+    case overloaded
+    /// Redis or PostgreSQL failed; nothing was sold that is not also committed (`503 unavailable`).
+    case unavailable(String)
+}
+
+/// A queued purchase and the callback that answers its buyer, called exactly once.
+public struct PendingPurchase: Sendable {
+    public var request: PurchaseRequest
+    public var complete: @Sendable (PurchaseOutcome) -> Void
+
+    public init(request: PurchaseRequest, complete: @escaping @Sendable (PurchaseOutcome) -> Void) {
+        self.request = request
+        self.complete = complete
+    }
+}

@@ -1,0 +1,71 @@
+/// What an operator defines with `PUT /admin/sales/{sale_id}`: a quantity of one SKU sold at one
+/// price inside a time window, with a per-user limit.
+public struct SaleDefinition: Sendable, Equatable {
+    public var saleID: String
+    public var sku: String
+    public var priceCents: Int64
+    /// Units offered when the sale was defined (restocks are counted apart, in `Sale.restocked`).
+    public var stock: Int64
+    public var perUserLimit: Int64
+    public var startsAt: Timestamp
+    public var endsAt: Timestamp
+    /// How long a reservation may stay unpaid before it expires and its stock returns.
+    public var reservationTTLSeconds: Int64
+
+    public init(saleID: String, sku: String, priceCents: Int64, stock: Int64, perUserLimit: Int64,
+                startsAt: Timestamp, endsAt: Timestamp, reservationTTLSeconds: Int64) {
+        self.saleID = saleID
+        self.sku = sku
+        self.priceCents = priceCents
+        self.stock = stock
+        self.perUserLimit = perUserLimit
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.reservationTTLSeconds = reservationTTLSeconds
+    }
+
+    /// The first rule this definition breaks, as `(field, reason)`, or nil when it is valid.
+    public func violation() -> (field: String, reason: String)? {
+        if !Identifier.isValid(saleID) { return ("sale_id", "must match [A-Za-z0-9._:-]{1,64}") }
+        if !Identifier.isValid(sku) { return ("sku", "must match [A-Za-z0-9._:-]{1,64}") }
+        if priceCents < 0 { return ("price_cents", "must be >= 0") }
+        if stock < 0 { return ("stock", "must be >= 0") }
+        if perUserLimit < 1 { return ("per_user_limit", "must be >= 1") }
+        if endsAt <= startsAt { return ("ends_at", "must be after starts_at") }
+        if reservationTTLSeconds < 1 || reservationTTLSeconds > 7 * 86_400 {
+            return ("reservation_ttl_seconds", "must be between 1 and 604800")
+        }
+        return nil
+    }
+}
+
+/// Where a sale stands, as `GET /v1/sales/{sale_id}` reports it.
+public enum SaleState: String, Sendable {
+    case scheduled, live
+    case soldOut = "sold_out"
+    case ended
+}
+
+/// A sale with its stock figures, as read from Redis (the fast, authoritative counters).
+public struct Sale: Sendable, Equatable {
+    public var definition: SaleDefinition
+    /// Units added by `POST /admin/sales/{id}/restock` since the sale was defined.
+    public var restocked: Int64
+    /// Units neither reserved nor paid; never negative.
+    public var available: Int64
+
+    public init(definition: SaleDefinition, restocked: Int64, available: Int64) {
+        self.definition = definition
+        self.restocked = restocked
+        self.available = max(0, available)
+    }
+
+    public var saleID: String { definition.saleID }
+
+    /// The state at `now`: outside the window first, then sold out when nothing is available.
+    public func state(at now: Timestamp) -> SaleState {
+        if now < definition.startsAt { return .scheduled }
+        if now >= definition.endsAt { return .ended }
+        return available <= 0 ? .soldOut : .live
+    }
+}

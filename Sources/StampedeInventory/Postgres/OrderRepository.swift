@@ -1,0 +1,208 @@
+import StampedePostgres
+
+/// The `orders` table: committed orders are the truth of what was sold.
+///
+/// Writes go to the writer (primary) pool; reads to the reader pool, falling back to the writer
+/// when the reader does not have the row yet (read-your-writes for the buyer).
+public struct OrderRepository: Sendable {
+    public let writer: PostgresClient
+    public let reader: PostgresClient
+
+    public init(writer: PostgresClient, reader: PostgresClient) {
+        self.writer = writer
+        self.reader = reader
+    }
+
+    static let columns = """
+    order_id, sale_id, sku, user_id, quantity, price_cents, status,
+    (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM expires_at) * 1000)::bigint,
+    idempotency_key
+    """
+
+    /// The outcome of committing one batch.
+    public struct BatchCommit: Sendable {
+        /// Orders of the batch as committed (inserted now or found already committed).
+        public var orders: [String: Order]
+    }
+
+    /// Commits a batch in one transaction: inserts `reserved` (new reservations) and `replayed`
+    /// (reservations still in the outbox, re-sent by idempotent retries) — each at most once — and
+    /// reads back every order of `lookup`. Returning means committed.
+    public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String]) async throws(InventoryError) -> BatchCommit {
+        let inserts = reserved + replayed
+        do {
+            return try await writer.transaction { connection in
+                if !inserts.isEmpty { try Self.insert(inserts, on: connection) }
+                var found: [String: Order] = [:]
+                for order in reserved { found[order.orderID] = order }
+                let missing = Array(Set(lookup + replayed.map(\.orderID)))
+                if !missing.isEmpty {
+                    for order in try Self.find(missing, on: connection) { found[order.orderID] = order }
+                }
+                return BatchCommit(orders: found)
+            }
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`): committing the same
+    /// reservation twice — by the shard and by the reconciler — is harmless.
+    static func insert(_ orders: [Order], on connection: PostgresConnection) throws {
+        var sql = "INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key) VALUES "
+        var params: [String?] = []
+        params.reserveCapacity(orders.count * 10)
+        for (index, order) in orders.enumerated() {
+            let p = index * 10
+            if index > 0 { sql += "," }
+            sql += "($\(p + 1),$\(p + 2),$\(p + 3),$\(p + 4),$\(p + 5),$\(p + 6),$\(p + 7),"
+            sql += "to_timestamp($\(p + 8)::bigint / 1000.0),to_timestamp($\(p + 9)::bigint / 1000.0),$\(p + 10))"
+            params += [order.orderID, order.saleID, order.sku, order.userID, String(order.quantity),
+                       String(order.priceCents), order.status.rawValue, String(order.createdAt.milliseconds),
+                       String(order.expiresAt.milliseconds), order.idempotencyKey]
+        }
+        sql += " ON CONFLICT (order_id) DO NOTHING"
+        _ = try connection.query(sql, params)
+    }
+
+    static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
+        let result = try connection.query("SELECT \(columns) FROM orders WHERE order_id = ANY($1::text[])",
+                                          [PostgresArray.text(ids)])
+        return try decode(result)
+    }
+
+    /// The order, from the reader, else from the writer (only the writer with `primaryOnly`);
+    /// nil when it does not exist.
+    public func order(_ orderID: String, primaryOnly: Bool = false) async throws(InventoryError) -> Order? {
+        let sql = "SELECT \(Self.columns) FROM orders WHERE order_id = $1"
+        if !primaryOnly, let order = try await fetch(reader, sql, [orderID]).first { return order }
+        if reader === writer { return nil }
+        return try await fetch(writer, sql, [orderID]).first
+    }
+
+    /// A user's newest orders first, at most `limit`.
+    public func orders(ofUser userID: String, limit: Int = 100) async throws(InventoryError) -> [Order] {
+        try await fetch(reader, "SELECT \(Self.columns) FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id DESC LIMIT $2",
+                        [userID, String(limit)])
+    }
+
+    /// Moves a `reserved`, unexpired order to `paid` or `cancelled`; the one conditional update that
+    /// decides a race with expiry or a concurrent cancel/pay. Returns the order when it moved.
+    public func transition(_ orderID: String, to status: OrderStatus) async throws(InventoryError) -> Order? {
+        try await fetch(writer, """
+        UPDATE orders SET status = $2, updated_at = now()
+        WHERE order_id = $1 AND status = 'reserved' AND expires_at > now()
+        RETURNING \(Self.columns)
+        """, [orderID, status.rawValue]).first
+    }
+
+    /// Expires reserved orders past `expires_at` (at most `limit`, skipping rows another instance
+    /// is expiring); returns them so their stock can be returned.
+    public func expireDue(limit: Int = 500, orderID: String? = nil) async throws(InventoryError) -> [Order] {
+        try await fetch(writer, """
+        UPDATE orders SET status = 'expired', updated_at = now()
+        WHERE order_id IN (
+            SELECT order_id FROM orders
+            WHERE status = 'reserved' AND expires_at <= now() AND ($2::text IS NULL OR order_id = $2)
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING \(Self.columns)
+        """, [String(limit), orderID])
+    }
+
+    /// Cancelled or expired orders whose stock return is not yet recorded, older than `graceSeconds`.
+    public func unreturned(graceSeconds: Int, limit: Int = 500) async throws(InventoryError) -> [Order] {
+        try await fetch(writer, """
+        SELECT \(Self.columns) FROM orders
+        WHERE status IN ('cancelled', 'expired') AND NOT stock_returned
+          AND updated_at < now() - make_interval(secs => $1)
+        ORDER BY updated_at LIMIT $2
+        """, [String(graceSeconds), String(limit)])
+    }
+
+    /// Records that these orders' stock went back to Redis.
+    public func markStockReturned(_ orderIDs: [String]) async throws(InventoryError) {
+        guard !orderIDs.isEmpty else { return }
+        _ = try await run(writer, "UPDATE orders SET stock_returned = true WHERE order_id = ANY($1::text[])",
+                          [PostgresArray.text(orderIDs)])
+    }
+
+    /// Inserts reservations recovered from the outbox (the reconciler); returns how many were new.
+    public func commitRecovered(_ orders: [Order]) async throws(InventoryError) -> Int {
+        guard !orders.isEmpty else { return 0 }
+        do {
+            return try await writer.transaction { connection in
+                let before = try connection.query("SELECT count(*) FROM orders WHERE order_id = ANY($1::text[])",
+                                                  [PostgresArray.text(orders.map(\.orderID))])
+                try Self.insert(orders, on: connection)
+                return orders.count - Int(before.rows.first?[0].flatMap { Int($0) } ?? 0)
+            }
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    /// What PostgreSQL says a sale has sold: reservations ever taken, and units held per user by
+    /// `reserved` and `paid` orders. Used to rebuild Redis.
+    public func holdings(saleID: String) async throws(InventoryError) -> (orders: Int64, users: [(userID: String, units: Int64)]) {
+        let count = try await run(writer, "SELECT count(*) FROM orders WHERE sale_id = $1", [saleID])
+        let rows = try await run(writer, """
+        SELECT user_id, sum(quantity) FROM orders
+        WHERE sale_id = $1 AND status IN ('reserved', 'paid') GROUP BY user_id
+        """, [saleID])
+        let users = rows.rows.compactMap { row -> (String, Int64)? in
+            guard let user = row[0], let units = row[1].flatMap({ Int64($0) }) else { return nil }
+            return (user, units)
+        }
+        return (Int64(count.rows.first?[0] ?? "0") ?? 0, users)
+    }
+
+    private func fetch(_ client: PostgresClient, _ sql: String, _ params: [String?]) async throws(InventoryError) -> [Order] {
+        let result = try await run(client, sql, params)
+        do {
+            return try Self.decode(result)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    private func run(_ client: PostgresClient, _ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
+        do {
+            return try await client.query(sql, params)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    static func decode(_ result: PostgresResult) throws(InventoryError) -> [Order] {
+        try result.rows.map { row throws(InventoryError) in
+            guard row.count == 10, let id = row[0], let sale = row[1], let sku = row[2], let user = row[3],
+                  let quantity = row[4].flatMap({ Int64($0) }), let price = row[5].flatMap({ Int64($0) }),
+                  let status = row[6].flatMap(OrderStatus.init(rawValue:)),
+                  let created = row[7].flatMap({ Int64($0) }), let expires = row[8].flatMap({ Int64($0) })
+            else { throw .unavailable("postgres: malformed order row") }
+            return Order(orderID: id, saleID: sale, sku: sku, userID: user, quantity: quantity, priceCents: price,
+                         status: status, createdAt: Timestamp(milliseconds: created),
+                         expiresAt: Timestamp(milliseconds: expires), idempotencyKey: row[9])
+        }
+    }
+}
+
+/// Text-format PostgreSQL array literals for `= ANY($1::text[])` parameters.
+enum PostgresArray {
+    /// `{"a","b"}`; ids are `[A-Za-z0-9._:-]`, but quotes and backslashes are escaped anyway.
+    static func text(_ values: [String]) -> String {
+        var out = "{"
+        for (index, value) in values.enumerated() {
+            if index > 0 { out += "," }
+            out += "\""
+            for ch in value {
+                if ch == "\"" || ch == "\\" { out += "\\" }
+                out.append(ch)
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+}

@@ -1,0 +1,79 @@
+import StampedeRedis
+
+/// What the purchase script decided for one purchase of a batch.
+public enum PurchaseDecision: Sendable, Equatable {
+    /// Stock was taken in Redis; `order` is to be committed (status `reserved`).
+    case reserved(Order)
+    /// The idempotency key was used before for `orderID`; `pending` is that order still waiting in
+    /// the outbox (to be committed before answering), or nil when it was acknowledged already.
+    case duplicate(orderID: String, pending: Order?)
+    /// Nothing was taken; the outcome answers the buyer.
+    case rejected(PurchaseOutcome)
+}
+
+/// A reservation in a sale's outbox, parsed from its record `user|qty|created|expires|idem`.
+public struct PendingRecord: Sendable, Equatable {
+    public var userID: String
+    public var quantity: Int64
+    public var createdAt: Timestamp
+    public var expiresAt: Timestamp
+    public var idempotencyKey: String?
+
+    /// Parses an outbox record; nil when it is not one.
+    public init?(_ record: String) {
+        let parts = record.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 5, let quantity = Int64(parts[1]), let created = Int64(parts[2]),
+              let expires = Int64(parts[3]), !parts[0].isEmpty else { return nil }
+        userID = String(parts[0])
+        self.quantity = quantity
+        createdAt = Timestamp(milliseconds: created)
+        expiresAt = Timestamp(milliseconds: expires)
+        idempotencyKey = parts[4].isEmpty ? nil : String(parts[4])
+    }
+
+    /// The order this reservation becomes once committed.
+    public func order(orderID: String, saleID: String, sku: String, priceCents: Int64) -> Order {
+        Order(orderID: orderID, saleID: saleID, sku: sku, userID: userID, quantity: quantity,
+              priceCents: priceCents, status: .reserved, createdAt: createdAt, expiresAt: expiresAt,
+              idempotencyKey: idempotencyKey)
+    }
+}
+
+extension PurchaseDecision {
+    /// Decodes the purchase script's reply for `requests` (all of one sale, in order).
+    static func decode(_ reply: RESPValue, for requests: [PurchaseRequest]) throws(InventoryError) -> [PurchaseDecision] {
+        guard let items = try reply.orThrow().asArray, items.count == requests.count + 1,
+              let header = items[0].asArray, header.count == 3 else {
+            throw .unavailable("redis: unexpected purchase script reply")
+        }
+        let sku = header[0].asText ?? ""
+        let price = header[1].asInt64 ?? 0
+        let limit = header[2].asInt64 ?? 0
+        var decisions: [PurchaseDecision] = []
+        decisions.reserveCapacity(requests.count)
+        for (request, item) in zip(requests, items.dropFirst()) {
+            guard let fields = item.asArray, fields.count == 5,
+                  let rawCode = fields[0].asInt64,
+                  let code = InventoryScripts.PurchaseCode(rawValue: rawCode),
+                  let orderID = fields[1].asText else {
+                throw .unavailable("redis: unexpected purchase result")
+            }
+            let record = fields[4].asText.flatMap(PendingRecord.init)
+            switch code {
+            case .reserved:
+                guard let record else { throw .unavailable("redis: reservation without a record") }
+                decisions.append(.reserved(record.order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)))
+            case .duplicate:
+                let pending = record?.order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)
+                decisions.append(.duplicate(orderID: orderID, pending: pending))
+            case .soldOut: decisions.append(.rejected(.soldOut))
+            case .limitExceeded: decisions.append(.rejected(.limitExceeded))
+            case .notStarted: decisions.append(.rejected(.notStarted))
+            case .ended: decisions.append(.rejected(.ended))
+            case .unknownSale: decisions.append(.rejected(.unknownSale))
+            case .invalidQuantity: decisions.append(.rejected(.invalidQuantity(limit: limit)))
+            }
+        }
+        return decisions
+    }
+}

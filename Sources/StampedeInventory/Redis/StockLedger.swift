@@ -1,0 +1,187 @@
+import StampedeRedis
+
+/// A reservation whose stock goes back to its sale (cancel or expiry).
+public struct StockReturn: Sendable, Equatable {
+    public var saleID: String
+    public var orderID: String
+    public var userID: String
+    public var quantity: Int64
+
+    public init(saleID: String, orderID: String, userID: String, quantity: Int64) {
+        self.saleID = saleID
+        self.orderID = orderID
+        self.userID = userID
+        self.quantity = quantity
+    }
+
+    public init(order: Order) {
+        self.init(saleID: order.saleID, orderID: order.orderID, userID: order.userID, quantity: order.quantity)
+    }
+}
+
+/// Stampede's stock counters in Redis: every call that changes them is one of `InventoryScripts`.
+///
+/// Redis is the fast path that decides who gets a unit; PostgreSQL's committed orders are the
+/// truth of what was sold. The outbox (`SaleKeys.pending`) joins the two: see the README's
+/// consistency design.
+public struct StockLedger: Sendable {
+    public let redis: RedisClient
+
+    public init(redis: RedisClient) { self.redis = redis }
+
+    /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
+    /// pipelined in one round trip. The decisions come back in the order of `requests`.
+    public func decide(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> [PurchaseDecision] {
+        var groups: [String: [Int]] = [:]
+        var saleOrder: [String] = []
+        for (index, request) in requests.enumerated() {
+            if groups[request.saleID] == nil { saleOrder.append(request.saleID) }
+            groups[request.saleID, default: []].append(index)
+        }
+        let nowText = String(now.milliseconds)
+        var calls: [RedisScriptCall] = []
+        calls.reserveCapacity(saleOrder.count)
+        for saleID in saleOrder {
+            let keys = SaleKeys(saleID: saleID)
+            var args = [nowText]
+            args.reserveCapacity(1 + groups[saleID]!.count * 4)
+            for index in groups[saleID]! {
+                let request = requests[index]
+                args.append(request.orderID)
+                args.append(request.userID)
+                args.append(String(request.quantity))
+                args.append(request.idempotencyKey ?? "")
+            }
+            calls.append(RedisScriptCall(script: InventoryScripts.purchase,
+                                         keys: [keys.sale, keys.users, keys.idempotency, keys.pending], args: args))
+        }
+        let replies = try await evaluate(calls)
+        var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
+        for (saleID, reply) in zip(saleOrder, replies) {
+            let indexes = groups[saleID]!
+            let decided = try PurchaseDecision.decode(reply, for: indexes.map { requests[$0] })
+            for (index, decision) in zip(indexes, decided) { decisions[index] = decision }
+        }
+        return decisions.map { $0! }
+    }
+
+    /// Forgets outbox entries whose orders are committed in PostgreSQL.
+    public func acknowledge(_ orders: [Order]) async throws(InventoryError) {
+        guard !orders.isEmpty else { return }
+        var bySale: [String: [String]] = [:]
+        for order in orders { bySale[order.saleID, default: []].append(order.orderID) }
+        let commands = bySale.map { saleID, ids in ["HDEL", SaleKeys(saleID: saleID).pending] + ids }
+        do {
+            for reply in try await redis.pipeline(commands) { _ = try reply.orThrow() }
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("redis: \(error)")
+        }
+    }
+
+    /// Returns the stock of each order, at most once per order. Returns the orders returned now.
+    @discardableResult
+    public func release(_ returns: [StockReturn]) async throws(InventoryError) -> [Bool] {
+        guard !returns.isEmpty else { return [] }
+        let calls = returns.map { item in
+            let keys = SaleKeys(saleID: item.saleID)
+            return RedisScriptCall(script: InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
+                                   args: [item.orderID, item.userID, String(item.quantity)])
+        }
+        return try await evaluate(calls).map { try $0.orThrow().asInt64 == 1 }
+    }
+
+    /// Defines a sale: `.created`, `.replaced`, or throws `saleHasOrders`.
+    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> Bool {
+        let keys = SaleKeys(saleID: definition.saleID)
+        let call = RedisScriptCall(
+            script: InventoryScripts.define,
+            keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
+            args: [definition.sku, String(definition.priceCents), String(definition.stock),
+                   String(definition.perUserLimit), String(definition.startsAt.milliseconds),
+                   String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds)])
+        let result = try await evaluate([call])[0].orThrow().asInt64
+        if result == -1 { throw .saleHasOrders(definition.saleID) }
+        return result == 1
+    }
+
+    /// Adds `quantity` units; false when Redis does not know the sale.
+    public func restock(saleID: String, quantity: Int64) async throws(InventoryError) -> Bool {
+        let call = RedisScriptCall(script: InventoryScripts.restock, keys: [SaleKeys(saleID: saleID).sale],
+                                   args: [String(quantity)])
+        return (try await evaluate([call])[0].orThrow().asInt64 ?? -1) >= 0
+    }
+
+    /// Rebuilds a sale Redis lost, from PostgreSQL's committed orders; no-op when it exists.
+    public func restore(_ sale: Sale, orders: Int64, holdings: [(userID: String, units: Int64)]) async throws(InventoryError) -> Bool {
+        let keys = SaleKeys(saleID: sale.saleID)
+        let d = sale.definition
+        var args = [d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
+                    String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
+                    String(d.reservationTTLSeconds), String(sale.restocked), String(sale.available), String(orders)]
+        for holding in holdings { args.append(holding.userID); args.append(String(holding.units)) }
+        let call = RedisScriptCall(script: InventoryScripts.restore, keys: [keys.sale, keys.users], args: args)
+        return try await evaluate([call])[0].orThrow().asInt64 == 1
+    }
+
+    /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip.
+    public func sales(_ saleIDs: [String]) async throws(InventoryError) -> [Sale?] {
+        guard !saleIDs.isEmpty else { return [] }
+        let replies: [RESPValue]
+        do {
+            replies = try await redis.pipeline(saleIDs.map { ["HGETALL", SaleKeys(saleID: $0).sale] })
+        } catch {
+            throw .unavailable("redis: \(error)")
+        }
+        return try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
+            Self.decodeSale(saleID: saleID, try reply.orThrow())
+        }
+    }
+
+    /// The outbox of a sale: reservations taken in Redis not yet acknowledged as committed.
+    public func pending(saleID: String) async throws(InventoryError) -> [(orderID: String, record: PendingRecord)] {
+        let reply: RESPValue
+        do {
+            reply = try await redis.command(["HGETALL", SaleKeys(saleID: saleID).pending])
+        } catch {
+            throw .unavailable("redis: \(error)")
+        }
+        let items = try reply.orThrow().asArray ?? []
+        var out: [(String, PendingRecord)] = []
+        var index = 0
+        while index + 1 < items.count {
+            if let id = items[index].asText, let text = items[index + 1].asText, let record = PendingRecord(text) {
+                out.append((id, record))
+            }
+            index += 2
+        }
+        return out
+    }
+
+    static func decodeSale(saleID: String, _ reply: RESPValue) -> Sale? {
+        guard let items = reply.asArray, !items.isEmpty else { return nil }
+        var fields: [String: RESPValue] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if let name = items[index].asText { fields[name] = items[index + 1] }
+            index += 2
+        }
+        guard let sku = fields["sku"]?.asText, let price = fields["price"]?.asInt64,
+              let total = fields["total"]?.asInt64, let limit = fields["limit"]?.asInt64,
+              let starts = fields["starts"]?.asInt64, let ends = fields["ends"]?.asInt64,
+              let ttl = fields["ttl"]?.asInt64, let available = fields["avail"]?.asInt64 else { return nil }
+        let definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
+                                        perUserLimit: limit, startsAt: Timestamp(milliseconds: starts),
+                                        endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl)
+        return Sale(definition: definition, restocked: fields["restocked"]?.asInt64 ?? 0, available: available)
+    }
+
+    private func evaluate(_ calls: [RedisScriptCall]) async throws(InventoryError) -> [RESPValue] {
+        do {
+            return try await redis.evalScripts(calls)
+        } catch {
+            throw .unavailable("redis: \(error)")
+        }
+    }
+}

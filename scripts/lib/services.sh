@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# Shared set-up for scripts/serve, scripts/test and scripts/bench: installs what is missing,
+# starts Redis and PostgreSQL as local processes on loopback with data under .run/, and stops them.
+# Source it; do not run it.
+
+STAMPEDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_OS_USER="${PG_OS_USER:-stampede-pg}"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Installs every Debian package Stampede needs that is not installed yet (apt-get update first).
+install_packages() {
+  local wanted=(redis-server redis-tools libhiredis-dev postgresql postgresql-contrib libpq-dev
+                libssl-dev pkg-config curl ca-certificates procps "$@")
+  local missing=()
+  for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+      || die "apt-get install failed for: ${missing[*]}"
+  fi
+  [ -x "$PG_BIN/initdb" ] || die "PostgreSQL binaries not found in $PG_BIN"
+  command -v redis-server >/dev/null || die "redis-server not found after install"
+}
+
+# Makes sure an unprivileged OS user exists to run PostgreSQL (it refuses to run as root).
+ensure_pg_user() {
+  if [ "$(id -u)" -ne 0 ]; then PG_OS_USER="$(id -un)"; return; fi
+  id "$PG_OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER"
+}
+
+as_pg_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
+}
+
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_redis PORT DIR: Redis on 127.0.0.1:PORT, appendonly, data in DIR. Sets REDIS_PID.
+start_redis() {
+  local port="$1" dir="$2"
+  port_is_free "$port" || die "port $port (Redis) is already in use; set another with the script's --redis-port"
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes \
+    --appendfsync everysec --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+    kill -0 "$REDIS_PID" 2>/dev/null || die "redis-server exited; see $dir/redis.log"
+    sleep 0.1
+  done
+  die "Redis did not become ready on port $port"
+}
+
+# start_postgres PORT DIR: a PostgreSQL cluster in DIR on 127.0.0.1:PORT, run as $PG_OS_USER,
+# with a database and superuser role named stampede (trust auth on loopback only). Sets PG_URI.
+start_postgres() {
+  local port="$1" dir="$2"
+  port_is_free "$port" || die "port $port (PostgreSQL) is already in use; set another with the script's --pg-port"
+  ensure_pg_user
+  mkdir -p "$dir"
+  chown "$PG_OS_USER" "$dir" 2>/dev/null || true
+  chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    as_pg_user "$PG_BIN/initdb" -D "$dir" -U stampede --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/../initdb.log" 2>&1 \
+      || die "initdb failed; see $dir/../initdb.log"
+  fi
+  as_pg_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on -c log_min_messages=warning" \
+    start >/dev/null || die "PostgreSQL did not start; see $dir/postgres.log"
+  PG_DATA_DIR="$dir"
+  for _ in $(seq 1 100); do
+    "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$port" -q && break
+    sleep 0.1
+  done
+  psql -h 127.0.0.1 -p "$port" -U stampede -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='stampede'" | grep -q 1 \
+    || psql -h 127.0.0.1 -p "$port" -U stampede -d postgres -qc "CREATE DATABASE stampede" >/dev/null
+  PG_URI="postgresql://stampede@127.0.0.1:$port/stampede"
+}
+
+stop_postgres() {
+  [ -n "${PG_DATA_DIR:-}" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA_DIR" -m fast -w stop >/dev/null 2>&1
+  PG_DATA_DIR=""
+}
+
+stop_redis() {
+  if [ -n "${REDIS_PID:-}" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+    kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null
+  fi
+  REDIS_PID=""
+}
+
+# Swift build with the machine's toolchain; SWIFT_BUILD_FLAGS may add flags.
+swift_bin() {
+  command -v swift >/dev/null && { echo swift; return; }
+  [ -x /opt/swift/usr/bin/swift ] && { echo /opt/swift/usr/bin/swift; return; }
+  die "swift toolchain not found"
+}
