@@ -1,0 +1,20 @@
+#ifndef C_STAMPEDE_SYSTEM_H
+#define C_STAMPEDE_SYSTEM_H
+
+/// Linux system interfaces that Swift's Glibc module does not export: epoll, eventfd, and the
+/// GNU-only calls (accept4, pthread_setname_np) that stay invisible to Swift even with _GNU_SOURCE.
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+
+/// accept4(2): accepts a connection and sets `flags` (SOCK_NONBLOCK, SOCK_CLOEXEC) atomically.
+int cstampede_accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// pthread_setname_np(3) on the calling thread; names longer than 15 bytes are truncated.
+void cstampede_set_current_thread_name(const char *name);
+
+#endif

@@ -1,0 +1,99 @@
+/// How the server must frame one response, decided from its request when it was dispatched.
+struct ResponseFraming: Sendable, Equatable {
+    /// The connection closes after this response: it carries `Connection: close`.
+    var closesConnection: Bool
+    /// The request was `HEAD`: headers only.
+    var omitsBody: Bool
+    /// An HTTP/1.0 client asked for keep-alive, so the answer must confirm it explicitly.
+    var announcesKeepAlive: Bool
+
+    /// Framing for a response the server produces itself before closing (errors, rejections).
+    static let closing = ResponseFraming(closesConnection: true, omitsBody: false, announcesKeepAlive: false)
+
+    /// Framing that answers `request` as its client expects.
+    init(for request: HTTPRequest) {
+        self.closesConnection = !request.keepAlive
+        self.omitsBody = request.method == .head
+        self.announcesKeepAlive = request.keepAlive && request.version == .http1_0
+    }
+
+    /// Creates framing from its three decisions.
+    init(closesConnection: Bool, omitsBody: Bool, announcesKeepAlive: Bool) {
+        self.closesConnection = closesConnection
+        self.omitsBody = omitsBody
+        self.announcesKeepAlive = announcesKeepAlive
+    }
+}
+
+extension HTTPResponse {
+    /// Appends the HTTP/1.1 wire form of this response to `output`.
+    ///
+    /// Appending to a buffer the connection reuses means several pipelined answers leave in one
+    /// `send`, and serializing costs no allocation once the buffer has grown. User-supplied
+    /// `Content-Length` and `Connection` fields are skipped: the server owns framing.
+    func serialize(into output: inout [UInt8], framing: ResponseFraming) {
+        output.append(contentsOf: "HTTP/1.1 ".utf8)
+        ASCII.appendDecimal(status, to: &output)
+        output.append(UInt8(ascii: " "))
+        output.append(contentsOf: HTTPResponse.reasonPhrase(status).utf8)
+        output.append(contentsOf: "\r\n".utf8)
+        for field in headers
+        where !ASCII.caseInsensitiveEquals(field.name, "Content-Length")
+            && !ASCII.caseInsensitiveEquals(field.name, "Connection") {
+            output.append(contentsOf: field.name.utf8)
+            output.append(contentsOf: ": ".utf8)
+            output.append(contentsOf: field.value.utf8)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        let bodyForbidden = status == 204 || status == 304
+        if !bodyForbidden {
+            output.append(contentsOf: "Content-Length: ".utf8)
+            ASCII.appendDecimal(body.count, to: &output)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        if framing.closesConnection {
+            output.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if framing.announcesKeepAlive {
+            output.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        output.append(contentsOf: "\r\n".utf8)
+        if !framing.omitsBody && !bodyForbidden {
+            output.append(contentsOf: body)
+        }
+    }
+
+    /// The standard reason phrase for `status`, or `"Unknown"`; clients ignore it, humans read it.
+    static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 202: "Accepted"
+        case 204: "No Content"
+        case 301: "Moved Permanently"
+        case 302: "Found"
+        case 304: "Not Modified"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 402: "Payment Required"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 410: "Gone"
+        case 411: "Length Required"
+        case 412: "Precondition Failed"
+        case 413: "Content Too Large"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
+        default: "Unknown"
+        }
+    }
+}

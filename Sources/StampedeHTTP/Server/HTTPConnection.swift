@@ -1,0 +1,260 @@
+import CStampedeSystem
+import Glibc
+
+/// One accepted TCP connection: its parser, the answers it owes in order, and its output.
+///
+/// Confined to its event loop's thread. The connection reads, parses every complete request,
+/// dispatches them while fewer than `maxPipelinedRequests` are unanswered, serializes the ready
+/// answers in request order into one reusable buffer and sends it with a single call.
+final class HTTPConnection {
+    /// Pending output above which the connection stops reading and dispatching until the peer
+    /// catches up.
+    private static let outputHighWater = 256 * 1024
+    /// How long a closing connection keeps discarding input so the close does not reset the
+    /// final answer.
+    private static let lingerSeconds = 2.0
+
+    /// The token identifying this connection in epoll events and responders.
+    let id: UInt64
+    /// The socket.
+    let fd: Int32
+    /// Unowned and unchecked: the loop closes every connection before it releases its resources,
+    /// and a connection is only used on the loop's thread, so the loop always outlives it here.
+    private unowned(unsafe) let loop: EventLoop
+    private var parser: HTTPRequestParser
+    private var responses = ResponseQueue()
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var registeredEvents = EPOLLIN.rawValue
+    private var isClosed = false
+    /// Inside `service()`: answers completed now are serialized by it, no rescheduling needed.
+    private var isServicing = false
+    /// No further requests are taken: a closing request, a framing error or a timeout.
+    private var stopsParsing = false
+    /// The peer shut down its sending side.
+    private var inputClosed = false
+    /// The final answer is queued; after writing it the connection closes.
+    private var closesAfterWrite = false
+    /// The output side is shut down and input is being discarded until EOF or this time.
+    private var lingerDeadline: Double?
+    /// When the loop last read or wrote bytes on this connection.
+    private var lastActivity: Double
+    /// Since when the parser has held an incomplete request.
+    private var incompleteSince: Double?
+
+    init(id: UInt64, fd: Int32, loop: EventLoop) {
+        self.id = id
+        self.fd = fd
+        self.loop = loop
+        self.parser = HTTPRequestParser(
+            maxHeaderBytes: loop.configuration.maxHeaderBytes,
+            maxBodyBytes: loop.configuration.maxBodyBytes
+        )
+        self.lastActivity = loop.now
+    }
+
+    private var pendingOutput: Int { output.count - outputOffset }
+
+    // MARK: Events
+
+    /// Reacts to an epoll readiness report.
+    func handleEvents(_ events: UInt32) {
+        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            close()
+        } else if lingerDeadline != nil {
+            discardInput()
+        } else {
+            if events & EPOLLIN.rawValue != 0 { readInput() }
+            service()
+        }
+    }
+
+    /// Records the answer for request `sequence`; schedules a write if it unblocks the queue.
+    func complete(_ sequence: UInt64, with response: HTTPResponse) {
+        guard !isClosed, responses.complete(sequence, with: response), !isServicing else { return }
+        loop.scheduleService(self)
+    }
+
+    /// Applies the read timeout (answer `408`, close), the idle timeout (silent close) and the
+    /// end of a lingering close.
+    func checkTimeouts() {
+        guard !isClosed else { return }
+        let now = loop.now
+        if let lingerDeadline {
+            if now >= lingerDeadline { close() }
+        } else if let incompleteSince, !stopsParsing,
+            now - incompleteSince >= loop.configuration.readTimeoutSeconds {
+            loop.counters.increment(.timeouts)
+            finish(with: .requestTimeout)
+            service()
+        } else if responses.outstanding == 0, incompleteSince == nil,
+            now - lastActivity >= loop.configuration.idleTimeoutSeconds {
+            loop.counters.increment(.timeouts)
+            close()
+        }
+    }
+
+    // MARK: Work
+
+    /// Dispatches buffered requests, writes ready answers, then closes or updates the epoll
+    /// interest to match what the connection is waiting for.
+    func service() {
+        guard !isClosed, lingerDeadline == nil else { return }
+        isServicing = true
+        var progressed = true
+        while progressed {
+            progressed = dispatchRequests()
+            progressed = serializeReadyResponses() || progressed
+            guard writeOutput() else { return }
+        }
+        isServicing = false
+        if pendingOutput == 0 {
+            if closesAfterWrite {
+                beginLingeringClose()
+                return
+            }
+            if inputClosed && responses.outstanding == 0 {
+                close()
+                return
+            }
+        }
+        updateInterest()
+    }
+
+    private var canDispatch: Bool {
+        !stopsParsing
+            && responses.outstanding < loop.configuration.maxPipelinedRequests
+            && pendingOutput < Self.outputHighWater
+    }
+
+    /// Hands every complete buffered request to the handler, within the pipelining limit.
+    private func dispatchRequests() -> Bool {
+        var dispatched = false
+        while canDispatch {
+            let request: HTTPRequest?
+            do {
+                request = try parser.nextRequest()
+            } catch {
+                loop.counters.increment(.parseErrors)
+                finish(with: .parseFailure(error))
+                return true
+            }
+            guard let request else {
+                incompleteSince = parser.hasBufferedBytes ? (incompleteSince ?? loop.now) : nil
+                break
+            }
+            incompleteSince = nil
+            dispatched = true
+            loop.counters.increment(.requests)
+            let framing = ResponseFraming(for: request)
+            stopsParsing = framing.closesConnection
+            let sequence = responses.enqueue(framing)
+            loop.dispatch(request, connectionID: id, sequence: sequence)
+        }
+        return dispatched
+    }
+
+    /// Queues a server-produced final answer and stops taking requests.
+    private func finish(with response: HTTPResponse) {
+        stopsParsing = true
+        incompleteSince = nil
+        responses.enqueue(response, framing: .closing)
+    }
+
+    /// Appends every ready answer, in order, to the output buffer.
+    private func serializeReadyResponses() -> Bool {
+        var serialized = false
+        while let (response, framing) = responses.popReady() {
+            response.serialize(into: &output, framing: framing)
+            serialized = true
+            if framing.closesConnection {
+                closesAfterWrite = true
+                break
+            }
+        }
+        return serialized
+    }
+
+    /// Sends pending output until done or the socket is full; `false` if the connection closed.
+    private func writeOutput() -> Bool {
+        while pendingOutput > 0 {
+            let result: IOResult<Int>
+            do {
+                result = try output.withUnsafeBytes { bytes throws(SystemCallError) in
+                    try System.send(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
+                }
+            } catch {
+                close()
+                return false
+            }
+            guard case .processed(let written) = result else { return true }
+            outputOffset += written
+            lastActivity = loop.now
+        }
+        // Keep the buffer's capacity for the next answers unless one huge answer inflated it.
+        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+        outputOffset = 0
+        return true
+    }
+
+    /// Reads once into the loop's scratch buffer and appends the bytes to the parser.
+    private func readInput() {
+        do {
+            guard case .processed(let count) = try System.read(fd, into: loop.readBuffer) else { return }
+            if count == 0 {
+                inputClosed = true
+            } else {
+                parser.append(UnsafeRawBufferPointer(rebasing: loop.readBuffer[..<count]))
+                lastActivity = loop.now
+            }
+        } catch {
+            close()
+        }
+    }
+
+    /// Registers for exactly the readiness the connection is waiting on.
+    private func updateInterest() {
+        var wanted: UInt32 = 0
+        if !inputClosed && canDispatch { wanted |= EPOLLIN.rawValue }
+        if pendingOutput > 0 { wanted |= EPOLLOUT.rawValue }
+        guard wanted != registeredEvents else { return }
+        if loop.setInterest(wanted, for: self) {
+            registeredEvents = wanted
+        } else {
+            close()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Shuts down the sending side after the final answer and discards input until the peer
+    /// closes (or `lingerSeconds` pass): closing with unread input would send a reset that can
+    /// destroy the answer in flight — the case for a `413` whose body was never read.
+    private func beginLingeringClose() {
+        System.shutdownWrite(fd)
+        guard !inputClosed, loop.setInterest(EPOLLIN.rawValue, for: self) else {
+            close()
+            return
+        }
+        registeredEvents = EPOLLIN.rawValue
+        lingerDeadline = loop.now + Self.lingerSeconds
+    }
+
+    private func discardInput() {
+        switch try? System.read(fd, into: loop.readBuffer) {
+        case .wouldBlock: return
+        case .processed(let count) where count > 0: return
+        default: close()
+        }
+    }
+
+    /// Closes the socket (which also removes it from epoll) and forgets the connection.
+    /// Answers that arrive later are dropped.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        isServicing = false
+        System.close(fd)
+        loop.connectionClosed(self)
+    }
+}

@@ -1,0 +1,69 @@
+import Glibc
+
+/// Where the server listens, how many threads it runs, and the limits that protect it.
+public struct HTTPServerConfiguration: Sendable {
+    /// A numeric IPv4 or IPv6 address to bind (`"localhost"` means `127.0.0.1`).
+    public var host: String = "127.0.0.1"
+    /// The TCP port; `0` picks a free ephemeral port, read back from `HTTPServer.localPort`.
+    public var port: Int = 8080
+    /// The number of event-loop threads; defaults to the number of online cores.
+    public var threads: Int = HTTPServerConfiguration.onlineCores
+    /// Open connections allowed across all loops. Past it, a new connection is accepted, answered
+    /// `503 overloaded` with `Retry-After: 1`, and closed.
+    public var maxConnections: Int = 10_000
+    /// The largest request line plus headers; larger heads are answered `431` and closed.
+    public var maxHeaderBytes: Int = 16_384
+    /// The largest `Content-Length`; larger bodies are answered `413` without being read, then
+    /// the connection closes.
+    public var maxBodyBytes: Int = 65_536
+    /// How long a started request may stay incomplete before `408` and close.
+    public var readTimeoutSeconds: Double = 10
+    /// How long a keep-alive connection with nothing in progress stays open before a silent close.
+    public var idleTimeoutSeconds: Double = 60
+    /// Unanswered requests allowed per connection; past it the server stops reading from that
+    /// connection until answers drain, which bounds the memory a pipelining client can claim.
+    public var maxPipelinedRequests: Int = 32
+
+    /// Creates a configuration; every parameter has the documented default.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        threads: Int = HTTPServerConfiguration.onlineCores,
+        maxConnections: Int = 10_000,
+        maxHeaderBytes: Int = 16_384,
+        maxBodyBytes: Int = 65_536,
+        readTimeoutSeconds: Double = 10,
+        idleTimeoutSeconds: Double = 60,
+        maxPipelinedRequests: Int = 32
+    ) {
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self.maxConnections = maxConnections
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+        self.readTimeoutSeconds = readTimeoutSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxPipelinedRequests = maxPipelinedRequests
+    }
+
+    /// The number of online processor cores (at least 1).
+    public static var onlineCores: Int {
+        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    /// Throws `.invalidConfiguration` naming the first setting out of range.
+    func validate() throws(HTTPServerError) {
+        func require(_ condition: Bool, _ problem: String) throws(HTTPServerError) {
+            if !condition { throw .invalidConfiguration(problem) }
+        }
+        try require((0...65_535).contains(port), "port must be in 0...65535, got \(port)")
+        try require(threads >= 1, "threads must be at least 1, got \(threads)")
+        try require(maxConnections >= 1, "maxConnections must be at least 1, got \(maxConnections)")
+        try require(maxHeaderBytes >= 64, "maxHeaderBytes must be at least 64, got \(maxHeaderBytes)")
+        try require(maxBodyBytes >= 0, "maxBodyBytes must not be negative, got \(maxBodyBytes)")
+        try require(readTimeoutSeconds > 0, "readTimeoutSeconds must be positive, got \(readTimeoutSeconds)")
+        try require(idleTimeoutSeconds > 0, "idleTimeoutSeconds must be positive, got \(idleTimeoutSeconds)")
+        try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1, got \(maxPipelinedRequests)")
+    }
+}

@@ -1,0 +1,62 @@
+import Synchronization
+
+/// The counters of one event loop, written by that loop only and read by anyone.
+///
+/// With a single writer, an increment is a relaxed load plus a relaxed store: no locked
+/// read-modify-write on the request path, and no cache line shared between loops.
+final class LoopCounters: Sendable {
+    /// What a loop counts.
+    enum Counter: CaseIterable {
+        case accepted, rejectedOverLimit, requests, parseErrors, timeouts
+    }
+
+    private let accepted = Atomic<Int>(0)
+    private let rejectedOverLimit = Atomic<Int>(0)
+    private let requests = Atomic<Int>(0)
+    private let parseErrors = Atomic<Int>(0)
+    private let timeouts = Atomic<Int>(0)
+
+    /// Adds one to `counter`; call only from the owning loop's thread.
+    func increment(_ counter: Counter) {
+        switch counter {
+        case .accepted: Self.bump(accepted)
+        case .rejectedOverLimit: Self.bump(rejectedOverLimit)
+        case .requests: Self.bump(requests)
+        case .parseErrors: Self.bump(parseErrors)
+        case .timeouts: Self.bump(timeouts)
+        }
+    }
+
+    /// The current value of `counter`, from any thread.
+    func value(_ counter: Counter) -> Int {
+        switch counter {
+        case .accepted: accepted.load(ordering: .relaxed)
+        case .rejectedOverLimit: rejectedOverLimit.load(ordering: .relaxed)
+        case .requests: requests.load(ordering: .relaxed)
+        case .parseErrors: parseErrors.load(ordering: .relaxed)
+        case .timeouts: timeouts.load(ordering: .relaxed)
+        }
+    }
+
+    @inline(__always)
+    private static func bump(_ atomic: borrowing Atomic<Int>) {
+        atomic.store(atomic.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+}
+
+extension HTTPServerStatistics {
+    /// Sums the loops' counters; `openConnections` comes from the shared budget.
+    init(openConnections: Int, loops: [LoopCounters]) {
+        func total(_ counter: LoopCounters.Counter) -> Int {
+            loops.reduce(0) { $0 + $1.value(counter) }
+        }
+        self.init(
+            openConnections: openConnections,
+            acceptedTotal: total(.accepted),
+            rejectedOverLimit: total(.rejectedOverLimit),
+            requestsTotal: total(.requests),
+            parseErrors: total(.parseErrors),
+            timeouts: total(.timeouts)
+        )
+    }
+}
