@@ -1,0 +1,145 @@
+import CLibpq
+import Glibc
+import StampedePool
+
+/// One blocking libpq connection to PostgreSQL.
+///
+/// Thread-confined: it owns a `PGconn`, which is not thread-safe, so an instance must be used by
+/// one thread at a time and the handle never leaves it. `PostgresClient` keeps each connection on
+/// one `BlockingConnectionPool` worker thread. Calls block until the server answers: bound them
+/// with `statement_timeout` (for example `?options=-c%20statement_timeout%3D5000` in the URI).
+public final class PostgresConnection: PooledConnection {
+    private var connection: OpaquePointer?
+    private var failed = false
+
+    /// Whether the connection must be replaced: it failed, was closed, or is not idle.
+    ///
+    /// A connection left inside a transaction (a job that sent `BEGIN` without `COMMIT`) also
+    /// counts as broken, so the pool resets it instead of leaking the transaction to the next job.
+    public var isBroken: Bool {
+        guard let connection, !failed else { return true }
+        return PQstatus(connection) != CONNECTION_OK || PQtransactionStatus(connection) != PQTRANS_IDLE
+    }
+
+    /// Connects with a libpq connection string or URI, blocking until connected or failed.
+    ///
+    /// Put `connect_timeout` in `conninfo`; without it libpq may wait for the OS TCP timeout.
+    public init(conninfo: String) throws(PostgresError) {
+        guard let connection = PQconnectdb(conninfo) else {
+            throw .connect("libpq could not allocate a connection")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.errorMessage(of: connection)
+            PQfinish(connection)
+            throw .connect(message)
+        }
+        // libpq prints notices and asynchronous errors (a backend's FATAL before it closes) to
+        // stderr by default; failures reach callers as errors instead, so drop the printout.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        self.connection = connection
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Runs one statement with `$1`, `$2`… bound to `parameters` (text format, `nil` is NULL).
+    ///
+    /// Parameters travel separately from the SQL, so they need no quoting or escaping.
+    public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+        let connection = try openConnection()
+        let result = Self.withCStrings(parameters) { values in
+            PQexecParams(connection, sql, Int32(values.count), nil, values, nil, nil, 0)
+        }
+        return try take(result)
+    }
+
+    /// Runs one or more `;`-separated statements without parameters (schema setup, for instance).
+    ///
+    /// Unlike `query`, this uses the simple-query protocol; a failing statement stops the rest.
+    public func execute(_ sql: String) throws(PostgresError) {
+        let connection = try openConnection()
+        _ = try take(PQexec(connection, sql))
+    }
+
+    /// Checks without blocking whether the server closed this idle connection.
+    ///
+    /// A terminated backend sends a FATAL message, then closes the socket. libpq notices the close
+    /// only when a read returns end-of-file, so pending input is consumed until the socket is quiet
+    /// (a few rounds at most: an idle backend sends nothing else but rare notifications).
+    public func hasPeerClosed() -> Bool {
+        guard let connection else { return true }
+        var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+        for _ in 0..<4 where poll(&descriptor, 1, 0) > 0 {
+            if PQconsumeInput(connection) == 0 || PQstatus(connection) != CONNECTION_OK { return true }
+        }
+        return false
+    }
+
+    /// Closes the connection; later calls throw `PostgresError.io`.
+    public func close() {
+        guard let connection else { return }
+        PQfinish(connection)
+        self.connection = nil
+    }
+
+    private func openConnection() throws(PostgresError) -> OpaquePointer {
+        guard let connection else { throw .io("connection is closed") }
+        return connection
+    }
+
+    /// Converts and clears a statement's result, throwing for errors.
+    private func take(_ result: OpaquePointer?) throws(PostgresError) -> PostgresResult {
+        guard let connection else { throw .io("connection is closed") }
+        guard let result else {
+            failed = true
+            throw .io(Self.errorMessage(of: connection))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PostgresResult(copying: result)
+        case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+            guard PQstatus(connection) == CONNECTION_OK else {
+                failed = true
+                throw .io(Self.errorMessage(of: connection))
+            }
+            let message = Self.field(Self.primaryMessageField, of: result) ?? Self.errorMessage(of: connection)
+            throw .query(sqlState: Self.field(Self.sqlStateField, of: result) ?? "", message: message)
+        default:
+            // COPY and other streaming states leave the protocol mid-exchange: start afresh.
+            failed = true
+            let status = String(cString: PQresStatus(PQresultStatus(result)))
+            throw .io("unsupported result status \(status) (COPY is not supported)")
+        }
+    }
+
+    /// Calls `body` with NUL-terminated copies of `strings` (`nil` stays a null pointer).
+    private static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        var storage: [CChar] = []
+        let offsets = strings.map { string in
+            string.map { string in
+                defer { storage.append(contentsOf: string.utf8CString) }
+                return storage.count
+            }
+        }
+        return storage.withUnsafeBufferPointer { buffer in
+            body(offsets.map { offset in offset.map { buffer.baseAddress! + $0 } })
+        }
+    }
+
+    /// The SQLSTATE and primary-message field codes; C character-literal macros do not import.
+    private static let sqlStateField = Int32(UInt8(ascii: "C"))
+    private static let primaryMessageField = Int32(UInt8(ascii: "M"))
+
+    private static func field(_ code: Int32, of result: OpaquePointer) -> String? {
+        PQresultErrorField(result, code).map { String(cString: $0) }
+    }
+
+    /// libpq's last error message, without its trailing newline.
+    private static func errorMessage(of connection: OpaquePointer) -> String {
+        var message = String(cString: PQerrorMessage(connection))
+        while message.last?.isNewline == true { message.removeLast() }
+        return message
+    }
+}

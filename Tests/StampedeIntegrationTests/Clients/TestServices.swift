@@ -1,0 +1,66 @@
+import Glibc
+import Testing
+
+/// The Redis and PostgreSQL servers that integration tests run against, read from the environment.
+///
+/// - `STAMPEDE_TEST_REDIS`: `host:port`, for example `127.0.0.1:56380`.
+/// - `STAMPEDE_TEST_PG`: a libpq URI, for example `postgresql://postgres@127.0.0.1:55433/postgres`.
+/// - `STAMPEDE_REQUIRE_SERVICES=1`: a missing address fails the tests instead of skipping them,
+///   so CI cannot pass silently without servers.
+///
+/// Usage: mark a suite `@Suite(TestServices.needsRedis)` and get the address inside a test with
+/// `try TestServices.redisAddress()`, which throws (failing the test) when it is missing.
+enum TestServices {
+    /// Why a test could not get a server address although it runs.
+    struct Missing: Error, CustomStringConvertible {
+        /// The environment variable that is unset or malformed.
+        let variable: String
+        var description: String { "\(variable) is not set to a usable address (STAMPEDE_REQUIRE_SERVICES=1)" }
+    }
+
+    /// Whether missing servers must fail the tests rather than skip them.
+    static var servicesRequired: Bool { environment("STAMPEDE_REQUIRE_SERVICES") == "1" }
+
+    /// The Redis address from `STAMPEDE_TEST_REDIS`, or `nil` if unset or malformed.
+    static var redis: (host: String, port: Int)? {
+        guard let value = environment("STAMPEDE_TEST_REDIS"),
+              let colon = value.lastIndex(of: ":"),
+              let port = Int(value[value.index(after: colon)...])
+        else { return nil }
+        return (String(value[..<colon]), port)
+    }
+
+    /// The PostgreSQL URI from `STAMPEDE_TEST_PG`, or `nil` if unset.
+    static var postgresURI: String? { environment("STAMPEDE_TEST_PG") }
+
+    /// Runs a suite or test when Redis is configured or required; skips it otherwise.
+    static let needsRedis = ConditionTrait.enabled(
+        if: redis != nil || servicesRequired, "STAMPEDE_TEST_REDIS is not set"
+    )
+
+    /// Runs a suite or test when PostgreSQL is configured or required; skips it otherwise.
+    static let needsPostgres = ConditionTrait.enabled(
+        if: postgresURI != nil || servicesRequired, "STAMPEDE_TEST_PG is not set"
+    )
+
+    /// The Redis address; throws when it is missing (only reachable when services are required).
+    static func redisAddress() throws -> (host: String, port: Int) {
+        guard let redis else { throw Missing(variable: "STAMPEDE_TEST_REDIS") }
+        return redis
+    }
+
+    /// The PostgreSQL URI; throws when it is missing (only reachable when services are required).
+    static func postgresConninfo() throws -> String {
+        guard let postgresURI else { throw Missing(variable: "STAMPEDE_TEST_PG") }
+        return postgresURI
+    }
+
+    /// A name no other test (or earlier run) uses, for keys and tables: `prefix_<random hex>`.
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+    }
+
+    private static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
