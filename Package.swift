@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "StampedeService",
             dependencies: [
-                "StampedeHTTP", "StampedeInventory", "StampedeRedis", "StampedePostgres",
+                "StampedeHTTP", "StampedeInventory", "StampedePool", "StampedeRedis", "StampedePostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -20,7 +20,7 @@ public enum InventoryScripts {
     /// order's id and, while it is still pending, its outbox record so the caller can commit it.
     /// A reservation decrements `avail`, adds to the user's units, records the idempotency key and
     /// writes the outbox entry `user|qty|created|expires|idem` — all or nothing.
-    public static let purchase = RedisScript(source: """
+    public static let purchase = RedisScript("""
     local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price')
     local results = {}
     if not sale[1] then
@@ -76,7 +76,7 @@ public enum InventoryScripts {
     ///
     /// KEYS: sale, users, released. ARGV: order_id, user_id, quantity. Returns 1 when the stock
     /// was returned now, 0 when it had been returned before (or the sale is gone).
-    public static let release = RedisScript(source: """
+    public static let release = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
     if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
     local qty = tonumber(ARGV[3])
@@ -90,7 +90,7 @@ public enum InventoryScripts {
     ///
     /// KEYS: sale, users, idem, pending, released. ARGV: sku, price, stock, limit, starts_ms,
     /// ends_ms, ttl_seconds. Returns 1 created, 0 replaced, -1 refused (the sale has orders).
-    public static let define = RedisScript(source: """
+    public static let define = RedisScript("""
     local existed = redis.call('EXISTS', KEYS[1])
     if existed == 1 then
       local orders = tonumber(redis.call('HGET', KEYS[1], 'orders') or '0')
@@ -105,7 +105,7 @@ public enum InventoryScripts {
 
     /// Adds units to a sale. KEYS: sale. ARGV: quantity. Returns the new `avail`, or -1 if the sale
     /// does not exist in Redis.
-    public static let restock = RedisScript(source: """
+    public static let restock = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
     redis.call('HINCRBY', KEYS[1], 'restocked', ARGV[1])
     return redis.call('HINCRBY', KEYS[1], 'avail', ARGV[1])
@@ -114,7 +114,7 @@ public enum InventoryScripts {
     /// Rebuilds a sale that Redis lost (restart without data) from PostgreSQL's truth, unless it
     /// exists already. KEYS: sale, users. ARGV: sku, price, total, limit, starts, ends, ttl,
     /// restocked, avail, orders, then pairs `user, units`. Returns 1 rebuilt, 0 already present.
-    public static let restore = RedisScript(source: """
+    public static let restore = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
     redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'limit', ARGV[4],
       'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7], 'restocked', ARGV[8], 'avail', ARGV[9],

@@ -42,23 +42,23 @@ public struct PendingRecord: Sendable, Equatable {
 extension PurchaseDecision {
     /// Decodes the purchase script's reply for `requests` (all of one sale, in order).
     static func decode(_ reply: RESPValue, for requests: [PurchaseRequest]) throws(InventoryError) -> [PurchaseDecision] {
-        guard let items = try reply.orThrow().asArray, items.count == requests.count + 1,
-              let header = items[0].asArray, header.count == 3 else {
+        guard let items = try reply.orThrow().array, items.count == requests.count + 1,
+              let header = items[0].array, header.count == 3 else {
             throw .unavailable("redis: unexpected purchase script reply")
         }
-        let sku = header[0].asText ?? ""
-        let price = header[1].asInt64 ?? 0
-        let limit = header[2].asInt64 ?? 0
+        let sku = header[0].string ?? ""
+        let price = header[1].int ?? 0
+        let limit = header[2].int ?? 0
         var decisions: [PurchaseDecision] = []
         decisions.reserveCapacity(requests.count)
         for (request, item) in zip(requests, items.dropFirst()) {
-            guard let fields = item.asArray, fields.count == 5,
-                  let rawCode = fields[0].asInt64,
+            guard let fields = item.array, fields.count == 5,
+                  let rawCode = fields[0].int,
                   let code = InventoryScripts.PurchaseCode(rawValue: rawCode),
-                  let orderID = fields[1].asText else {
+                  let orderID = fields[1].string else {
                 throw .unavailable("redis: unexpected purchase result")
             }
-            let record = fields[4].asText.flatMap(PendingRecord.init)
+            let record = fields[4].string.flatMap(PendingRecord.init)
             switch code {
             case .reserved:
                 guard let record else { throw .unavailable("redis: reservation without a record") }

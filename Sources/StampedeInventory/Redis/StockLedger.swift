@@ -52,8 +52,8 @@ public struct StockLedger: Sendable {
                 args.append(String(request.quantity))
                 args.append(request.idempotencyKey ?? "")
             }
-            calls.append(RedisScriptCall(script: InventoryScripts.purchase,
-                                         keys: [keys.sale, keys.users, keys.idempotency, keys.pending], args: args))
+            calls.append(RedisScriptCall(InventoryScripts.purchase,
+                                         keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args))
         }
         let replies = try await evaluate(calls)
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
@@ -86,31 +86,33 @@ public struct StockLedger: Sendable {
         guard !returns.isEmpty else { return [] }
         let calls = returns.map { item in
             let keys = SaleKeys(saleID: item.saleID)
-            return RedisScriptCall(script: InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
-                                   args: [item.orderID, item.userID, String(item.quantity)])
+            return RedisScriptCall(InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
+                                   arguments: [item.orderID, item.userID, String(item.quantity)])
         }
-        return try await evaluate(calls).map { try $0.orThrow().asInt64 == 1 }
+        var returned: [Bool] = []
+        for reply in try await evaluate(calls) { returned.append(try reply.orThrow().int == 1) }
+        return returned
     }
 
-    /// Defines a sale: `.created`, `.replaced`, or throws `saleHasOrders`.
+    /// Defines a sale; true when it was created, false when replaced; throws `saleHasOrders`.
     public func define(_ definition: SaleDefinition) async throws(InventoryError) -> Bool {
         let keys = SaleKeys(saleID: definition.saleID)
         let call = RedisScriptCall(
-            script: InventoryScripts.define,
+            InventoryScripts.define,
             keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
-            args: [definition.sku, String(definition.priceCents), String(definition.stock),
+            arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                    String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                    String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds)])
-        let result = try await evaluate([call])[0].orThrow().asInt64
+        let result = try await evaluate([call])[0].orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
         return result == 1
     }
 
     /// Adds `quantity` units; false when Redis does not know the sale.
     public func restock(saleID: String, quantity: Int64) async throws(InventoryError) -> Bool {
-        let call = RedisScriptCall(script: InventoryScripts.restock, keys: [SaleKeys(saleID: saleID).sale],
-                                   args: [String(quantity)])
-        return (try await evaluate([call])[0].orThrow().asInt64 ?? -1) >= 0
+        let call = RedisScriptCall(InventoryScripts.restock, keys: [SaleKeys(saleID: saleID).sale],
+                                   arguments: [String(quantity)])
+        return (try await evaluate([call])[0].orThrow().int ?? -1) >= 0
     }
 
     /// Rebuilds a sale Redis lost, from PostgreSQL's committed orders; no-op when it exists.
@@ -121,8 +123,8 @@ public struct StockLedger: Sendable {
                     String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
                     String(d.reservationTTLSeconds), String(sale.restocked), String(sale.available), String(orders)]
         for holding in holdings { args.append(holding.userID); args.append(String(holding.units)) }
-        let call = RedisScriptCall(script: InventoryScripts.restore, keys: [keys.sale, keys.users], args: args)
-        return try await evaluate([call])[0].orThrow().asInt64 == 1
+        let call = RedisScriptCall(InventoryScripts.restore, keys: [keys.sale, keys.users], arguments: args)
+        return try await evaluate([call])[0].orThrow().int == 1
     }
 
     /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip.
@@ -147,11 +149,11 @@ public struct StockLedger: Sendable {
         } catch {
             throw .unavailable("redis: \(error)")
         }
-        let items = try reply.orThrow().asArray ?? []
+        let items = try reply.orThrow().array ?? []
         var out: [(String, PendingRecord)] = []
         var index = 0
         while index + 1 < items.count {
-            if let id = items[index].asText, let text = items[index + 1].asText, let record = PendingRecord(text) {
+            if let id = items[index].string, let text = items[index + 1].string, let record = PendingRecord(text) {
                 out.append((id, record))
             }
             index += 2
@@ -160,21 +162,21 @@ public struct StockLedger: Sendable {
     }
 
     static func decodeSale(saleID: String, _ reply: RESPValue) -> Sale? {
-        guard let items = reply.asArray, !items.isEmpty else { return nil }
+        guard let items = reply.array, !items.isEmpty else { return nil }
         var fields: [String: RESPValue] = [:]
         var index = 0
         while index + 1 < items.count {
-            if let name = items[index].asText { fields[name] = items[index + 1] }
+            if let name = items[index].string { fields[name] = items[index + 1] }
             index += 2
         }
-        guard let sku = fields["sku"]?.asText, let price = fields["price"]?.asInt64,
-              let total = fields["total"]?.asInt64, let limit = fields["limit"]?.asInt64,
-              let starts = fields["starts"]?.asInt64, let ends = fields["ends"]?.asInt64,
-              let ttl = fields["ttl"]?.asInt64, let available = fields["avail"]?.asInt64 else { return nil }
+        guard let sku = fields["sku"]?.string, let price = fields["price"]?.int,
+              let total = fields["total"]?.int, let limit = fields["limit"]?.int,
+              let starts = fields["starts"]?.int, let ends = fields["ends"]?.int,
+              let ttl = fields["ttl"]?.int, let available = fields["avail"]?.int else { return nil }
         let definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
                                         perUserLimit: limit, startsAt: Timestamp(milliseconds: starts),
                                         endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl)
-        return Sale(definition: definition, restocked: fields["restocked"]?.asInt64 ?? 0, available: available)
+        return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
     }
 
     private func evaluate(_ calls: [RedisScriptCall]) async throws(InventoryError) -> [RESPValue] {

@@ -1,0 +1,94 @@
+/// One configuration key: its name in the JSON file (dotted path), its environment variable, its
+/// type and range, whether it can change without a restart, and what it means.
+public struct ConfigurationKey: Sendable {
+    /// How a key's value is typed and checked.
+    public enum Kind: Sendable {
+        case string(WritableKeyPath<StampedeConfiguration, String> & Sendable, validate: @Sendable (String) -> String?)
+        case int(WritableKeyPath<StampedeConfiguration, Int> & Sendable, ClosedRange<Int>)
+        case double(WritableKeyPath<StampedeConfiguration, Double> & Sendable, ClosedRange<Double>)
+    }
+
+    /// The dotted path in the file, e.g. `shards.batch_size`.
+    public let name: String
+    public let kind: Kind
+    /// Applied by `POST /admin/config/reload` or SIGHUP without a restart.
+    public let live: Bool
+    public let help: String
+
+    /// `STAMPEDE_` + the name in upper case with `_` for `.`: `STAMPEDE_SHARDS_BATCH_SIZE`.
+    public var environmentName: String {
+        "STAMPEDE_" + String(name.map { $0 == "." ? "_" : Character($0.uppercased()) })
+    }
+
+    /// The value of this key in `configuration`, as text (for diffs and the README).
+    public func describe(_ configuration: StampedeConfiguration) -> String {
+        switch kind {
+        case .string(let path, _): return configuration[keyPath: path]
+        case .int(let path, _): return String(configuration[keyPath: path])
+        case .double(let path, _): return String(configuration[keyPath: path])
+        }
+    }
+
+    /// Every key Stampede reads.
+    public static let all: [ConfigurationKey] = [
+        ConfigurationKey(name: "listen", kind: .string(\.listen, validate: { StampedeConfiguration.splitHostPort($0) == nil ? "must be host:port" : nil }),
+                         live: false, help: "HTTP listen address, host:port."),
+        ConfigurationKey(name: "threads", kind: .int(\.threads, 0...256), live: false,
+                         help: "Event-loop threads; 0 = one per core."),
+        ConfigurationKey(name: "admin_token", kind: .string(\.adminToken, validate: { _ in nil }), live: true,
+                         help: "Bearer token for /admin routes; empty disables them (every call is 401)."),
+        ConfigurationKey(name: "shards.count", kind: .int(\.shardCount, 1...4096), live: false,
+                         help: "Shards owning purchase traffic; a sale's shard is fnv1a(sale_id) % count."),
+        ConfigurationKey(name: "shards.max_in_flight", kind: .int(\.shardMaxInFlight, 1...1_000_000), live: true,
+                         help: "Purchases a shard holds at once; past it, 503 overloaded without touching Redis or PostgreSQL."),
+        ConfigurationKey(name: "shards.batch_size", kind: .int(\.shardBatchSize, 1...5000), live: true,
+                         help: "Most purchases per batch (one Redis round trip, one PostgreSQL commit); 1 = no batching."),
+        ConfigurationKey(name: "redis.writer", kind: .string(\.redisWriter, validate: hostPort), live: false,
+                         help: "Redis primary, host:port (stock decisions)."),
+        ConfigurationKey(name: "redis.reader", kind: .string(\.redisReader, validate: hostPort), live: false,
+                         help: "Redis for cache refreshes, host:port (a replica, or the primary)."),
+        ConfigurationKey(name: "redis.pool_size", kind: .int(\.redisPoolSize, 1...256), live: false,
+                         help: "Connections per Redis pool."),
+        ConfigurationKey(name: "redis.connect_timeout_ms", kind: .int(\.redisConnectTimeoutMilliseconds, 10...60_000), live: false,
+                         help: "Redis connect timeout."),
+        ConfigurationKey(name: "redis.command_timeout_ms", kind: .int(\.redisCommandTimeoutMilliseconds, 10...60_000), live: false,
+                         help: "Redis socket read/write timeout per call."),
+        ConfigurationKey(name: "postgres.writer", kind: .string(\.postgresWriter, validate: nonEmpty), live: false,
+                         help: "PostgreSQL primary, a libpq connection URI (orders are committed here)."),
+        ConfigurationKey(name: "postgres.reader", kind: .string(\.postgresReader, validate: nonEmpty), live: false,
+                         help: "PostgreSQL for order reads, a libpq URI (a replica, or the primary); misses fall back to the writer."),
+        ConfigurationKey(name: "postgres.writer_pool_size", kind: .int(\.postgresWriterPoolSize, 1...256), live: false,
+                         help: "Connections in the writer pool."),
+        ConfigurationKey(name: "postgres.reader_pool_size", kind: .int(\.postgresReaderPoolSize, 1...256), live: false,
+                         help: "Connections in the reader pool."),
+        ConfigurationKey(name: "postgres.connect_timeout_seconds", kind: .int(\.postgresConnectTimeoutSeconds, 1...60), live: false,
+                         help: "PostgreSQL connect timeout."),
+        ConfigurationKey(name: "pools.acquire_timeout_ms", kind: .int(\.poolAcquireTimeoutMilliseconds, 1...60_000), live: false,
+                         help: "How long a call waits for a pooled connection before 503 unavailable."),
+        ConfigurationKey(name: "pools.max_waiting", kind: .int(\.poolMaxWaiting, 1...1_000_000), live: false,
+                         help: "Calls that may wait for a pooled connection; past it they fail at once."),
+        ConfigurationKey(name: "limits.max_connections", kind: .int(\.maxConnections, 1...1_000_000), live: false,
+                         help: "Open HTTP connections; past it a new one gets 503 overloaded and is closed."),
+        ConfigurationKey(name: "limits.max_header_bytes", kind: .int(\.maxHeaderBytes, 1024...1_048_576), live: false,
+                         help: "Request line + headers; past it 431."),
+        ConfigurationKey(name: "limits.max_body_bytes", kind: .int(\.maxBodyBytes, 1...16_777_216), live: false,
+                         help: "Request body; past it 413 without reading it."),
+        ConfigurationKey(name: "limits.read_timeout_seconds", kind: .double(\.readTimeoutSeconds, 0.1...3600), live: false,
+                         help: "A request not fully received after this long gets 408 and the connection closes."),
+        ConfigurationKey(name: "limits.idle_timeout_seconds", kind: .double(\.idleTimeoutSeconds, 0.1...86_400), live: false,
+                         help: "An idle keep-alive connection is closed after this long."),
+        ConfigurationKey(name: "limits.retry_after_seconds", kind: .int(\.retryAfterSeconds, 0...3600), live: true,
+                         help: "Retry-After on 503 overloaded."),
+        ConfigurationKey(name: "sales.default_reservation_ttl_seconds", kind: .int(\.defaultReservationTTLSeconds, 1...604_800), live: true,
+                         help: "Reservation time-to-live when PUT /admin/sales omits reservation_ttl_seconds."),
+        ConfigurationKey(name: "sales.cache_max_age_seconds", kind: .double(\.cacheMaxAgeSeconds, 0.01...1.0), live: false,
+                         help: "Oldest cached sale GET /v1/sales/{id} may serve (the contract allows 1 s)."),
+        ConfigurationKey(name: "log.level", kind: .string(\.logLevel, validate: { ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains($0) ? nil : "must be trace, debug, info, notice, warning, error or critical" }),
+                         live: false, help: "Log level."),
+    ]
+
+    private static let hostPort: @Sendable (String) -> String? = {
+        StampedeConfiguration.splitHostPort($0) == nil ? "must be host:port" : nil
+    }
+    private static let nonEmpty: @Sendable (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
+}

@@ -1,0 +1,132 @@
+import Glibc
+
+/// Why a configuration was refused; each names the key or file at fault. A refused configuration
+/// never starts a half-configured server.
+public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreadableFile(path: String, errno: Int32)
+    case invalidJSON(path: String, offset: Int, reason: String)
+    case notAnObject(path: String)
+    case unknownKey(String)
+    case wrongType(key: String, expected: String)
+    case outOfRange(key: String, value: String, range: String)
+    case invalidValue(key: String, value: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadableFile(let path, let code): return "cannot read configuration file \(path): \(String(cString: strerror(code)))"
+        case .invalidJSON(let path, let offset, let reason): return "\(path): invalid JSON at byte \(offset): \(reason)"
+        case .notAnObject(let path): return "\(path): the configuration must be a JSON object"
+        case .unknownKey(let key): return "unknown configuration key '\(key)'"
+        case .wrongType(let key, let expected): return "configuration key '\(key)' must be \(expected)"
+        case .outOfRange(let key, let value, let range): return "configuration key '\(key)' = \(value) is outside \(range)"
+        case .invalidValue(let key, let value, let reason): return "configuration key '\(key)' = '\(value)' \(reason)"
+        }
+    }
+}
+
+/// Reads the configuration: defaults, then the JSON file, then `STAMPEDE_*` environment variables.
+public enum ConfigurationLoader {
+    /// Loads and validates. `environment` looks a variable up (the process environment by default).
+    public static func load(path: String?, environment: @Sendable (String) -> String? = processEnvironment) throws(ConfigurationError) -> StampedeConfiguration {
+        var configuration = StampedeConfiguration()
+        if let path {
+            let bytes = try readFile(path)
+            let document: JSONValue
+            do {
+                document = try JSONParser.parse(bytes)
+            } catch {
+                throw .invalidJSON(path: path, offset: error.offset, reason: error.reason)
+            }
+            guard case .object(let members) = document else { throw .notAnObject(path: path) }
+            var flat: [(String, JSONValue)] = []
+            flatten(members, prefix: "", into: &flat)
+            for (name, value) in flat {
+                guard let key = ConfigurationKey.all.first(where: { $0.name == name }) else { throw .unknownKey(name) }
+                try apply(key, json: value, to: &configuration)
+            }
+        }
+        for key in ConfigurationKey.all {
+            if let text = environment(key.environmentName) {
+                try apply(key, text: text, to: &configuration, source: key.environmentName)
+            }
+        }
+        return configuration
+    }
+
+    /// The process environment.
+    public static let processEnvironment: @Sendable (String) -> String? = { name in
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// Nested objects become dotted names; members whose name starts with `_` are comments.
+    static func flatten(_ members: [String: JSONValue], prefix: String, into flat: inout [(String, JSONValue)]) {
+        for (name, value) in members.sorted(by: { $0.key < $1.key }) where !name.hasPrefix("_") {
+            let full = prefix.isEmpty ? name : prefix + "." + name
+            if case .object(let inner) = value {
+                flatten(inner, prefix: full, into: &flat)
+            } else {
+                flat.append((full, value))
+            }
+        }
+    }
+
+    static func apply(_ key: ConfigurationKey, json: JSONValue, to configuration: inout StampedeConfiguration) throws(ConfigurationError) {
+        switch key.kind {
+        case .string:
+            guard let text = json.stringValue else { throw .wrongType(key: key.name, expected: "a string") }
+            try apply(key, text: text, to: &configuration, source: key.name)
+        case .int:
+            guard let number = json.integerValue else { throw .wrongType(key: key.name, expected: "an integer") }
+            try apply(key, text: String(number), to: &configuration, source: key.name)
+        case .double:
+            guard let number = json.doubleValue else { throw .wrongType(key: key.name, expected: "a number") }
+            try apply(key, text: String(number), to: &configuration, source: key.name)
+        }
+    }
+
+    static func apply(_ key: ConfigurationKey, text: String, to configuration: inout StampedeConfiguration, source: String) throws(ConfigurationError) {
+        switch key.kind {
+        case .string(let path, let validate):
+            if let reason = validate(text) { throw .invalidValue(key: source, value: text, reason: reason) }
+            configuration[keyPath: path] = text
+        case .int(let path, let range):
+            guard let value = Int(text) else { throw .wrongType(key: source, expected: "an integer") }
+            guard range.contains(value) else { throw .outOfRange(key: source, value: text, range: "\(range.lowerBound)...\(range.upperBound)") }
+            configuration[keyPath: path] = value
+        case .double(let path, let range):
+            guard let value = Double(text) else { throw .wrongType(key: source, expected: "a number") }
+            guard range.contains(value) else { throw .outOfRange(key: source, value: text, range: "\(range.lowerBound)...\(range.upperBound)") }
+            configuration[keyPath: path] = value
+        }
+    }
+
+    static func readFile(_ path: String) throws(ConfigurationError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadableFile(path: path, errno: errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .unreadableFile(path: path, errno: errno)
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            if bytes.count > 1_048_576 { throw .invalidJSON(path: path, offset: bytes.count, reason: "file larger than 1 MiB") }
+        }
+        return bytes
+    }
+
+    /// The keys whose values differ between two configurations, split into those applied live and
+    /// those that need a restart.
+    public static func difference(from old: StampedeConfiguration, to new: StampedeConfiguration) -> (live: [String], restart: [String]) {
+        var live: [String] = []
+        var restart: [String] = []
+        for key in ConfigurationKey.all where key.describe(old) != key.describe(new) {
+            if key.live { live.append(key.name) } else { restart.append(key.name) }
+        }
+        return (live, restart)
+    }
+}

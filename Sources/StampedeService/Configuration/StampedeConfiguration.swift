@@ -1,0 +1,48 @@
+/// Everything Stampede can be configured with: `Config/stampede.json`, then `STAMPEDE_*`
+/// environment variables over it (see `ConfigurationKey.all` and the README's reference).
+public struct StampedeConfiguration: Sendable, Equatable {
+    public var listen = "127.0.0.1:8080"
+    /// Event-loop threads; 0 means one per core.
+    public var threads = 0
+    public var adminToken = ""
+    public var shardCount = 8
+    public var shardMaxInFlight = 1024
+    public var shardBatchSize = 128
+    public var redisWriter = "127.0.0.1:6379"
+    public var redisReader = "127.0.0.1:6379"
+    public var redisPoolSize = 4
+    public var redisConnectTimeoutMilliseconds = 1000
+    public var redisCommandTimeoutMilliseconds = 2000
+    public var postgresWriter = "postgresql://stampede@127.0.0.1:5432/stampede"
+    public var postgresReader = "postgresql://stampede@127.0.0.1:5432/stampede"
+    public var postgresWriterPoolSize = 4
+    public var postgresReaderPoolSize = 4
+    public var postgresConnectTimeoutSeconds = 3
+    public var poolAcquireTimeoutMilliseconds = 2000
+    public var poolMaxWaiting = 4096
+    public var maxConnections = 10_000
+    public var maxHeaderBytes = 16_384
+    public var maxBodyBytes = 65_536
+    public var readTimeoutSeconds = 10.0
+    public var idleTimeoutSeconds = 60.0
+    public var retryAfterSeconds = 1
+    public var defaultReservationTTLSeconds = 900
+    public var cacheMaxAgeSeconds = 1.0
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// `listen` split into host and port.
+    public var listenAddress: (host: String, port: Int) {
+        // Validated at load time, so the split cannot fail here.
+        Self.splitHostPort(listen)!
+    }
+
+    /// `host:port` → parts; nil when it is not that shape.
+    public static func splitHostPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon])
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        return (host, port)
+    }
+}

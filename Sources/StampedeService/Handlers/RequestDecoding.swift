@@ -1,0 +1,84 @@
+import StampedeInventory
+
+/// A request the API refuses before doing anything: an error code of the contract and a message.
+struct RequestRejection: Error, Equatable {
+    var status: Int
+    var code: String
+    var message: String
+
+    static func body(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_body", message: message) }
+    static func id(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_id", message: message) }
+    static func quantity(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_quantity", message: message) }
+}
+
+/// Decoding of the JSON request bodies. Unknown fields are ignored, as the contract says.
+enum RequestDecoding {
+    /// The body as a JSON object.
+    static func object(_ body: [UInt8]) throws(RequestRejection) -> [String: JSONValue] {
+        guard !body.isEmpty else { throw .body("a JSON object body is required") }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(body)
+        } catch {
+            throw .body("malformed JSON at byte \(error.offset): \(error.reason)")
+        }
+        guard case .object(let members) = value else { throw .body("the body must be a JSON object") }
+        return members
+    }
+
+    /// `{"user_id": "u-1", "quantity": 1}` → the user and quantity (quantity ≥ 1; the per-user
+    /// limit is checked against the sale by the caller).
+    static func purchase(_ body: [UInt8]) throws(RequestRejection) -> (userID: String, quantity: Int64) {
+        let members = try object(body)
+        guard let userValue = members["user_id"] else { throw .body("user_id is required") }
+        guard let userID = userValue.stringValue else { throw .body("user_id must be a string") }
+        guard Identifier.isValid(userID) else { throw .id("user_id must match [A-Za-z0-9._:-]{1,64}") }
+        guard let quantityValue = members["quantity"] else { throw .body("quantity is required") }
+        guard case .number = quantityValue else { throw .body("quantity must be a number") }
+        guard let quantity = quantityValue.integerValue, quantity >= 1 else {
+            throw .quantity("quantity must be a whole number >= 1")
+        }
+        return (userID, quantity)
+    }
+
+    /// The body of `PUT /admin/sales/{id}`.
+    static func saleDefinition(saleID: String, _ body: [UInt8], defaultTTL: Int64) throws(RequestRejection) -> SaleDefinition {
+        let members = try object(body)
+        func string(_ name: String) throws(RequestRejection) -> String {
+            guard let value = members[name] else { throw .body("\(name) is required") }
+            guard let text = value.stringValue else { throw .body("\(name) must be a string") }
+            return text
+        }
+        func integer(_ name: String, default fallback: Int64? = nil) throws(RequestRejection) -> Int64 {
+            guard let value = members[name], value != .null else {
+                if let fallback { return fallback }
+                throw .body("\(name) is required")
+            }
+            guard let number = value.integerValue else { throw .body("\(name) must be an integer") }
+            return number
+        }
+        func time(_ name: String) throws(RequestRejection) -> Timestamp {
+            let text = try string(name)
+            guard let time = Timestamp(rfc3339: text) else { throw .body("\(name) must be an RFC 3339 time, e.g. 2026-11-21T12:00:00Z") }
+            return time
+        }
+        let sku = try string("sku")
+        guard Identifier.isValid(sku) else { throw .id("sku must match [A-Za-z0-9._:-]{1,64}") }
+        let definition = SaleDefinition(
+            saleID: saleID, sku: sku, priceCents: try integer("price_cents"), stock: try integer("stock"),
+            perUserLimit: try integer("per_user_limit"), startsAt: try time("starts_at"), endsAt: try time("ends_at"),
+            reservationTTLSeconds: try integer("reservation_ttl_seconds", default: defaultTTL))
+        if let violation = definition.violation() { throw .body("\(violation.field) \(violation.reason)") }
+        return definition
+    }
+
+    /// `{"quantity": 50}` of a restock.
+    static func restock(_ body: [UInt8]) throws(RequestRejection) -> Int64 {
+        let members = try object(body)
+        guard let value = members["quantity"] else { throw .body("quantity is required") }
+        guard let quantity = value.integerValue, quantity >= 1, quantity <= 1_000_000_000 else {
+            throw .quantity("quantity must be a whole number between 1 and 1000000000")
+        }
+        return quantity
+    }
+}

@@ -1,0 +1,44 @@
+import StampedeHTTP
+import StampedeInventory
+
+/// The operations routes: `/metrics` and `/health/ready`.
+extension StampedeHandler {
+    /// `GET /metrics` in the Prometheus text format.
+    func metricsResponse() -> HTTPResponse {
+        var figures = scrape()
+        let shards = inventory.shardStatistics()
+        func perShard(_ value: (ShardStatistics) -> Int) -> [ScrapeFigures.Sample] {
+            shards.map { ScrapeFigures.Sample(labels: [("shard", String($0.index))], value: Double(value($0))) }
+        }
+        figures.add("stampede_shard_queue_depth", "gauge", "Purchases waiting for the next batch.", perShard(\.queueDepth))
+        figures.add("stampede_shard_in_flight", "gauge", "Purchases admitted and not yet answered.", perShard(\.inFlight))
+        figures.add("stampede_shard_max_in_flight", "gauge", "In-flight limit past which purchases are shed.", perShard(\.maxInFlight))
+        figures.add("stampede_shard_requests_total", "counter", "Purchases processed by the shard.", perShard(\.served))
+        figures.add("stampede_shard_shed_total", "counter", "Purchases shed by the shard (503 overloaded).", perShard(\.shed))
+        figures.add("stampede_shard_batches_total", "counter", "Batches processed by the shard.", perShard(\.batches))
+        let repairs = inventory.repairCounts
+        figures.add("stampede_reconciler_repairs_total", "counter", "What background work repaired, by kind.", [
+            .init(labels: [("kind", "expired")], value: Double(repairs.expired)),
+            .init(labels: [("kind", "stock_returned")], value: Double(repairs.stockReturned)),
+            .init(labels: [("kind", "outbox_committed")], value: Double(repairs.outboxCommitted)),
+            .init(labels: [("kind", "sale_restored")], value: Double(repairs.salesRestored)),
+        ])
+        return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                            body: metrics.render(figures))
+    }
+
+    /// `GET /health/ready`: `200` when Redis and PostgreSQL answer, else `503` naming the one down.
+    func readyResponse() async -> HTTPResponse {
+        let checks = await probe()
+        let ready = checks.allSatisfy(\.ok)
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("status", ready ? "ready" : "unavailable")
+        writer.key("checks")
+        writer.beginObject()
+        for check in checks { writer.field(check.name, check.ok ? "ok" : "down") }
+        writer.endObject()
+        writer.endObject()
+        return APIResponse.json(ready ? 200 : 503, writer)
+    }
+}

@@ -1,0 +1,133 @@
+import StampedeHTTP
+import StampedeInventory
+
+/// The storefront routes: reading a sale, buying, and a user's orders.
+extension StampedeHandler {
+    /// `GET /v1/sales/{id}`: from the in-process cache when it is fresh, else read through.
+    func getSale(_ saleID: String, _ exchange: Exchange) {
+        switch inventory.cache.lookup(saleID) {
+        case .fresh(let sale):
+            exchange.send(APIResponse.json(200, .encoding(sale)))
+        case .absent:
+            exchange.send(APIResponse.from(.unknownSale(saleID)))
+        case .needsLoad(let stale):
+            run(exchange) {
+                let sale: Sale?
+                do {
+                    sale = try await self.inventory.loadSale(saleID)
+                } catch {
+                    // Redis is unreachable: the last known figures beat no answer.
+                    guard let stale else { throw error }
+                    sale = stale
+                }
+                guard let sale else { throw InventoryError.unknownSale(saleID) }
+                return APIResponse.json(200, .encoding(sale))
+            }
+        }
+    }
+
+    /// `POST /v1/sales/{id}/orders`: validates, then hands the purchase to the sale's shard, which
+    /// answers once the order is committed (or rejected).
+    func purchase(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+        let buyer: (userID: String, quantity: Int64)
+        do {
+            buyer = try RequestDecoding.purchase(request.body)
+        } catch {
+            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+        }
+        let key = request.headers["Idempotency-Key"]
+        if let key, !Identifier.isValidIdempotencyKey(key) {
+            return exchange.send(APIResponse.error(400, "invalid_id", "Idempotency-Key must match [A-Za-z0-9._:-]{1,128}"))
+        }
+        let purchase = PurchaseRequest(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
+        switch inventory.cache.lookup(saleID) {
+        case .fresh(let sale):
+            submit(purchase, sale: sale, exchange, retryUnknown: true)
+        case .absent:
+            exchange.send(APIResponse.from(.unknownSale(saleID)))
+        case .needsLoad:
+            Task {
+                do {
+                    guard let sale = try await self.inventory.loadSale(saleID) else {
+                        return exchange.send(APIResponse.from(.unknownSale(saleID)))
+                    }
+                    self.submit(purchase, sale: sale, exchange, retryUnknown: true)
+                } catch let error as InventoryError {
+                    exchange.send(APIResponse.from(error))
+                } catch {
+                    exchange.send(APIResponse.from(.unavailable("\(error)")))
+                }
+            }
+        }
+    }
+
+    private func submit(_ purchase: PurchaseRequest, sale: Sale, _ exchange: Exchange, retryUnknown: Bool) {
+        let limit = sale.definition.perUserLimit
+        if purchase.quantity > limit {
+            metrics.recordPurchase(outcome: "invalid_quantity")
+            return exchange.send(APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
+        }
+        let accepted = inventory.submit(PendingPurchase(request: purchase) { outcome in
+            if outcome == .unknownSale, retryUnknown {
+                // Redis does not know the sale (it lost its data?): rebuild it from PostgreSQL once.
+                Task {
+                    if let sale = try? await self.inventory.loadSale(purchase.saleID) {
+                        self.submit(purchase, sale: sale, exchange, retryUnknown: false)
+                    } else {
+                        self.answer(.unknownSale, purchase, exchange)
+                    }
+                }
+                return
+            }
+            self.answer(outcome, purchase, exchange)
+        })
+        if !accepted {
+            metrics.recordShed()
+            metrics.recordPurchase(outcome: "overloaded")
+            let retryAfter = live.withLock { $0.retryAfterSeconds }
+            exchange.send(APIResponse.overloaded(retryAfter: retryAfter))
+        }
+    }
+
+    private func answer(_ outcome: PurchaseOutcome, _ purchase: PurchaseRequest, _ exchange: Exchange) {
+        let response: HTTPResponse
+        let name: String
+        switch outcome {
+        case .created(let order):
+            (name, response) = ("created", APIResponse.json(201, .encoding(order), headers: [("Location", "/v1/orders/" + order.orderID)]))
+        case .existing(let order):
+            (name, response) = ("existing", APIResponse.json(200, .encoding(order)))
+        case .soldOut:
+            (name, response) = ("sold_out", APIResponse.error(409, "sold_out", "not enough stock left for quantity \(purchase.quantity)"))
+        case .limitExceeded:
+            (name, response) = ("limit_exceeded", APIResponse.error(409, "limit_exceeded", "user \(purchase.userID) would pass the per-user limit"))
+        case .notStarted:
+            (name, response) = ("sale_not_started", APIResponse.error(409, "sale_not_started", "the sale has not started"))
+        case .ended:
+            (name, response) = ("sale_ended", APIResponse.error(409, "sale_ended", "the sale has ended"))
+        case .invalidQuantity(let limit):
+            (name, response) = ("invalid_quantity", APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
+        case .unknownSale:
+            (name, response) = ("unknown_sale", APIResponse.from(.unknownSale(purchase.saleID)))
+        case .overloaded:
+            (name, response) = ("overloaded", APIResponse.overloaded(retryAfter: live.withLock { $0.retryAfterSeconds }))
+        case .unavailable(let why):
+            (name, response) = ("unavailable", APIResponse.from(.unavailable(why)))
+        }
+        metrics.recordPurchase(outcome: name)
+        exchange.send(response)
+    }
+
+    /// `GET /v1/users/{id}/orders`: newest first, at most 100.
+    func userOrders(_ userID: String) async throws(InventoryError) -> HTTPResponse {
+        let orders = try await inventory.orders(ofUser: userID)
+        var writer = JSONWriter(capacity: 64 + orders.count * 280)
+        writer.beginObject()
+        writer.key("orders")
+        writer.beginArray()
+        for order in orders { writer.write(order) }
+        writer.endArray()
+        writer.endObject()
+        return APIResponse.json(200, writer)
+    }
+}

@@ -1,0 +1,140 @@
+import Logging
+import StampedeHTTP
+import StampedeInventory
+import Synchronization
+
+/// Stampede's HTTP handler: routes each request and answers it, inline on the event loop when the
+/// answer is in memory (cached sales, health, shedding), or from a task when it needs Redis or
+/// PostgreSQL. Every answer is counted and timed by route and status.
+public final class StampedeHandler: HTTPRequestHandler {
+    let inventory: Inventory
+    let metrics: ServiceMetrics
+    let logger: Logger
+    /// The tunables that may change at run time (reload), read on every request.
+    let live: Mutex<LiveSettings>
+    /// Figures of pools, the HTTP server and repairs, read at scrape time for `/metrics`.
+    let scrape: @Sendable () -> ScrapeFigures
+    /// Checks each dependency (`redis`, `postgres`) for `/health/ready`.
+    let probe: @Sendable () async -> [(name: String, ok: Bool)]
+    /// Re-reads the configuration file and applies what can change live.
+    let reload: @Sendable () -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
+
+    /// Settings a reload can change without a restart.
+    struct LiveSettings {
+        var adminToken: [UInt8]
+        var retryAfterSeconds: Int
+        var defaultReservationTTLSeconds: Int64
+    }
+
+    init(inventory: Inventory, metrics: ServiceMetrics, logger: Logger, configuration: StampedeConfiguration,
+         scrape: @escaping @Sendable () -> ScrapeFigures,
+         probe: @escaping @Sendable () async -> [(name: String, ok: Bool)],
+         reload: @escaping @Sendable () -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>) {
+        self.inventory = inventory
+        self.metrics = metrics
+        self.logger = logger
+        self.live = Mutex(LiveSettings(configuration))
+        self.scrape = scrape
+        self.probe = probe
+        self.reload = reload
+    }
+
+    /// Applies the live part of a configuration.
+    func apply(_ configuration: StampedeConfiguration) {
+        live.withLock { $0 = LiveSettings(configuration) }
+    }
+
+    public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
+        let started = MonotonicClock.now()
+        let route = Route.match(method: request.method, path: request.path)
+        let exchange = Exchange(route: route, started: started, responder: responder, metrics: metrics)
+        if route.isAdmin, !authorized(request) {
+            return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
+        }
+        switch route {
+        case .getSale(let id): getSale(id, exchange)
+        case .purchase(let id): purchase(id, request, exchange)
+        case .getOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.order(id)) }
+        case .payOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.pay(id)) }
+        case .cancelOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.cancel(id)) }
+        case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
+        case .putSale(let id): putSale(id, request, exchange)
+        case .restock(let id): restock(id, request, exchange)
+        case .shards: exchange.send(shardsResponse())
+        case .reloadConfig: exchange.send(reloadResponse())
+        case .metrics: exchange.send(metricsResponse())
+        case .live: exchange.send(APIResponse.json(200, Self.status("live")))
+        case .ready: run(exchange) { await self.readyResponse() }
+        case .methodNotAllowed(let allowed):
+            exchange.send(APIResponse.error(405, "method_not_allowed", "allowed: \(allowed)", headers: [("Allow", allowed)]))
+        case .invalidID(let id):
+            exchange.send(APIResponse.error(400, "invalid_id", "'\(id.prefix(80))' is not an identifier ([A-Za-z0-9._:-]{1,64})"))
+        case .notFound:
+            exchange.send(APIResponse.error(404, "not_found", "no route for \(request.path.prefix(200))"))
+        }
+    }
+
+    /// Runs an answer that needs I/O in a task; an inventory error becomes its API answer.
+    func run(_ exchange: Exchange, _ body: @escaping @Sendable () async throws -> HTTPResponse) {
+        Task {
+            do {
+                exchange.send(try await body())
+            } catch let error as InventoryError {
+                exchange.send(APIResponse.from(error))
+            } catch {
+                exchange.send(APIResponse.from(.unavailable("\(error)")))
+            }
+        }
+    }
+
+    func orderResponse(_ order: Order) -> HTTPResponse {
+        APIResponse.json(200, .encoding(order))
+    }
+
+    /// Constant-time comparison of the bearer token (no early exit on the first differing byte).
+    func authorized(_ request: HTTPRequest) -> Bool {
+        guard let header = request.headers["Authorization"] else { return false }
+        let presented = Array(header.utf8)
+        let prefix = Array("Bearer ".utf8)
+        return live.withLock { settings in
+            let expected = settings.adminToken
+            guard !expected.isEmpty else { return false }
+            var difference = UInt8(presented.count == prefix.count + expected.count ? 0 : 1)
+            for i in 0..<(prefix.count + expected.count) {
+                let want = i < prefix.count ? prefix[i] : expected[i - prefix.count]
+                let got = i < presented.count ? presented[i] : 0
+                difference |= want ^ got
+            }
+            return difference == 0
+        }
+    }
+
+    static func status(_ text: String) -> JSONWriter {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("status", text)
+        writer.endObject()
+        return writer
+    }
+}
+
+extension StampedeHandler.LiveSettings {
+    init(_ configuration: StampedeConfiguration) {
+        adminToken = Array(configuration.adminToken.utf8)
+        retryAfterSeconds = configuration.retryAfterSeconds
+        defaultReservationTTLSeconds = Int64(configuration.defaultReservationTTLSeconds)
+    }
+}
+
+/// One request being answered: sends the answer once and records its metrics.
+struct Exchange: Sendable {
+    let route: Route
+    let started: UInt64
+    let responder: HTTPResponder
+    let metrics: ServiceMetrics
+
+    func send(_ response: HTTPResponse) {
+        metrics.recordRequest(route: route.name, status: response.status, nanoseconds: MonotonicClock.now() &- started)
+        responder.respond(response)
+    }
+}

@@ -1,0 +1,84 @@
+import CoreMetrics
+import Prometheus
+import StampedeInventory
+import Synchronization
+
+/// Stampede's metrics: swift-metrics instruments backed by a Prometheus registry of this service's
+/// own (not the process-global one, so several services in one test process stay apart), plus
+/// figures read at scrape time from shards, pools and the HTTP server.
+public final class ServiceMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
+    private let outcomeCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let shedCounter: CoreMetrics.Counter
+    private let batchSizes: CoreMetrics.Recorder
+    private let redisBatchTimer: CoreMetrics.Timer
+    private let postgresBatchTimer: CoreMetrics.Timer
+
+    struct RequestKey: Hashable {
+        var route: String
+        var status: Int
+    }
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+        ]
+        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        self.factory = factory
+        shedCounter = CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", "shard_in_flight")], factory: factory)
+        batchSizes = CoreMetrics.Recorder(label: "stampede_purchase_batch_size", dimensions: [], aggregate: true, factory: factory)
+        redisBatchTimer = CoreMetrics.Timer(label: "stampede_redis_batch_seconds", dimensions: [], factory: factory)
+        postgresBatchTimer = CoreMetrics.Timer(label: "stampede_postgres_batch_seconds", dimensions: [], factory: factory)
+    }
+
+    /// Counts one answered request and its latency, by route and status.
+    public func recordRequest(route: String, status: Int, nanoseconds: UInt64) {
+        let key = RequestKey(route: route, status: status)
+        let timer = requestTimers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(label: "stampede_http_request_duration_seconds",
+                                          dimensions: [("route", route), ("status", String(status))], factory: factory)
+            timers[key] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+    }
+
+    /// Counts a purchase by how it ended (`created`, `existing`, `sold_out`, …).
+    public func recordPurchase(outcome: String) {
+        let counter = outcomeCounters.withLock { counters in
+            if let counter = counters[outcome] { return counter }
+            let counter = CoreMetrics.Counter(label: "stampede_purchases_total", dimensions: [("outcome", outcome)], factory: factory)
+            counters[outcome] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Counts a request shed with `503 overloaded`.
+    public func recordShed() { shedCounter.increment() }
+
+    /// Records one purchase batch.
+    public func recordBatch(_ report: PurchaseBatchProcessor.BatchReport) {
+        batchSizes.record(report.size)
+        redisBatchTimer.recordSeconds(report.redisSeconds)
+        if report.postgresSeconds > 0 { postgresBatchTimer.recordSeconds(report.postgresSeconds) }
+    }
+
+    /// The exposition: the registry's instruments, then the figures read now.
+    public func render(_ figures: ScrapeFigures) -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16_384)
+        registry.emit(into: &buffer)
+        var text = ""
+        figures.write(into: &text)
+        buffer.append(contentsOf: text.utf8)
+        return buffer
+    }
+}

@@ -1,0 +1,103 @@
+import StampedeHTTP
+import StampedeInventory
+
+/// Every route of the API, with the identifiers taken from the path. Matching is a pure function
+/// of method and path, so it tests without a server.
+public enum Route: Sendable, Equatable {
+    case getSale(String)
+    case purchase(String)
+    case getOrder(String)
+    case payOrder(String)
+    case cancelOrder(String)
+    case userOrders(String)
+    case putSale(String)
+    case restock(String)
+    case shards
+    case reloadConfig
+    case metrics
+    case live
+    case ready
+    /// The path names a route but not with this method; `allowed` is for the `Allow` header.
+    case methodNotAllowed(allowed: String)
+    /// A path segment that should be an identifier is not one (`400 invalid_id`).
+    case invalidID(String)
+    case notFound
+
+    /// A low-cardinality name for metrics and logs.
+    public var name: String {
+        switch self {
+        case .getSale: return "GET /v1/sales/{id}"
+        case .purchase: return "POST /v1/sales/{id}/orders"
+        case .getOrder: return "GET /v1/orders/{id}"
+        case .payOrder: return "POST /v1/orders/{id}/pay"
+        case .cancelOrder: return "POST /v1/orders/{id}/cancel"
+        case .userOrders: return "GET /v1/users/{id}/orders"
+        case .putSale: return "PUT /admin/sales/{id}"
+        case .restock: return "POST /admin/sales/{id}/restock"
+        case .shards: return "GET /admin/shards"
+        case .reloadConfig: return "POST /admin/config/reload"
+        case .metrics: return "GET /metrics"
+        case .live: return "GET /health/live"
+        case .ready: return "GET /health/ready"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .invalidID: return "invalid_id"
+        case .notFound: return "not_found"
+        }
+    }
+
+    /// Whether the route is under `/admin` (bearer token required).
+    public var isAdmin: Bool {
+        switch self {
+        case .putSale, .restock, .shards, .reloadConfig: return true
+        default: return false
+        }
+    }
+
+    /// The route for `method` and `path` (the path without its query).
+    public static func match(method: HTTPMethod, path: String) -> Route {
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+        guard path.utf8.first == UInt8(ascii: "/") else { return .notFound }
+        let parts = segments.map { Substring($0) }
+        let isGet = method == .get || method == .head
+        let isPost = method == .post
+
+        func identified(_ id: Substring, _ make: (String) -> Route, allowed: String, ok: Bool) -> Route {
+            guard ok else { return .methodNotAllowed(allowed: allowed) }
+            guard Identifier.isValid(id) else { return .invalidID(String(id)) }
+            return make(String(id))
+        }
+
+        switch parts.count {
+        case 2:
+            switch (parts[0], parts[1]) {
+            case ("health", "live"): return isGet ? .live : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("health", "ready"): return isGet ? .ready : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("admin", "shards"): return isGet ? .shards : .methodNotAllowed(allowed: "GET, HEAD")
+            default: return .notFound
+            }
+        case 1:
+            if parts[0] == "metrics" { return isGet ? .metrics : .methodNotAllowed(allowed: "GET, HEAD") }
+            return .notFound
+        case 3:
+            switch (parts[0], parts[1]) {
+            case ("v1", "sales"): return identified(parts[2], Route.getSale, allowed: "GET, HEAD", ok: isGet)
+            case ("v1", "orders"): return identified(parts[2], Route.getOrder, allowed: "GET, HEAD", ok: isGet)
+            case ("admin", "sales"): return identified(parts[2], Route.putSale, allowed: "PUT", ok: method == .put)
+            case ("admin", "config") where parts[2] == "reload":
+                return isPost ? .reloadConfig : .methodNotAllowed(allowed: "POST")
+            default: return .notFound
+            }
+        case 4:
+            switch (parts[0], parts[1], parts[3]) {
+            case ("v1", "sales", "orders"): return identified(parts[2], Route.purchase, allowed: "POST", ok: isPost)
+            case ("v1", "orders", "pay"): return identified(parts[2], Route.payOrder, allowed: "POST", ok: isPost)
+            case ("v1", "orders", "cancel"): return identified(parts[2], Route.cancelOrder, allowed: "POST", ok: isPost)
+            case ("v1", "users", "orders"): return identified(parts[2], Route.userOrders, allowed: "GET, HEAD", ok: isGet)
+            case ("admin", "sales", "restock"): return identified(parts[2], Route.restock, allowed: "POST", ok: isPost)
+            default: return .notFound
+            }
+        default:
+            return .notFound
+        }
+    }
+}

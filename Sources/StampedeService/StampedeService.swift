@@ -1,0 +1,225 @@
+import Logging
+import StampedeHTTP
+import StampedeInventory
+import StampedePool
+import StampedePostgres
+import StampedeRedis
+import Synchronization
+
+/// Why the service could not start.
+public enum ServiceError: Error, Sendable, CustomStringConvertible {
+    case redisUnreachable(address: String, reason: String)
+    case postgresUnreachable(reason: String)
+    case migrationFailed(reason: String)
+    case listenFailed(address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .redisUnreachable(let address, let reason): return "Redis at \(address) is unreachable: \(reason)"
+        case .postgresUnreachable(let reason): return "PostgreSQL is unreachable: \(reason)"
+        case .migrationFailed(let reason): return "schema migration failed: \(reason)"
+        case .listenFailed(let address, let reason): return "cannot listen on \(address): \(reason)"
+        }
+    }
+}
+
+/// The whole of Stampede wired together: pools to Redis and PostgreSQL, the schema, the sharded
+/// inventory and its background work, and the HTTP server in front.
+public final class StampedeService: Sendable {
+    public let logger: Logger
+    public let metrics: ServiceMetrics
+    let configurationPath: String?
+    let current: Mutex<StampedeConfiguration>
+    let redisWriter: RedisClient
+    let redisReader: RedisClient
+    let postgresWriter: PostgresClient
+    let postgresReader: PostgresClient
+    public let inventory: Inventory
+    let handler: StampedeHandler
+    let server: HTTPServer
+    let maintenance = Mutex<Task<Void, Never>?>(nil)
+
+    /// Builds the service; nothing connects or listens until `start`.
+    public init(configuration: StampedeConfiguration, configurationPath: String? = nil, logger: Logger) {
+        self.logger = logger
+        self.configurationPath = configurationPath
+        current = Mutex(configuration)
+        metrics = ServiceMetrics()
+        let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
+        func redis(_ address: String) -> RedisClient {
+            let (host, port) = StampedeConfiguration.splitHostPort(address)!
+            return RedisClient(host: host, port: port, poolSize: configuration.redisPoolSize,
+                               maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire,
+                               connectTimeout: .milliseconds(configuration.redisConnectTimeoutMilliseconds),
+                               commandTimeout: .milliseconds(configuration.redisCommandTimeoutMilliseconds))
+        }
+        redisWriter = redis(configuration.redisWriter)
+        redisReader = configuration.redisReader == configuration.redisWriter ? redisWriter : redis(configuration.redisReader)
+        let connectTimeout = configuration.postgresConnectTimeoutSeconds
+        postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, connectTimeout: connectTimeout),
+                                        poolSize: configuration.postgresWriterPoolSize,
+                                        maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
+        postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, connectTimeout: connectTimeout),
+                                        poolSize: configuration.postgresReaderPoolSize,
+                                        maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
+        var inventoryConfiguration = InventoryConfiguration()
+        inventoryConfiguration.shardCount = configuration.shardCount
+        inventoryConfiguration.maxInFlightPerShard = configuration.shardMaxInFlight
+        inventoryConfiguration.batchSize = configuration.shardBatchSize
+        inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
+        let metrics = self.metrics
+        inventory = Inventory(redis: redisWriter, writer: postgresWriter, reader: postgresReader,
+                              configuration: inventoryConfiguration, logger: logger,
+                              observeBatch: { metrics.recordBatch($0) })
+
+        var serverConfiguration = HTTPServerConfiguration()
+        let listen = configuration.listenAddress
+        serverConfiguration.host = listen.host
+        serverConfiguration.port = listen.port
+        if configuration.threads > 0 { serverConfiguration.threads = configuration.threads }
+        serverConfiguration.maxConnections = configuration.maxConnections
+        serverConfiguration.maxHeaderBytes = configuration.maxHeaderBytes
+        serverConfiguration.maxBodyBytes = configuration.maxBodyBytes
+        serverConfiguration.readTimeoutSeconds = configuration.readTimeoutSeconds
+        serverConfiguration.idleTimeoutSeconds = configuration.idleTimeoutSeconds
+
+        // The handler's closures reach back into the service, which does not exist yet: they go
+        // through this box, filled in once `self` is complete.
+        let box = ServiceBox()
+        handler = StampedeHandler(
+            inventory: inventory, metrics: metrics, logger: logger, configuration: configuration,
+            scrape: { box.service?.scrapeFigures() ?? ScrapeFigures() },
+            probe: { await box.service?.probe() ?? [] },
+            reload: { box.service?.reload() ?? .success(([], [])) })
+        server = HTTPServer(configuration: serverConfiguration, handler: handler)
+        box.set(self)
+    }
+
+    /// Connects, migrates the schema, starts background work and listens. Throws a `ServiceError`
+    /// naming what is unreachable; nothing is left running after a throw.
+    public func start() async throws {
+        let configuration = current.withLock { $0 }
+        guard await redisWriter.ping() else {
+            throw ServiceError.redisUnreachable(address: configuration.redisWriter, reason: "no answer to PING")
+        }
+        do {
+            let applied = try await SchemaMigrations.apply(on: postgresWriter)
+            if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)"]) }
+        } catch {
+            throw ServiceError.migrationFailed(reason: "\(error)")
+        }
+        do {
+            try server.start()
+        } catch {
+            throw ServiceError.listenFailed(address: configuration.listen, reason: "\(error)")
+        }
+        let inventory = self.inventory
+        maintenance.withLock { task in
+            task = Task {
+                _ = await inventory.commitStrandedReservations()
+                await inventory.runMaintenance()
+            }
+        }
+        logger.notice("stampede listening", metadata: [
+            "address": "\(configuration.listenAddress.host):\(server.localPort)",
+            "shards": "\(configuration.shardCount)", "batch_size": "\(configuration.shardBatchSize)",
+        ])
+    }
+
+    /// Applies the schema migrations with a short-lived connection (`stampede migrate`).
+    public static func migrate(configuration: StampedeConfiguration) async throws -> [Int] {
+        let postgres = PostgresClient(conninfo: conninfo(configuration.postgresWriter, connectTimeout: configuration.postgresConnectTimeoutSeconds),
+                                      poolSize: 1, maxWaiting: 1,
+                                      acquireTimeout: .milliseconds(configuration.poolAcquireTimeoutMilliseconds))
+        defer { postgres.shutdown() }
+        return try await SchemaMigrations.apply(on: postgres)
+    }
+
+    /// The port the server listens on (useful with port 0).
+    public var localPort: Int { server.localPort }
+
+    /// Stops listening, waits for in-flight work briefly, stops background work and closes pools.
+    public func stop() async {
+        server.stop()
+        for _ in 0..<50 where inventory.shardStatistics().contains(where: { $0.inFlight > 0 }) {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        maintenance.withLock { $0?.cancel() }
+        redisWriter.shutdown()
+        if redisReader !== redisWriter { redisReader.shutdown() }
+        postgresWriter.shutdown()
+        postgresReader.shutdown()
+        logger.notice("stampede stopped")
+    }
+
+    /// Re-reads the configuration file (and environment); applies the live keys.
+    public func reload() -> Result<(applied: [String], needsRestart: [String]), ConfigurationError> {
+        let fresh: StampedeConfiguration
+        do {
+            fresh = try ConfigurationLoader.load(path: configurationPath)
+        } catch {
+            return .failure(error)
+        }
+        let old = current.withLock { old in
+            defer { old = fresh }
+            return old
+        }
+        let change = ConfigurationLoader.difference(from: old, to: fresh)
+        handler.apply(fresh)
+        inventory.tune(maxInFlightPerShard: fresh.shardMaxInFlight, batchSize: fresh.shardBatchSize)
+        return .success((change.live, change.restart))
+    }
+
+    func probe() async -> [(name: String, ok: Bool)] {
+        async let redisOK = redisWriter.ping()
+        async let postgresOK = postgresWriter.ping()
+        return [("redis", await redisOK), ("postgres", await postgresOK)]
+    }
+
+    func scrapeFigures() -> ScrapeFigures {
+        var figures = ScrapeFigures()
+        let http = server.statistics
+        figures.add("stampede_http_open_connections", "gauge", "Open HTTP connections.", value: Double(http.openConnections))
+        figures.add("stampede_http_connections_accepted_total", "counter", "HTTP connections accepted.", value: Double(http.acceptedTotal))
+        figures.add("stampede_http_connections_rejected_total", "counter", "Connections refused over limits.max_connections (503 overloaded).", value: Double(http.rejectedOverLimit))
+        figures.add("stampede_http_parse_errors_total", "counter", "Requests refused as malformed (400/411/413/431).", value: Double(http.parseErrors))
+        figures.add("stampede_http_timeouts_total", "counter", "Connections closed by the read or idle timeout.", value: Double(http.timeouts))
+        var pools: [(String, PoolStatistics)] = [("redis-writer", redisWriter.statistics), ("postgres-writer", postgresWriter.statistics),
+                                                 ("postgres-reader", postgresReader.statistics)]
+        if redisReader !== redisWriter { pools.append(("redis-reader", redisReader.statistics)) }
+        func perPool(_ value: (PoolStatistics) -> Int) -> [ScrapeFigures.Sample] {
+            pools.map { ScrapeFigures.Sample(labels: [("pool", $0.0)], value: Double(value($0.1))) }
+        }
+        figures.add("stampede_pool_size", "gauge", "Connections a pool may hold.", perPool(\.size))
+        figures.add("stampede_pool_busy", "gauge", "Connections running a call.", perPool(\.busy))
+        figures.add("stampede_pool_waiting", "gauge", "Calls waiting for a connection.", perPool(\.waiting))
+        figures.add("stampede_pool_connected", "gauge", "Connections currently open.", perPool(\.connected))
+        figures.add("stampede_pool_calls_total", "counter", "Calls run by the pool.", perPool(\.totalJobs))
+        figures.add("stampede_pool_failed_calls_total", "counter", "Calls that failed.", perPool(\.failedJobs))
+        figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", perPool(\.timeouts))
+        figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", perPool(\.rejectedOverloaded))
+        figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", perPool(\.reconnects))
+        return figures
+    }
+
+    /// A libpq URI with `connect_timeout` and `application_name` added when absent.
+    static func conninfo(_ uri: String, connectTimeout: Int) -> String {
+        var out = uri
+        var separator = uri.contains("?") ? "&" : "?"
+        if !uri.contains("connect_timeout=") {
+            out += separator + "connect_timeout=\(connectTimeout)"
+            separator = "&"
+        }
+        if !uri.contains("application_name=") { out += separator + "application_name=stampede" }
+        return out
+    }
+}
+
+/// Lets the handler's closures reach the service that owns the handler (set once, after init).
+/// The reference is weak: the service owns the handler, not the other way round.
+final class ServiceBox: Sendable {
+    private struct WeakService { weak var service: StampedeService? }
+    private let slot = Mutex(WeakService())
+    var service: StampedeService? { slot.withLock { $0.service } }
+    func set(_ service: StampedeService) { slot.withLock { $0.service = service } }
+}

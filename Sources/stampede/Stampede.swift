@@ -1,0 +1,130 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Logging
+import StampedeService
+import Synchronization
+
+/// The `stampede` command line: `serve` runs the service, `migrate` applies the schema.
+@main
+struct Stampede: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stampede",
+        abstract: "A flash-sale inventory service: sells every unit, never one more.",
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Configuration file (JSON). STAMPEDE_* environment variables override it.")
+    var config: String = "Config/stampede.json"
+
+    /// Loads the configuration or exits with a message naming the bad key.
+    func load() throws -> StampedeConfiguration {
+        do {
+            return try ConfigurationLoader.load(path: config)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func makeLogger(level: String) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: level) ?? .info
+            return handler
+        }
+        return Logger(label: "stampede")
+    }
+}
+
+/// `stampede serve`: runs until SIGINT or SIGTERM; SIGHUP reloads the configuration.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP service.")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.makeLogger(level: configuration.logLevel)
+        raiseFileLimit()
+        let service = StampedeService(configuration: configuration, configurationPath: options.config, logger: logger)
+        do {
+            try await service.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let signal = await SignalWaiter.wait(reloadingWith: {
+            switch service.reload() {
+            case .success(let change): logger.notice("SIGHUP: configuration reloaded", metadata: ["applied": "\(change.applied)", "needs_restart": "\(change.needsRestart)"])
+            case .failure(let error): logger.error("SIGHUP: configuration refused: \(error)")
+            }
+        })
+        logger.notice("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), stopping")
+        await service.stop()
+    }
+
+    /// Many concurrent buyers need many descriptors: raise the soft limit to the hard one.
+    private func raiseFileLimit() {
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+    }
+}
+
+/// `stampede migrate`: applies the missing schema versions and exits.
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply the PostgreSQL schema migrations and exit.")
+
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        let logger = options.makeLogger(level: configuration.logLevel)
+        let applied = try await StampedeService.migrate(configuration: configuration)
+        logger.notice("schema up to date", metadata: ["applied_now": "\(applied)"])
+        print(applied.isEmpty ? "schema already up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (returned), running `reload` on each SIGHUP meanwhile.
+enum SignalWaiter {
+    static func wait(reloadingWith reload: @escaping @Sendable () -> Void) async -> Int32 {
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_IGN) }
+        let queue = DispatchQueue(label: "stampede.signals")
+        return await withCheckedContinuation { continuation in
+            let once = Once()
+            var sources: [DispatchSourceSignal] = []
+            for sig in [SIGINT, SIGTERM] {
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler {
+                    if once.claim() { continuation.resume(returning: sig) }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+            hup.setEventHandler(handler: reload)
+            hup.resume()
+            sources.append(hup)
+            Retained.sources = sources
+        }
+    }
+
+    /// Keeps the signal sources alive for the life of the process.
+    private enum Retained {
+        nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+    }
+
+    /// Resumes the continuation once, whichever signal comes first.
+    private final class Once: Sendable {
+        private let claimed = Atomic<Bool>(false)
+        func claim() -> Bool {
+            claimed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged
+        }
+    }
+}
