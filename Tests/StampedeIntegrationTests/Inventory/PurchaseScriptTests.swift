@@ -1,0 +1,141 @@
+import StampedeInventory
+import StampedeRedis
+import Testing
+
+/// The purchase Lua script's rules, run against the real Redis through `StockLedger`.
+@Suite(TestServices.needsRedis)
+struct PurchaseScriptTests {
+    private static func ledger() throws -> StockLedger {
+        let address = try TestServices.redisAddress()
+        return StockLedger(redis: RedisClient(host: address.host, port: address.port, poolSize: 2))
+    }
+
+    private static func define(_ ledger: StockLedger, stock: Int64, limit: Int64 = 1, startsIn: Int64 = -60, endsIn: Int64 = 3600) async throws -> String {
+        let sale = TestServices.uniqueName("lua")
+        let now = Timestamp.now()
+        _ = try await ledger.define(SaleDefinition(saleID: sale, sku: "sku", priceCents: 500, stock: stock, perUserLimit: limit,
+                                                   startsAt: now.adding(seconds: startsIn), endsAt: now.adding(seconds: endsIn),
+                                                   reservationTTLSeconds: 60))
+        return sale
+    }
+
+    private static func codes(_ decisions: [PurchaseDecision]) -> [String] {
+        decisions.map {
+            switch $0 {
+            case .reserved: return "reserved"
+            case .duplicate: return "duplicate"
+            case .rejected(let outcome): return "\(outcome)"
+            }
+        }
+    }
+
+    /// Stock runs out in arrival order inside one batch, and never below zero.
+    @Test func stockRunsOutInOrder() async throws {
+        let ledger = try Self.ledger()
+        let sale = try await Self.define(ledger, stock: 2)
+        let batch = (0..<4).map { PurchaseRequest(saleID: sale, userID: "u\($0)", quantity: 1, idempotencyKey: nil) }
+        let decisions = try await ledger.decide(batch, now: .now())
+        #expect(Self.codes(decisions) == ["reserved", "reserved", "soldOut", "soldOut"])
+        #expect(try await ledger.sales([sale])[0]?.available == 0)
+    }
+
+    /// A user cannot pass the per-user limit, counted across batches; a larger quantity that would
+    /// not fit is refused while a smaller one still fits.
+    @Test func perUserLimitAcrossBatches() async throws {
+        let ledger = try Self.ledger()
+        let sale = try await Self.define(ledger, stock: 10, limit: 3)
+        let first = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "eve", quantity: 2, idempotencyKey: nil)], now: .now())
+        #expect(Self.codes(first) == ["reserved"])
+        let second = try await ledger.decide([
+            PurchaseRequest(saleID: sale, userID: "eve", quantity: 2, idempotencyKey: nil),
+            PurchaseRequest(saleID: sale, userID: "eve", quantity: 1, idempotencyKey: nil),
+            PurchaseRequest(saleID: sale, userID: "eve", quantity: 1, idempotencyKey: nil),
+        ], now: .now())
+        #expect(Self.codes(second) == ["limitExceeded", "reserved", "limitExceeded"])
+        #expect(try await ledger.sales([sale])[0]?.available == 7)
+    }
+
+    /// The same Idempotency-Key twice in one batch reserves once; the second is a duplicate of the
+    /// first order, still pending in the outbox. Another user's same key is independent.
+    @Test func idempotencyInsideOneBatch() async throws {
+        let ledger = try Self.ledger()
+        let sale = try await Self.define(ledger, stock: 5, limit: 2)
+        let first = PurchaseRequest(saleID: sale, userID: "frank", quantity: 1, idempotencyKey: "key-1")
+        let decisions = try await ledger.decide([
+            first,
+            PurchaseRequest(saleID: sale, userID: "frank", quantity: 1, idempotencyKey: "key-1"),
+            PurchaseRequest(saleID: sale, userID: "grace", quantity: 1, idempotencyKey: "key-1"),
+        ], now: .now())
+        #expect(Self.codes(decisions) == ["reserved", "duplicate", "reserved"])
+        guard case .duplicate(let orderID, let pending) = decisions[1] else { return }
+        #expect(orderID == first.orderID)
+        #expect(pending?.orderID == first.orderID)
+        #expect(try await ledger.sales([sale])[0]?.available == 3)
+        #expect(try await ledger.pending(saleID: sale).count == 2)
+    }
+
+    /// Outside the window, over the limit, and unknown sales take nothing.
+    @Test func windowAndValidityRules() async throws {
+        let ledger = try Self.ledger()
+        let future = try await Self.define(ledger, stock: 5, startsIn: 60, endsIn: 120)
+        let past = try await Self.define(ledger, stock: 5, startsIn: -120, endsIn: -60)
+        let live = try await Self.define(ledger, stock: 5, limit: 2)
+        let decisions = try await ledger.decide([
+            PurchaseRequest(saleID: future, userID: "u", quantity: 1, idempotencyKey: nil),
+            PurchaseRequest(saleID: past, userID: "u", quantity: 1, idempotencyKey: nil),
+            PurchaseRequest(saleID: live, userID: "u", quantity: 3, idempotencyKey: nil),
+            PurchaseRequest(saleID: TestServices.uniqueName("nosuch"), userID: "u", quantity: 1, idempotencyKey: nil),
+        ], now: .now())
+        #expect(Self.codes(decisions) == ["notStarted", "ended", "invalidQuantity(limit: 2)", "unknownSale"])
+        #expect(try await ledger.sales([future, past, live]).map { $0?.available } == [5, 5, 5])
+    }
+
+    /// Returning an order's stock happens once however often it is asked for.
+    @Test func releaseIsOncePerOrder() async throws {
+        let ledger = try Self.ledger()
+        let sale = try await Self.define(ledger, stock: 3, limit: 3)
+        let request = PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)
+        _ = try await ledger.decide([request], now: .now())
+        let item = StockReturn(saleID: sale, orderID: request.orderID, userID: "heidi", quantity: 3)
+        #expect(try await ledger.release([item, item]) == [true, false])
+        #expect(try await ledger.release([item]) == [false])
+        #expect(try await ledger.sales([sale])[0]?.available == 3)
+        // Heidi's units were returned too: she may buy the full limit again.
+        let again = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)], now: .now())
+        #expect(Self.codes(again) == ["reserved"])
+    }
+
+    /// A sale may be replaced until its first reservation, never after.
+    @Test func replaceOnlyBeforeOrders() async throws {
+        let ledger = try Self.ledger()
+        let sale = try await Self.define(ledger, stock: 3)
+        let now = Timestamp.now()
+        let definition = SaleDefinition(saleID: sale, sku: "sku2", priceCents: 1, stock: 4, perUserLimit: 1,
+                                        startsAt: now.adding(seconds: -1), endsAt: now.adding(seconds: 60), reservationTTLSeconds: 60)
+        #expect(try await ledger.define(definition) == false)
+        _ = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "ivan", quantity: 1, idempotencyKey: nil)], now: .now())
+        await #expect(throws: InventoryError.saleHasOrders(sale)) { try await ledger.define(definition) }
+    }
+
+    /// Batched and one-by-one decisions agree on a random sequence with repeated users and keys.
+    @Test func batchedAndSingleDecisionsAgree() async throws {
+        let ledger = try Self.ledger()
+        var generator = SystemRandomNumberGenerator()
+        let script = (0..<120).map { _ in
+            (user: "p\(Int.random(in: 0..<40, using: &generator))", quantity: Int64.random(in: 1...2, using: &generator),
+             key: Bool.random(using: &generator) ? "key\(Int.random(in: 0..<5, using: &generator))" : nil)
+        }
+        let batched = try await Self.define(ledger, stock: 60, limit: 3)
+        let single = try await Self.define(ledger, stock: 60, limit: 3)
+        let batchDecisions = try await ledger.decide(script.map {
+            PurchaseRequest(saleID: batched, userID: $0.user, quantity: $0.quantity, idempotencyKey: $0.key)
+        }, now: .now())
+        var singleDecisions: [PurchaseDecision] = []
+        for step in script {
+            singleDecisions += try await ledger.decide([PurchaseRequest(saleID: single, userID: step.user, quantity: step.quantity,
+                                                                        idempotencyKey: step.key)], now: .now())
+        }
+        #expect(Self.codes(batchDecisions) == Self.codes(singleDecisions))
+        #expect(try await ledger.sales([batched])[0]?.available == ledger.sales([single])[0]?.available)
+    }
+}

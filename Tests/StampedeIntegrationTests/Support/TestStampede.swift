@@ -1,0 +1,75 @@
+import Logging
+import StampedeInventory
+import StampedeService
+
+/// Starts a real Stampede (in this process, on an ephemeral loopback port) against the test
+/// Redis and PostgreSQL, and offers the storefront and admin calls tests need.
+struct TestStampede {
+    static let adminToken = "test-admin-token"
+
+    let service: StampedeService
+    var port: Int { service.localPort }
+
+    /// The test configuration: the servers from the environment, port 0, four shards.
+    static func configuration(_ adjust: (inout StampedeConfiguration) -> Void = { _ in }) throws -> StampedeConfiguration {
+        let redis = try TestServices.redisAddress()
+        let postgres = try TestServices.postgresConninfo()
+        var configuration = StampedeConfiguration()
+        configuration.listen = "127.0.0.1:0"
+        configuration.threads = 2
+        configuration.adminToken = adminToken
+        configuration.shardCount = 4
+        configuration.redisWriter = "\(redis.host):\(redis.port)"
+        configuration.redisReader = configuration.redisWriter
+        configuration.postgresWriter = postgres
+        configuration.postgresReader = postgres
+        adjust(&configuration)
+        return configuration
+    }
+
+    /// Runs `body` with a started service, stopping it afterwards.
+    static func with<T>(configurationPath: String? = nil, _ adjust: (inout StampedeConfiguration) -> Void = { _ in },
+                        _ body: (TestStampede) async throws -> T) async throws -> T {
+        var logger = Logger(label: "stampede-test")
+        logger.logLevel = .warning
+        let service = StampedeService(configuration: try configuration(adjust), configurationPath: configurationPath, logger: logger)
+        try await service.start()
+        let stampede = TestStampede(service: service)
+        do {
+            let result = try await body(stampede)
+            await service.stop()
+            return result
+        } catch {
+            await service.stop()
+            throw error
+        }
+    }
+
+    /// A fresh client connection.
+    func client() throws -> HTTPTestClient { try HTTPTestClient(port: port) }
+
+    /// Defines a live sale (started a minute ago, ending in a day) and checks it was created.
+    func createSale(_ saleID: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900,
+                    startsIn: Int64 = -60, endsIn: Int64 = 86_400) async throws -> HTTPTestClient.Response {
+        let now = Timestamp.now()
+        let body = """
+        {"sku":"sku-\(saleID)","price_cents":999,"stock":\(stock),"per_user_limit":\(perUserLimit),\
+        "starts_at":"\(now.adding(seconds: startsIn).rfc3339)","ends_at":"\(now.adding(seconds: endsIn).rfc3339)",\
+        "reservation_ttl_seconds":\(ttlSeconds)}
+        """
+        return try await client().call("PUT", "/admin/sales/\(saleID)", body: body,
+                                    headers: [("Authorization", "Bearer \(Self.adminToken)")])
+    }
+
+    /// The request bytes of a purchase.
+    static func purchase(_ saleID: String, user: String, quantity: Int = 1, key: String? = nil) -> [UInt8] {
+        HTTPTestClient.encode("POST", "/v1/sales/\(saleID)/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":\(quantity)}",
+                              headers: key.map { [("Idempotency-Key", $0)] } ?? [])
+    }
+}
+
+/// Reading JSON answers in tests.
+extension HTTPTestClient.Response {
+    var json: JSONValue { (try? JSONParser.parse(body)) ?? .null }
+    var errorCode: String? { json["error"]?.stringValue }
+}

@@ -1,0 +1,45 @@
+import Testing
+@testable import StampedeInventory
+
+@Suite("OrderIDGenerator")
+struct OrderIDGeneratorTests {
+    /// An id is 28 lower-case hex digits and a valid identifier.
+    @Test func isTwentyEightHexDigits() {
+        let id = OrderIDGenerator.next()
+        #expect(id.utf8.count == 28)
+        #expect(id.allSatisfy { "0123456789abcdef".contains($0) })
+        #expect(Identifier.isValid(id))
+    }
+
+    /// The first 12 hex digits are the creation time in milliseconds.
+    @Test func prefixIsTheTimeInMilliseconds() {
+        let time = Timestamp(milliseconds: 1_795_262_400_123)
+        let id = OrderIDGenerator.next(at: time)
+        #expect(UInt64(id.prefix(12), radix: 16) == 1_795_262_400_123)
+        #expect(id.hasPrefix("01a1fdfa467b"))
+        #expect(OrderIDGenerator.next(at: Timestamp(milliseconds: 0)).hasPrefix("000000000000"))
+    }
+
+    /// Ids made at later times sort after earlier ones (time-ordered for index locality).
+    @Test func isTimeOrdered() {
+        var previous = ""
+        for millis in stride(from: Int64(1_700_000_000_000), to: 1_700_000_100_000, by: 997) {
+            let id = OrderIDGenerator.next(at: Timestamp(milliseconds: millis))
+            #expect(id > previous)
+            previous = id
+        }
+    }
+
+    /// A time before the epoch is clamped to zero rather than wrapping.
+    @Test func clampsNegativeTimes() {
+        #expect(OrderIDGenerator.next(at: Timestamp(milliseconds: -5)).hasPrefix("000000000000"))
+    }
+
+    /// 10,000 ids made at the same millisecond are all different.
+    @Test func tenThousandAreUnique() {
+        let time = Timestamp.now()
+        var seen = Set<String>()
+        for _ in 0..<10_000 { seen.insert(OrderIDGenerator.next(at: time)) }
+        #expect(seen.count == 10_000)
+    }
+}

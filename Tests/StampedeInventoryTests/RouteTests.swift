@@ -1,0 +1,106 @@
+import StampedeHTTP
+import Testing
+@testable import StampedeService
+
+@Suite("Route")
+struct RouteTests {
+    static func match(_ method: HTTPMethod, _ path: String) -> Route { Route.match(method: method, path: path) }
+
+    /// Every GET route of the contract matches for GET and HEAD.
+    @Test(arguments: [
+        ("/v1/sales/s1", Route.getSale("s1")),
+        ("/v1/orders/018f3a2b4c5d9f1e0a1b2c3d4e5f", .getOrder("018f3a2b4c5d9f1e0a1b2c3d4e5f")),
+        ("/v1/users/u-1/orders", .userOrders("u-1")),
+        ("/admin/shards", .shards),
+        ("/metrics", .metrics),
+        ("/health/live", .live),
+        ("/health/ready", .ready),
+    ])
+    func getRoutes(path: String, route: Route) {
+        #expect(Self.match(.get, path) == route)
+        #expect(Self.match(.head, path) == route)
+        #expect(Self.match(.post, path) == .methodNotAllowed(allowed: "GET, HEAD"))
+        #expect(Self.match(.put, path) == .methodNotAllowed(allowed: "GET, HEAD"))
+        #expect(Self.match(.delete, path) == .methodNotAllowed(allowed: "GET, HEAD"))
+    }
+
+    /// Every POST route of the contract matches for POST only.
+    @Test(arguments: [
+        ("/v1/sales/s1/orders", Route.purchase("s1")),
+        ("/v1/orders/o-1/pay", .payOrder("o-1")),
+        ("/v1/orders/o-1/cancel", .cancelOrder("o-1")),
+        ("/admin/sales/s1/restock", .restock("s1")),
+        ("/admin/config/reload", .reloadConfig),
+    ])
+    func postRoutes(path: String, route: Route) {
+        #expect(Self.match(.post, path) == route)
+        #expect(Self.match(.get, path) == .methodNotAllowed(allowed: "POST"))
+        #expect(Self.match(.head, path) == .methodNotAllowed(allowed: "POST"))
+        #expect(Self.match(.put, path) == .methodNotAllowed(allowed: "POST"))
+        #expect(Self.match(.other("PROPFIND"), path) == .methodNotAllowed(allowed: "POST"))
+    }
+
+    /// `PUT /admin/sales/{id}` matches for PUT only.
+    @Test func putSale() {
+        #expect(Self.match(.put, "/admin/sales/black-friday:2026") == .putSale("black-friday:2026"))
+        #expect(Self.match(.get, "/admin/sales/s1") == .methodNotAllowed(allowed: "PUT"))
+        #expect(Self.match(.post, "/admin/sales/s1") == .methodNotAllowed(allowed: "PUT"))
+        #expect(Self.match(.patch, "/admin/sales/s1") == .methodNotAllowed(allowed: "PUT"))
+    }
+
+    /// A path segment that is not an identifier is `invalid_id`, for every identified route.
+    @Test(arguments: [
+        (HTTPMethod.get, "/v1/sales/a%20b"), (.get, "/v1/sales/" + String(repeating: "x", count: 65)),
+        (.post, "/v1/sales/a%2Fb/orders"), (.get, "/v1/orders/caf%C3%A9"), (.post, "/v1/orders/a+b/pay"),
+        (.post, "/v1/orders/a*b/cancel"), (.get, "/v1/users/u@x/orders"), (.put, "/admin/sales/a,b"),
+        (.post, "/admin/sales/a;b/restock"), (.get, "/v1/sales/café"),
+    ])
+    func invalidIDs(method: HTTPMethod, path: String) {
+        guard case .invalidID = Self.match(method, path) else {
+            Issue.record("\(method.rawValue) \(path) → \(Self.match(method, path))")
+            return
+        }
+    }
+
+    /// The invalid id is reported as it appeared in the path.
+    @Test func invalidIDCarriesTheSegment() {
+        #expect(Self.match(.get, "/v1/sales/a%20b") == .invalidID("a%20b"))
+        #expect(Self.match(.get, "/v1/sales/" + String(repeating: "x", count: 64)) == .getSale(String(repeating: "x", count: 64)))
+    }
+
+    /// The method is checked before the id, so a wrong method on a bad id is still `405`.
+    @Test func methodBeforeID() {
+        #expect(Self.match(.get, "/v1/sales/a%20b/orders") == .methodNotAllowed(allowed: "POST"))
+    }
+
+    /// Unknown paths, trailing slashes, double slashes and relative paths are `404`.
+    @Test(arguments: [
+        "", "/", "metrics", "/metric", "/metrics/", "/metrics/x", "/v1", "/v1/sales", "/v1/sales/", "/v1/sales/s1/",
+        "//v1/sales/s1", "/v1//sales/s1", "/v1/sales//orders", "/v1/sales/s1//orders", "/v1/sales/s1/orders/",
+        "/v2/sales/s1", "/V1/sales/s1", "/v1/sales/s1/refund", "/v1/orders/o-1/refund", "/v1/users/u-1",
+        "/admin/config", "/admin/config/other", "/admin/shards/1", "/health", "/health/other", "/health/live/",
+        "/admin/sales/s1/orders", "/v1/sales/s1/orders/o-1", "/a/b/c/d/e",
+    ])
+    func notFound(path: String) {
+        #expect(Self.match(.get, path) == .notFound, "GET \(path)")
+        #expect(Self.match(.post, path) == .notFound, "POST \(path)")
+    }
+
+    /// Only the admin routes need the bearer token.
+    @Test func isAdmin() {
+        let admin: [Route] = [.putSale("s1"), .restock("s1"), .shards, .reloadConfig]
+        let open: [Route] = [.getSale("s1"), .purchase("s1"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"),
+                             .userOrders("u"), .metrics, .live, .ready, .notFound, .invalidID("x"),
+                             .methodNotAllowed(allowed: "GET")]
+        #expect(admin.allSatisfy { $0.isAdmin })
+        #expect(!open.contains { $0.isAdmin })
+        #expect(Self.match(.put, "/admin/sales/s1").isAdmin)
+    }
+
+    /// Route names are low-cardinality: the id is not part of the name.
+    @Test func namesHideIDs() {
+        #expect(Self.match(.get, "/v1/sales/s1").name == "GET /v1/sales/{id}")
+        #expect(Self.match(.get, "/v1/sales/s2").name == Self.match(.head, "/v1/sales/s3").name)
+        #expect(Self.match(.post, "/admin/sales/s1/restock").name == "POST /admin/sales/{id}/restock")
+    }
+}

@@ -1,0 +1,86 @@
+import Testing
+@testable import StampedeInventory
+
+@Suite("SaleCache")
+struct SaleCacheTests {
+    static let second: UInt64 = 1_000_000_000
+    /// A base monotonic time well past zero, as the real clock is.
+    static let t0: UInt64 = 1000 * second
+
+    /// An id never stored needs a load and has no stale value.
+    @Test func unknownIdNeedsLoad() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        #expect(cache.lookup("s1", now: Self.t0) == .needsLoad(stale: nil))
+    }
+
+    /// A stored sale is fresh up to and including `maxAge`, then needs a load with the old value.
+    @Test func freshUntilMaxAge() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        let sale = Fixture.sale()
+        cache.store("s1", sale, now: Self.t0)
+        #expect(cache.lookup("s1", now: Self.t0) == .fresh(sale))
+        #expect(cache.lookup("s1", now: Self.t0 + Self.second) == .fresh(sale))
+        #expect(cache.lookup("s1", now: Self.t0 + Self.second + 1) == .needsLoad(stale: sale))
+    }
+
+    /// A sale stored as missing is absent while fresh, then needs a load without a stale value.
+    @Test func absentIsRemembered() {
+        let cache = SaleCache(maxAgeSeconds: 0.5)
+        cache.store("nope", nil, now: Self.t0)
+        #expect(cache.lookup("nope", now: Self.t0 + Self.second / 2) == .absent)
+        #expect(cache.lookup("nope", now: Self.t0 + Self.second / 2 + 1) == .needsLoad(stale: nil))
+    }
+
+    /// Storing again replaces the value and restarts its age.
+    @Test func storeRefreshes() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(available: 5), now: Self.t0)
+        let newer = Fixture.sale(available: 4)
+        cache.store("s1", newer, now: Self.t0 + 2 * Self.second)
+        #expect(cache.lookup("s1", now: Self.t0 + 2 * Self.second + 1) == .fresh(newer))
+    }
+
+    /// `forget` makes the next read reload while keeping the old value as stale; unknown ids are ignored.
+    @Test func forgetMakesStale() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        let sale = Fixture.sale()
+        cache.store("s1", sale, now: Self.t0)
+        cache.forget("s1")
+        cache.forget("other")
+        #expect(cache.lookup("s1", now: Self.t0) == .needsLoad(stale: sale))
+        #expect(cache.lookup("other", now: Self.t0) == .needsLoad(stale: nil))
+    }
+
+    /// Entries nobody read for `idleSeconds` are dropped; read ones are returned for refresh.
+    @Test func idleEntriesAreEvicted() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("read", Fixture.sale(saleID: "read"), now: Self.t0)
+        cache.store("idle", Fixture.sale(saleID: "idle"), now: Self.t0)
+        _ = cache.lookup("read", now: Self.t0 + 50 * Self.second)
+        let ids = cache.idsToRefresh(idleSeconds: 60, now: Self.t0 + 61 * Self.second)
+        #expect(ids == ["read"])
+        #expect(cache.lookup("idle", now: Self.t0 + 61 * Self.second) == .needsLoad(stale: nil))
+    }
+
+    /// The idle limit is inclusive: an entry read exactly `idleSeconds` ago is kept.
+    @Test func idleBoundary() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(), now: Self.t0)
+        #expect(cache.idsToRefresh(idleSeconds: 60, now: Self.t0 + 60 * Self.second) == ["s1"])
+        #expect(cache.idsToRefresh(idleSeconds: 60, now: Self.t0 + 60 * Self.second + 1) == [])
+    }
+
+    /// Refreshing (storing) does not count as a read, so an unread entry still goes idle.
+    @Test func storeDoesNotCountAsRead() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(), now: Self.t0)
+        cache.store("s1", Fixture.sale(), now: Self.t0 + 59 * Self.second)
+        #expect(cache.idsToRefresh(idleSeconds: 60, now: Self.t0 + 61 * Self.second) == [])
+    }
+
+    /// `maxAgeSeconds` is kept in nanoseconds.
+    @Test func maxAgeInNanoseconds() {
+        #expect(SaleCache(maxAgeSeconds: 0.25).maxAgeNanos == 250_000_000)
+        #expect(SaleCache().maxAgeNanos == 1_000_000_000)
+    }
+}
