@@ -58,6 +58,8 @@ public enum Route: Sendable, Equatable {
         let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         guard path.utf8.first == UInt8(ascii: "/") else { return .notFound }
         let parts = segments.map { Substring($0) }
+        // An empty segment (trailing or double slash) names no resource: 404, not 405 or invalid_id.
+        guard !parts.contains(where: \.isEmpty) else { return .notFound }
         let isGet = method == .get || method == .head
         let isPost = method == .post
 
