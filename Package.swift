@@ -69,6 +69,7 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP"]),
+        .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool"]),
         .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeService"]),
         .testTarget(
             name: "StampedeIntegrationTests",

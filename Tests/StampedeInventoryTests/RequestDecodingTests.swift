@@ -144,11 +144,13 @@ struct RequestDecodingTests {
         #expect(try RequestDecoding.restock(Self.bytes(#"{"quantity": 1000000000}"#)) == 1_000_000_000)
     }
 
-    /// Missing quantity and non-objects are `invalid_body`; bad quantities are `invalid_quantity`.
+    /// Missing or non-numeric quantity and non-objects are `invalid_body` (as for purchases); bad
+    /// numbers are `invalid_quantity`.
     @Test(arguments: [
         ("", "invalid_body"), ("[50]", "invalid_body"), ("{}", "invalid_body"), (#"{"qty": 5}"#, "invalid_body"),
         (#"{"quantity": 0}"#, "invalid_quantity"), (#"{"quantity": -5}"#, "invalid_quantity"),
         (#"{"quantity": 2.5}"#, "invalid_quantity"), (#"{"quantity": 1000000001}"#, "invalid_quantity"),
+        (#"{"quantity": "50"}"#, "invalid_body"),
     ])
     func rejectsRestock(body: String, code: String) {
         do {

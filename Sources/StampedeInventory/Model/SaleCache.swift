@@ -34,7 +34,7 @@ public final class SaleCache: Sendable {
             guard var entry = map[saleID] else { return .needsLoad(stale: nil) }
             entry.lastReadNanos = now
             map[saleID] = entry
-            if now &- entry.loadedAtNanos > maxAgeNanos { return .needsLoad(stale: entry.sale) }
+            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return .needsLoad(stale: entry.sale) }
             return entry.sale.map(Lookup.fresh) ?? .absent
         }
     }
@@ -47,11 +47,14 @@ public final class SaleCache: Sendable {
         }
     }
 
+    /// Nanoseconds from `time` to `now`; 0 when another thread stored a later `now` meanwhile.
+    static func age(of time: UInt64, at now: UInt64) -> UInt64 { now > time ? now - time : 0 }
+
     /// Ids to refresh now, after dropping entries nobody read for `idleSeconds`.
     public func idsToRefresh(idleSeconds: Double = 60, now: UInt64 = MonotonicClock.now()) -> [String] {
         let idle = UInt64(idleSeconds * 1e9)
         return entries.withLock { map in
-            map = map.filter { now &- $0.value.lastReadNanos <= idle }
+            map = map.filter { Self.age(of: $0.value.lastReadNanos, at: now) <= idle }
             return Array(map.keys)
         }
     }

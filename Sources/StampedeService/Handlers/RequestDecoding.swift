@@ -76,6 +76,7 @@ enum RequestDecoding {
     static func restock(_ body: [UInt8]) throws(RequestRejection) -> Int64 {
         let members = try object(body)
         guard let value = members["quantity"] else { throw .body("quantity is required") }
+        guard case .number = value else { throw .body("quantity must be a number") }
         guard let quantity = value.integerValue, quantity >= 1, quantity <= 1_000_000_000 else {
             throw .quantity("quantity must be a whole number between 1 and 1000000000")
         }

@@ -1,0 +1,91 @@
+import StampedeInventory
+import StampedePostgres
+import Testing
+
+/// The PostgreSQL side of the inventory, against the real server: schema, batch commits and the
+/// conditional transitions of the order state machine.
+@Suite(TestServices.needsPostgres)
+struct OrderRepositoryTests {
+    private static func repository() async throws -> (OrderRepository, PostgresClient) {
+        let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 4)
+        try await SchemaMigrations.apply(on: postgres)
+        return (OrderRepository(writer: postgres, reader: postgres), postgres)
+    }
+
+    private static func order(sale: String, user: String, quantity: Int64 = 1, expiresIn: Int64 = 900) -> Order {
+        let now = Timestamp.now()
+        return Order(orderID: OrderIDGenerator.next(), saleID: sale, sku: "sku", userID: user, quantity: quantity,
+                     priceCents: 250, status: .reserved, createdAt: now, expiresAt: now.adding(seconds: expiresIn),
+                     idempotencyKey: "k-\(user)")
+    }
+
+    /// Migrations apply once: a second run applies nothing and the tables exist.
+    @Test func migrationsAreIdempotent() async throws {
+        let (_, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        #expect(try await SchemaMigrations.apply(on: postgres).isEmpty)
+        let tables = try await postgres.query("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('orders', 'sales', 'schema_migrations')")
+        #expect(tables.rows.first?[0] == "3")
+    }
+
+    /// A batch commits every row once; committing the same reservations again (the reconciler or
+    /// a retry) changes nothing, and the stored rows read back equal to what was written.
+    @Test func batchCommitIsIdempotent() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sale = TestServices.uniqueName("repo")
+        let batch = (0..<50).map { Self.order(sale: sale, user: "u\($0)") }
+        let first = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [])
+        #expect(first.orders.count == 50)
+        let again = try await orders.commitBatch(reserved: [], replayed: Array(batch.prefix(10)), lookup: [batch[20].orderID])
+        #expect(again.orders[batch[20].orderID] == batch[20])
+        #expect(try await orders.commitRecovered(batch) == 0)
+        let count = try await postgres.query("SELECT count(*) FROM orders WHERE sale_id = $1", [sale])
+        #expect(count.rows.first?[0] == "50")
+        #expect(try await orders.order(batch[7].orderID) == batch[7])
+        let holdings = try await orders.holdings(saleID: sale)
+        #expect(holdings.orders == 50 && holdings.users.count == 50)
+    }
+
+    /// Only a reserved, unexpired order moves; the second transition of a pair loses. (Services of
+    /// other tests sweep the same database, so an expiry may be theirs rather than this test's.)
+    @Test func transitionsAreConditional() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sale = TestServices.uniqueName("state")
+        let live = Self.order(sale: sale, user: "a")
+        let cancelled = Self.order(sale: sale, user: "c")
+        let due = Self.order(sale: sale, user: "b", expiresIn: -1)
+        _ = try await orders.commitBatch(reserved: [live, cancelled, due], replayed: [], lookup: [])
+        #expect(try await orders.transition(live.orderID, to: .paid)?.status == .paid)
+        #expect(try await orders.transition(live.orderID, to: .cancelled) == nil)
+        #expect(try await orders.transition(due.orderID, to: .paid) == nil, "an expired reservation cannot be paid")
+        let expired = try await orders.expireDue(limit: 10, orderID: due.orderID)
+        #expect(expired.isEmpty || expired.map(\.orderID) == [due.orderID])
+        #expect(try await orders.expireDue(limit: 10, orderID: due.orderID).isEmpty, "an order expires once")
+        #expect(try await orders.order(due.orderID)?.status == .expired)
+        #expect(try await orders.transition(cancelled.orderID, to: .cancelled)?.status == .cancelled)
+        #expect(try await orders.unreturned(graceSeconds: 0).contains { $0.orderID == cancelled.orderID })
+        try await orders.markStockReturned([cancelled.orderID])
+        #expect(try await orders.unreturned(graceSeconds: 0).contains { $0.orderID == cancelled.orderID } == false)
+    }
+
+    /// Concurrent expiry sweeps never claim an order twice (FOR UPDATE SKIP LOCKED), and every due
+    /// order ends expired (some may be claimed by other tests' services sweeping the same database).
+    @Test func concurrentExpirySweepsClaimOnce() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sale = TestServices.uniqueName("sweep")
+        let due = (0..<40).map { Self.order(sale: sale, user: "s\($0)", expiresIn: -5) }
+        _ = try await orders.commitBatch(reserved: due, replayed: [], lookup: [])
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 { group.addTask { try await orders.expireDue(limit: 500).map(\.orderID) } }
+            var all: [String] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        #expect(Set(claimed).count == claimed.count, "no order is claimed by two sweeps")
+        let statuses = try await postgres.query("SELECT status, count(*) FROM orders WHERE sale_id = $1 GROUP BY status", [sale])
+        #expect(statuses.rows == [["expired", "40"]])
+    }
+}
