@@ -184,21 +184,20 @@ public final class StampedeService: Sendable {
         figures.add("stampede_http_connections_rejected_total", "counter", "Connections refused over limits.max_connections (503 overloaded).", value: Double(http.rejectedOverLimit))
         figures.add("stampede_http_parse_errors_total", "counter", "Requests refused as malformed (400/411/413/431).", value: Double(http.parseErrors))
         figures.add("stampede_http_timeouts_total", "counter", "Connections closed by the read or idle timeout.", value: Double(http.timeouts))
-        var pools: [(String, PoolStatistics)] = [("redis-writer", redisWriter.statistics), ("postgres-writer", postgresWriter.statistics),
-                                                 ("postgres-reader", postgresReader.statistics)]
+        var pools: [(name: String, item: PoolStatistics)] = [
+            ("redis-writer", redisWriter.statistics), ("postgres-writer", postgresWriter.statistics),
+            ("postgres-reader", postgresReader.statistics),
+        ]
         if redisReader !== redisWriter { pools.append(("redis-reader", redisReader.statistics)) }
-        func perPool(_ value: (PoolStatistics) -> Int) -> [ScrapeFigures.Sample] {
-            pools.map { ScrapeFigures.Sample(labels: [("pool", $0.0)], value: Double(value($0.1))) }
-        }
-        figures.add("stampede_pool_size", "gauge", "Connections a pool may hold.", perPool(\.size))
-        figures.add("stampede_pool_busy", "gauge", "Connections running a call.", perPool(\.busy))
-        figures.add("stampede_pool_waiting", "gauge", "Calls waiting for a connection.", perPool(\.waiting))
-        figures.add("stampede_pool_connected", "gauge", "Connections currently open.", perPool(\.connected))
-        figures.add("stampede_pool_calls_total", "counter", "Calls run by the pool.", perPool(\.totalJobs))
-        figures.add("stampede_pool_failed_calls_total", "counter", "Calls that failed.", perPool(\.failedJobs))
-        figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", perPool(\.timeouts))
-        figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", perPool(\.rejectedOverloaded))
-        figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", perPool(\.reconnects))
+        figures.add("stampede_pool_size", "gauge", "Connections a pool may hold.", label: "pool", pools, \.size)
+        figures.add("stampede_pool_busy", "gauge", "Connections running a call.", label: "pool", pools, \.busy)
+        figures.add("stampede_pool_waiting", "gauge", "Calls waiting for a connection.", label: "pool", pools, \.waiting)
+        figures.add("stampede_pool_connected", "gauge", "Connections currently open.", label: "pool", pools, \.connected)
+        figures.add("stampede_pool_calls_total", "counter", "Calls run by the pool.", label: "pool", pools, \.totalJobs)
+        figures.add("stampede_pool_failed_calls_total", "counter", "Calls that failed.", label: "pool", pools, \.failedJobs)
+        figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", label: "pool", pools, \.timeouts)
+        figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", label: "pool", pools, \.rejectedOverloaded)
+        figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", label: "pool", pools, \.reconnects)
         return figures
     }
 

@@ -31,8 +31,6 @@ public enum PurchaseOutcome: Sendable, Equatable {
     /// `quantity` is above the sale's per-user limit (`400 invalid_quantity`).
     case invalidQuantity(limit: Int64)
     case unknownSale
-    /// Shed before any work was done (`503 overloaded`).
-    case overloaded
     /// Redis or PostgreSQL failed; nothing was sold that is not also committed (`503 unavailable`).
     case unavailable(String)
 }

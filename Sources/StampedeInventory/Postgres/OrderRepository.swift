@@ -49,8 +49,10 @@ public struct OrderRepository: Sendable {
     }
 
     /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`): committing the same
-    /// reservation twice — by the shard and by the reconciler — is harmless.
-    static func insert(_ orders: [Order], on connection: PostgresConnection) throws {
+    /// reservation twice — by the shard and by the reconciler — is harmless. Returns how many rows
+    /// were new.
+    @discardableResult
+    static func insert(_ orders: [Order], on connection: PostgresConnection) throws -> Int {
         var sql = "INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key) VALUES "
         var params: [String?] = []
         params.reserveCapacity(orders.count * 10)
@@ -64,7 +66,7 @@ public struct OrderRepository: Sendable {
                        String(order.expiresAt.milliseconds), order.idempotencyKey]
         }
         sql += " ON CONFLICT (order_id) DO NOTHING"
-        _ = try connection.query(sql, params)
+        return try connection.query(sql, params).affectedRows
     }
 
     static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
@@ -132,12 +134,7 @@ public struct OrderRepository: Sendable {
     public func commitRecovered(_ orders: [Order]) async throws(InventoryError) -> Int {
         guard !orders.isEmpty else { return 0 }
         do {
-            return try await writer.transaction { connection in
-                let before = try connection.query("SELECT count(*) FROM orders WHERE order_id = ANY($1::text[])",
-                                                  [PostgresArray.text(orders.map(\.orderID))])
-                try Self.insert(orders, on: connection)
-                return orders.count - Int(before.rows.first?[0].flatMap { Int($0) } ?? 0)
-            }
+            return try await writer.withConnection { connection in try Self.insert(orders, on: connection) }
         } catch {
             throw .unavailable("postgres: \(error)")
         }

@@ -28,16 +28,19 @@ public struct PurchaseBatchProcessor: Sendable {
 
     /// Decides, commits and answers `batch`.
     public func process(_ batch: [PendingPurchase]) async {
+        var report = BatchReport(size: batch.count, redisSeconds: 0, postgresSeconds: 0, committed: 0)
+        defer { observe(report) }
         let started = MonotonicClock.now()
         let decisions: [PurchaseDecision]
         do {
             decisions = try await ledger.decide(batch.map(\.request), now: .now())
         } catch {
+            report.redisSeconds = MonotonicClock.seconds(since: started)
             for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }
-            observe(BatchReport(size: batch.count, redisSeconds: MonotonicClock.seconds(since: started), postgresSeconds: 0, committed: 0))
             return
         }
         let decided = MonotonicClock.now()
+        report.redisSeconds = MonotonicClock.seconds(decided, since: started)
         var reserved: [Order] = []
         var replayed: [Order] = []
         var lookup: [String] = []
@@ -49,25 +52,22 @@ public struct PurchaseBatchProcessor: Sendable {
             case .rejected(let outcome): purchase.complete(outcome)
             }
         }
-        guard !reserved.isEmpty || !replayed.isEmpty || !lookup.isEmpty else {
-            observe(BatchReport(size: batch.count, redisSeconds: MonotonicClock.seconds(since: started), postgresSeconds: 0, committed: 0))
-            return
-        }
+        guard !reserved.isEmpty || !replayed.isEmpty || !lookup.isEmpty else { return }
         let commit: OrderRepository.BatchCommit
         do {
             commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup)
+            report.postgresSeconds = MonotonicClock.seconds(since: decided)
         } catch {
+            report.postgresSeconds = MonotonicClock.seconds(since: decided)
             // Nothing confirmed: the reservations stay in the outbox for the reconciler, and a retry
             // with the same Idempotency-Key returns the order once it is committed.
             for (purchase, decision) in zip(batch, decisions) {
                 if case .rejected = decision { continue }
                 purchase.complete(.unavailable(Self.reason(error)))
             }
-            observe(BatchReport(size: batch.count, redisSeconds: MonotonicClock.seconds(decided, since: started),
-                                postgresSeconds: MonotonicClock.seconds(since: decided), committed: 0))
             return
         }
-        let committedAt = MonotonicClock.now()
+        report.committed = reserved.count
         for (purchase, decision) in zip(batch, decisions) {
             switch decision {
             case .reserved(let order):
@@ -82,9 +82,6 @@ public struct PurchaseBatchProcessor: Sendable {
                 continue
             }
         }
-        observe(BatchReport(size: batch.count, redisSeconds: MonotonicClock.seconds(decided, since: started),
-                            postgresSeconds: MonotonicClock.seconds(committedAt, since: decided),
-                            committed: reserved.count))
         try? await ledger.acknowledge(reserved + replayed)
     }
 

@@ -4,7 +4,7 @@
 /// Invariant: `draining` is true exactly while some drainer will call `takeBatch` again, so a
 /// pushed purchase is never left behind with nobody to process it.
 struct ShardQueue {
-    private(set) var items: [PendingPurchase] = []
+    private var items: [PendingPurchase] = []
     private var head = 0
     private(set) var draining = false
 

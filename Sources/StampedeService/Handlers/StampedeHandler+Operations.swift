@@ -6,16 +6,13 @@ extension StampedeHandler {
     /// `GET /metrics` in the Prometheus text format.
     func metricsResponse() -> HTTPResponse {
         var figures = scrape()
-        let shards = inventory.shardStatistics()
-        func perShard(_ value: (ShardStatistics) -> Int) -> [ScrapeFigures.Sample] {
-            shards.map { ScrapeFigures.Sample(labels: [("shard", String($0.index))], value: Double(value($0))) }
-        }
-        figures.add("stampede_shard_queue_depth", "gauge", "Purchases waiting for the next batch.", perShard(\.queueDepth))
-        figures.add("stampede_shard_in_flight", "gauge", "Purchases admitted and not yet answered.", perShard(\.inFlight))
-        figures.add("stampede_shard_max_in_flight", "gauge", "In-flight limit past which purchases are shed.", perShard(\.maxInFlight))
-        figures.add("stampede_shard_requests_total", "counter", "Purchases processed by the shard.", perShard(\.served))
-        figures.add("stampede_shard_shed_total", "counter", "Purchases shed by the shard (503 overloaded).", perShard(\.shed))
-        figures.add("stampede_shard_batches_total", "counter", "Batches processed by the shard.", perShard(\.batches))
+        let shards = inventory.shardStatistics().map { (name: String($0.index), item: $0) }
+        figures.add("stampede_shard_queue_depth", "gauge", "Purchases waiting for the next batch.", label: "shard", shards, \.queueDepth)
+        figures.add("stampede_shard_in_flight", "gauge", "Purchases admitted and not yet answered.", label: "shard", shards, \.inFlight)
+        figures.add("stampede_shard_max_in_flight", "gauge", "In-flight limit past which purchases are shed.", label: "shard", shards, \.maxInFlight)
+        figures.add("stampede_shard_requests_total", "counter", "Purchases processed by the shard.", label: "shard", shards, \.served)
+        figures.add("stampede_shard_shed_total", "counter", "Purchases shed by the shard (503 overloaded).", label: "shard", shards, \.shed)
+        figures.add("stampede_shard_batches_total", "counter", "Batches processed by the shard.", label: "shard", shards, \.batches)
         let repairs = inventory.repairCounts
         figures.add("stampede_reconciler_repairs_total", "counter", "What background work repaired, by kind.", [
             .init(labels: [("kind", "expired")], value: Double(repairs.expired)),

@@ -109,8 +109,6 @@ extension StampedeHandler {
             (name, response) = ("invalid_quantity", APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
         case .unknownSale:
             (name, response) = ("unknown_sale", APIResponse.from(.unknownSale(purchase.saleID)))
-        case .overloaded:
-            (name, response) = ("overloaded", APIResponse.overloaded(retryAfter: live.withLock { $0.retryAfterSeconds }))
         case .unavailable(let why):
             (name, response) = ("unavailable", APIResponse.from(.unavailable(why)))
         }

@@ -34,9 +34,4 @@ public enum JSONValue: Sendable, Equatable {
         if case .bool(let value) = self { return value }
         return nil
     }
-
-    public var objectValue: [String: JSONValue]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
 }

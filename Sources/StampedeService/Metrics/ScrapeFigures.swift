@@ -25,6 +25,12 @@ public struct ScrapeFigures: Sendable {
         families.append(Family(name: name, type: type, help: help, samples: samples))
     }
 
+    /// Adds a family with one sample per item, labelled `label="<item name>"`.
+    public mutating func add<Item>(_ name: String, _ type: String, _ help: String, label: String,
+                                   _ items: [(name: String, item: Item)], _ value: (Item) -> Int) {
+        add(name, type, help, items.map { Sample(labels: [(label, $0.name)], value: Double(value($0.item))) })
+    }
+
     /// Adds a family with one unlabelled sample.
     public mutating func add(_ name: String, _ type: String, _ help: String, value: Double) {
         add(name, type, help, [Sample(labels: [], value: value)])
