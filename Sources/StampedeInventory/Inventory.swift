@@ -49,10 +49,12 @@ public final class Inventory: Sendable {
         public var salesRestored = 0
     }
 
-    public init(redis: RedisClient, writer: PostgresClient, reader: PostgresClient,
+    /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
+    /// `writer` commits orders; `reader` serves order reads.
+    public init(redis: RedisClient, redisReader: RedisClient? = nil, writer: PostgresClient, reader: PostgresClient,
                 configuration: InventoryConfiguration, logger: Logger,
                 observeBatch: @escaping @Sendable (PurchaseBatchProcessor.BatchReport) -> Void = { _ in }) {
-        ledger = StockLedger(redis: redis)
+        ledger = StockLedger(redis: redis, reader: redisReader)
         orders = OrderRepository(writer: writer, reader: reader)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)

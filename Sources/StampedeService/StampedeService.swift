@@ -68,7 +68,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.batchSize = configuration.shardBatchSize
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
         let metrics = self.metrics
-        inventory = Inventory(redis: redisWriter, writer: postgresWriter, reader: postgresReader,
+        inventory = Inventory(redis: redisWriter, redisReader: redisReader, writer: postgresWriter, reader: postgresReader,
                               configuration: inventoryConfiguration, logger: logger,
                               observeBatch: { metrics.recordBatch($0) })
 

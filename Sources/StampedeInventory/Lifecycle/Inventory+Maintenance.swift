@@ -20,10 +20,11 @@ extension Inventory {
         }
     }
 
-    /// Re-reads every recently read sale from Redis in one round trip.
+    /// Re-reads every recently read sale from the Redis reader in one round trip; a sale the reader
+    /// does not know is loaded from the primary (and rebuilt from PostgreSQL if it is lost).
     public func refreshCache() async {
         let ids = cache.idsToRefresh()
-        guard !ids.isEmpty, let fresh = try? await ledger.sales(ids) else { return }
+        guard !ids.isEmpty, let fresh = try? await ledger.sales(ids, fromReader: true) else { return }
         for (saleID, sale) in zip(ids, fresh) {
             if let sale {
                 cache.store(saleID, sale)

@@ -25,9 +25,15 @@ public struct StockReturn: Sendable, Equatable {
 /// truth of what was sold. The outbox (`SaleKeys.pending`) joins the two: see the README's
 /// consistency design.
 public struct StockLedger: Sendable {
+    /// The primary: every script and every read that decides something.
     public let redis: RedisClient
+    /// A replica (or the primary again) for reads that may lag: cache refreshes.
+    public let reader: RedisClient
 
-    public init(redis: RedisClient) { self.redis = redis }
+    public init(redis: RedisClient, reader: RedisClient? = nil) {
+        self.redis = redis
+        self.reader = reader ?? redis
+    }
 
     /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
     /// pipelined in one round trip. The decisions come back in the order of `requests`.
@@ -128,11 +134,12 @@ public struct StockLedger: Sendable {
     }
 
     /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip.
-    public func sales(_ saleIDs: [String]) async throws(InventoryError) -> [Sale?] {
+    /// `fromReader` reads from the reader (for the cache), else from the primary.
+    public func sales(_ saleIDs: [String], fromReader: Bool = false) async throws(InventoryError) -> [Sale?] {
         guard !saleIDs.isEmpty else { return [] }
         let replies: [RESPValue]
         do {
-            replies = try await redis.pipeline(saleIDs.map { ["HGETALL", SaleKeys(saleID: $0).sale] })
+            replies = try await (fromReader ? reader : redis).pipeline(saleIDs.map { ["HGETALL", SaleKeys(saleID: $0).sale] })
         } catch {
             throw .unavailable("redis: \(error)")
         }
