@@ -13,7 +13,7 @@ die() { log "error: $*"; exit 1; }
 # Installs every Debian package Stampede needs that is not installed yet (apt-get update first).
 install_packages() {
   local wanted=(redis-server redis-tools libhiredis-dev postgresql postgresql-contrib libpq-dev
-                libssl-dev pkg-config curl ca-certificates procps "$@")
+                libssl-dev pkg-config curl ca-certificates procps acl "$@")
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -33,6 +33,23 @@ install_packages() {
 ensure_pg_user() {
   if [ "$(id -u)" -ne 0 ]; then PG_OS_USER="$(id -un)"; return; fi
   id "$PG_OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER"
+}
+
+# grant_traverse DIR: lets $PG_OS_USER reach DIR when the checkout sits below folders it may not
+# enter (a clone in `mktemp -d`, a home folder). Each blocking folder gets search permission for
+# that one user (an ACL: no listing, nobody else), or o+x where the file system has no ACLs.
+grant_traverse() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  local target path="" part
+  target="$(cd "$1" && pwd)"
+  local IFS=/
+  for part in ${target#/}; do
+    path="$path/$part"
+    if ! runuser -u "$PG_OS_USER" -- test -x "$path" 2>/dev/null; then
+      setfacl -m "u:$PG_OS_USER:x" "$path" 2>/dev/null || chmod o+x "$path"
+      log "granted $PG_OS_USER search permission on $path (PostgreSQL's data lives below it)"
+    fi
+  done
 }
 
 as_pg_user() {
@@ -64,6 +81,7 @@ start_postgres() {
   port_is_free "$port" || die "port $port (PostgreSQL) is already in use; set another with the script's --pg-port"
   ensure_pg_user
   mkdir -p "$dir"
+  grant_traverse "$(dirname "$dir")"
   chown "$PG_OS_USER" "$dir" 2>/dev/null || true
   chmod 700 "$dir"
   if [ ! -f "$dir/PG_VERSION" ]; then
