@@ -9,8 +9,10 @@ public struct InventoryConfiguration: Sendable, Equatable {
     public var shardCount: Int = 8
     /// Purchases a shard holds at once (waiting + in its batch); past it, `503 overloaded`.
     public var maxInFlightPerShard: Int = 1024
-    /// The most purchases one batch carries (one Redis round trip, one PostgreSQL commit).
+    /// The most purchases one Redis decision carries (one script call per sale in the batch).
     public var batchSize: Int = 128
+    /// The most orders one PostgreSQL commit carries (reservations of one or more decisions).
+    public var commitGroupSize: Int = 512
     /// How old a cached sale may be when served.
     public var cacheMaxAgeSeconds: Double = 1.0
     /// How often cached sales are refreshed from Redis.
@@ -37,6 +39,8 @@ public final class Inventory: Sendable {
     public let cache: SaleCache
     public let router: ShardRouter
     public let shards: [Shard]
+    /// Sales known to be sold out, answered without a Redis call.
+    public let soldOut = SoldOutBoard()
     let configuration: Mutex<InventoryConfiguration>
     let logger: Logger
     let repairs = Mutex(RepairCounts())
@@ -53,16 +57,16 @@ public final class Inventory: Sendable {
     /// `writer` commits orders; `reader` serves order reads.
     public init(redis: RedisClient, redisReader: RedisClient? = nil, writer: PostgresClient, reader: PostgresClient,
                 configuration: InventoryConfiguration, logger: Logger,
-                observeBatch: @escaping @Sendable (PurchaseBatchProcessor.BatchReport) -> Void = { _ in }) {
+                observeBatch: @escaping @Sendable (PurchaseBatchProcessor.StageReport) -> Void = { _ in }) {
         ledger = StockLedger(redis: redis, reader: redisReader)
         orders = OrderRepository(writer: writer, reader: reader)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         router = ShardRouter(shardCount: configuration.shardCount)
-        let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, observe: observeBatch)
+        let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
         shards = (0..<configuration.shardCount).map {
             Shard(index: $0, maxInFlight: configuration.maxInFlightPerShard, batchSize: configuration.batchSize,
-                  processor: processor)
+                  commitGroupSize: configuration.commitGroupSize, processor: processor)
         }
         self.configuration = Mutex(configuration)
         self.logger = logger
@@ -72,18 +76,27 @@ public final class Inventory: Sendable {
     public func shard(for saleID: String) -> Shard { shards[router.shard(for: saleID)] }
 
     /// Queues a purchase on its sale's shard; false when the shard is full (answer `503 overloaded`;
-    /// nothing was done). `purchase.complete` is called exactly once when it returns true.
+    /// nothing was done). `purchase.complete` is called exactly once when it returns true — at once,
+    /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
     public func submit(_ purchase: PendingPurchase) -> Bool {
-        shard(for: purchase.request.saleID).submit(purchase)
+        if purchase.request.idempotencyKey == nil,
+           let outcome = soldOut.answer(for: purchase.request.saleID, now: .now()) {
+            purchase.complete(outcome)
+            return true
+        }
+        return shard(for: purchase.request.saleID).submit(purchase)
     }
 
-    /// Applies new live tunables (batch size and in-flight limit) to every shard.
-    public func tune(maxInFlightPerShard: Int, batchSize: Int) {
+    /// Applies new live tunables (in-flight limit, batch and commit group sizes) to every shard.
+    public func tune(maxInFlightPerShard: Int, batchSize: Int, commitGroupSize: Int) {
         configuration.withLock {
             $0.maxInFlightPerShard = maxInFlightPerShard
             $0.batchSize = batchSize
+            $0.commitGroupSize = commitGroupSize
         }
-        for shard in shards { shard.tune(maxInFlight: maxInFlightPerShard, batchSize: batchSize) }
+        for shard in shards {
+            shard.tune(maxInFlight: maxInFlightPerShard, batchSize: batchSize, commitGroupSize: commitGroupSize)
+        }
     }
 
     /// Every shard's figures.
@@ -106,6 +119,7 @@ public final class Inventory: Sendable {
         }
         let holdings = try await orders.holdings(saleID: saleID)
         if try await ledger.restore(truth, orders: holdings.orders, holdings: holdings.users) {
+            soldOut.clear(saleID)
             repairs.withLock { $0.salesRestored += 1 }
             logger.warning("rebuilt a sale missing from Redis from PostgreSQL", metadata: ["sale_id": "\(saleID)"])
         }
@@ -123,6 +137,7 @@ public final class Inventory: Sendable {
         let createdInRedis = try await ledger.define(definition)
         let createdInPostgres = try await sales.save(definition)
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
+        soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)
         return (sale, createdInRedis && createdInPostgres)
     }
@@ -133,6 +148,7 @@ public final class Inventory: Sendable {
             throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")
         }
         guard try await sales.restock(saleID, quantity: quantity) else { throw .unknownSale(saleID) }
+        defer { soldOut.clear(saleID) }
         if !(try await ledger.restock(saleID: saleID, quantity: quantity)) {
             // Redis lost the sale: rebuilding it from PostgreSQL includes this restock.
             _ = try await loadSale(saleID)

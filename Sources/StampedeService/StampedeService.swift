@@ -66,6 +66,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.shardCount = configuration.shardCount
         inventoryConfiguration.maxInFlightPerShard = configuration.shardMaxInFlight
         inventoryConfiguration.batchSize = configuration.shardBatchSize
+        inventoryConfiguration.commitGroupSize = configuration.shardCommitGroupSize
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redisWriter, redisReader: redisReader, writer: postgresWriter, reader: postgresReader,
@@ -123,6 +124,7 @@ public final class StampedeService: Sendable {
         logger.notice("stampede listening", metadata: [
             "address": "\(configuration.listenAddress.host):\(server.localPort)",
             "shards": "\(configuration.shardCount)", "batch_size": "\(configuration.shardBatchSize)",
+            "commit_group_size": "\(configuration.shardCommitGroupSize)",
         ])
     }
 
@@ -166,7 +168,8 @@ public final class StampedeService: Sendable {
         }
         let change = ConfigurationLoader.difference(from: old, to: fresh)
         handler.apply(fresh)
-        inventory.tune(maxInFlightPerShard: fresh.shardMaxInFlight, batchSize: fresh.shardBatchSize)
+        inventory.tune(maxInFlightPerShard: fresh.shardMaxInFlight, batchSize: fresh.shardBatchSize,
+                       commitGroupSize: fresh.shardCommitGroupSize)
         return .success((change.live, change.restart))
     }
 

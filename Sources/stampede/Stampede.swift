@@ -11,7 +11,7 @@ struct Stampede: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede",
         abstract: "A flash-sale inventory service: sells every unit, never one more.",
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Migrate.self, PrintScript.self],
         defaultSubcommand: Serve.self)
 }
 

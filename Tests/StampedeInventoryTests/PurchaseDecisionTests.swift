@@ -6,14 +6,21 @@ import Testing
 struct PurchaseDecisionTests {
     static func bulk(_ text: String) -> RESPValue { .bulkString(Array(text.utf8)) }
 
-    static let header: RESPValue = .array([bulk("sku-42"), .integer(999), .integer(2)])
+    /// sku, price, limit, units left, reservation TTL (s), end of the sale (ms).
+    static let header: RESPValue = .array([bulk("sku-42"), .integer(999), .integer(2), .integer(5), .integer(900),
+                                           .integer(2_000_000)])
+    static let now = Timestamp(milliseconds: 1000)
 
     static func request(_ n: Int, user: String = "u-1", idem: String? = nil) -> PurchaseRequest {
         PurchaseRequest(saleID: "s1", userID: user, quantity: 1, idempotencyKey: idem, orderID: "o-\(n)")
     }
 
-    static func item(_ code: Int64, _ orderID: String, created: Int64 = 0, expires: Int64 = 0, record: String = "") -> RESPValue {
-        .array([.integer(code), bulk(orderID), .integer(created), .integer(expires), bulk(record)])
+    static func duplicate(_ orderID: String, record: String = "") -> RESPValue {
+        .array([.integer(1), bulk(orderID), bulk(record)])
+    }
+
+    static func decode(_ reply: RESPValue, for requests: [PurchaseRequest]) throws(InventoryError) -> [PurchaseDecision] {
+        try PurchaseDecision.decode(reply, for: requests, now: now).decisions
     }
 
     // MARK: PendingRecord
@@ -52,21 +59,17 @@ struct PurchaseDecisionTests {
 
     // MARK: decode
 
-    /// Every result code maps to its decision, in request order.
+    /// Every result code maps to its decision, in request order; a reservation is the request's
+    /// order, created now and expiring after the sale's reservation TTL.
     @Test func decodesEveryCode() throws {
         let requests = (0..<8).map { Self.request($0) }
         let reply: RESPValue = .array([
             Self.header,
-            Self.item(0, "o-0", created: 1000, expires: 901_000, record: "u-1|1|1000|901000|"),
-            Self.item(1, "o-earlier", record: "u-1|1|500|900500|k"),
-            Self.item(2, "o-2"),
-            Self.item(3, "o-3"),
-            Self.item(4, "o-4"),
-            Self.item(5, "o-5"),
-            Self.item(6, "o-6"),
-            Self.item(7, "o-7"),
+            .integer(0),
+            Self.duplicate("o-earlier", record: "u-1|1|500|900500|k"),
+            .integer(2), .integer(3), .integer(4), .integer(5), .integer(6), .integer(7),
         ])
-        let decisions = try PurchaseDecision.decode(reply, for: requests)
+        let decisions = try Self.decode(reply, for: requests)
         let reserved = Order(orderID: "o-0", saleID: "s1", sku: "sku-42", userID: "u-1", quantity: 1, priceCents: 999,
                              status: .reserved, createdAt: Timestamp(milliseconds: 1000),
                              expiresAt: Timestamp(milliseconds: 901_000))
@@ -85,30 +88,47 @@ struct PurchaseDecisionTests {
         ])
     }
 
+    /// The header says what the sale looks like after the batch: units left and when it ends.
+    @Test func decodesSaleAfterBatch() throws {
+        let decoded = try PurchaseDecision.decode(.array([Self.header, .integer(2)]), for: [Self.request(0)], now: Self.now)
+        #expect(decoded.sale == PurchaseBatchSale(sku: "sku-42", priceCents: 999, perUserLimit: 2, available: 5,
+                                                  reservationTTLSeconds: 900, endsAt: Timestamp(milliseconds: 2_000_000)))
+    }
+
+    /// A reservation keeps the request's idempotency key.
+    @Test func reservationKeepsIdempotencyKey() throws {
+        let decisions = try Self.decode(.array([Self.header, .integer(0)]), for: [Self.request(3, idem: "key-3")])
+        guard case .reserved(let order) = decisions.first else { Issue.record("not reserved"); return }
+        #expect(order.idempotencyKey == "key-3")
+        #expect(order.orderID == "o-3")
+    }
+
     /// A duplicate whose order was already committed (empty record) has no pending order.
     @Test func duplicateWithoutPendingRecord() throws {
-        let reply: RESPValue = .array([Self.header, Self.item(1, "o-first")])
-        let decisions = try PurchaseDecision.decode(reply, for: [Self.request(9, idem: "k")])
+        let reply: RESPValue = .array([Self.header, Self.duplicate("o-first")])
+        let decisions = try Self.decode(reply, for: [Self.request(9, idem: "k")])
         #expect(decisions == [.duplicate(orderID: "o-first", pending: nil)])
     }
 
-    /// The unknown-sale reply shape of the script (`{'', 0, 0}` header) decodes to `unknownSale`.
+    /// The unknown-sale reply shape of the script (empty sku in the header) decodes to
+    /// `unknownSale`, with no sale state.
     @Test func decodesUnknownSaleReply() throws {
         let reply: RESPValue = .array([
-            .array([Self.bulk(""), .integer(0), .integer(0)]),
-            Self.item(6, "o-0"), Self.item(6, "o-1"),
+            .array([Self.bulk(""), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0)]),
+            .integer(6), .integer(6),
         ])
-        let decisions = try PurchaseDecision.decode(reply, for: [Self.request(0), Self.request(1)])
-        #expect(decisions == [.rejected(.unknownSale), .rejected(.unknownSale)])
+        let decoded = try PurchaseDecision.decode(reply, for: [Self.request(0), Self.request(1)], now: Self.now)
+        #expect(decoded.decisions == [.rejected(.unknownSale), .rejected(.unknownSale)])
+        #expect(decoded.sale == nil)
     }
 
     /// Integers sent as strings (as Redis may convert Lua values) are accepted.
     @Test func acceptsStringIntegers() throws {
         let reply: RESPValue = .array([
-            .array([Self.bulk("sku-42"), Self.bulk("999"), Self.bulk("3")]),
-            .array([Self.bulk("7"), Self.bulk("o-0"), .integer(0), .integer(0), Self.bulk("")]),
+            .array([Self.bulk("sku-42"), Self.bulk("999"), Self.bulk("3"), Self.bulk("0"), Self.bulk("60"), Self.bulk("5000")]),
+            .integer(7),
         ])
-        #expect(try PurchaseDecision.decode(reply, for: [Self.request(0)]) == [.rejected(.invalidQuantity(limit: 3))])
+        #expect(try Self.decode(reply, for: [Self.request(0)]) == [.rejected(.invalidQuantity(limit: 3))])
     }
 
     /// Malformed replies are `unavailable`, never a guess.
@@ -118,20 +138,20 @@ struct PurchaseDecisionTests {
         .integer(1),
         .array([]),
         .array([header]),                                                       // too few results
-        .array([header, item(2, "o-0"), item(2, "o-1")]),                       // too many results
-        .array([.array([bulk("sku"), .integer(1)]), item(2, "o-0")]),            // short header
-        .array([bulk("header"), item(2, "o-0")]),                                // header not an array
-        .array([header, .array([.integer(2), bulk("o-0")])]),                    // short result
-        .array([header, item(99, "o-0")]),                                       // unknown code
-        .array([header, .array([bulk("x"), bulk("o-0"), .integer(0), .integer(0), bulk("")])]), // code not a number
-        .array([header, .array([.integer(2), .null, .integer(0), .integer(0), bulk("")])]),    // no order id
-        .array([header, item(0, "o-0")]),                                        // reserved without record
-        .array([header, item(0, "o-0", record: "garbage")]),                     // reserved with a bad record
+        .array([header, .integer(2), .integer(2)]),                             // too many results
+        .array([.array([bulk("sku"), .integer(1), .integer(1)]), .integer(2)]), // short header
+        .array([bulk("header"), .integer(2)]),                                  // header not an array
+        .array([header, .array([.integer(1), bulk("o-0")])]),                   // short duplicate
+        .array([header, .integer(99)]),                                         // unknown code
+        .array([header, bulk("x")]),                                            // code not a number
+        .array([header, .array([.integer(1), .null, bulk("")])]),               // duplicate without order id
+        .array([header, .array([.integer(2), bulk("o-0"), bulk("")])]),         // array that is no duplicate
+        .array([header, .integer(1)]),                                          // duplicate without its order
     ])
     func malformedReplyIsUnavailable(reply: RESPValue) {
-        #expect(throws: InventoryError.self) { try PurchaseDecision.decode(reply, for: [Self.request(0)]) }
+        #expect(throws: InventoryError.self) { try Self.decode(reply, for: [Self.request(0)]) }
         do {
-            _ = try PurchaseDecision.decode(reply, for: [Self.request(0)])
+            _ = try Self.decode(reply, for: [Self.request(0)])
         } catch {
             guard case .unavailable = error else {
                 Issue.record("expected .unavailable, got \(error)")
@@ -143,12 +163,12 @@ struct PurchaseDecisionTests {
     /// A Redis error reply's message is kept in the `unavailable` error.
     @Test func errorReplyKeepsMessage() {
         #expect(throws: InventoryError.unavailable("redis: NOSCRIPT No matching script")) {
-            try PurchaseDecision.decode(.error("NOSCRIPT No matching script"), for: [])
+            try Self.decode(.error("NOSCRIPT No matching script"), for: [])
         }
     }
 
     /// An empty batch with only a header decodes to no decisions.
     @Test func emptyBatch() throws {
-        #expect(try PurchaseDecision.decode(.array([Self.header]), for: []).isEmpty)
+        #expect(try Self.decode(.array([Self.header]), for: []).isEmpty)
     }
 }

@@ -99,4 +99,23 @@ struct ShardQueueTests {
         #expect(drainers == 1)
         #expect(!queue.draining)
     }
+
+    /// Items pushed together keep their order, and only a push to an idle queue asks for a
+    /// drainer (the commit stage receives whole decided batches).
+    @Test func pushContentsOfKeepsOrder() {
+        var queue = BatchQueue<Int>()
+        let startsFirst = queue.push(contentsOf: [1, 2, 3])
+        let startsSecond = queue.push(contentsOf: [4, 5])
+        #expect(startsFirst)
+        #expect(!startsSecond)
+        let batch1 = queue.takeBatch(maxSize: 4)
+        let batch2 = queue.takeBatch(maxSize: 4)
+        let batch3 = queue.takeBatch(maxSize: 4)
+        #expect(batch1 == [1, 2, 3, 4])
+        #expect(batch2 == [5])
+        #expect(batch3.isEmpty)
+        #expect(!queue.draining)
+        let startsAgain = queue.push(contentsOf: [6])
+        #expect(startsAgain)
+    }
 }

@@ -27,6 +27,8 @@ extension Inventory {
         guard !ids.isEmpty, let fresh = try? await ledger.sales(ids, fromReader: true) else { return }
         for (saleID, sale) in zip(ids, fresh) {
             if let sale {
+                // Units came back (perhaps returned by another instance): decide in Redis again.
+                if sale.available > 0, soldOut.isSoldOut(saleID) { soldOut.clear(saleID) }
                 cache.store(saleID, sale)
             } else {
                 _ = try? await loadSale(saleID)

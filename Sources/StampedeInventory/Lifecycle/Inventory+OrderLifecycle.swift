@@ -47,7 +47,10 @@ extension Inventory {
             try await orders.markStockReturned(settled.map(\.orderID))
             let count = returnedNow.filter { $0 }.count
             repairs.withLock { $0.stockReturned += count }
-            for order in settled { cache.forget(order.saleID) }
+            for order in settled {
+                soldOut.clear(order.saleID)
+                cache.forget(order.saleID)
+            }
         } catch {
             logger.warning("stock return deferred to the reconciler", metadata: ["error": "\(error)", "orders": "\(settled.count)"])
         }

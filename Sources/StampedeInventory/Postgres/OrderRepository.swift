@@ -25,12 +25,20 @@ public struct OrderRepository: Sendable {
         public var orders: [String: Order]
     }
 
-    /// Commits a batch in one transaction: inserts `reserved` (new reservations) and `replayed`
-    /// (reservations still in the outbox, re-sent by idempotent retries) — each at most once — and
-    /// reads back every order of `lookup`. Returning means committed.
+    /// Commits a group: inserts `reserved` (new reservations) and `replayed` (reservations still in
+    /// the outbox, re-sent by idempotent retries) — each at most once — and reads back every order
+    /// of `lookup`. Returning means committed.
+    ///
+    /// The common group — only new reservations — is one `INSERT` statement, which PostgreSQL runs
+    /// and commits atomically on its own: one round trip and one commit for the whole group.
     public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String]) async throws(InventoryError) -> BatchCommit {
-        let inserts = reserved + replayed
         do {
+            if replayed.isEmpty && lookup.isEmpty {
+                guard !reserved.isEmpty else { return BatchCommit(orders: [:]) }
+                try await writer.withConnection { connection in _ = try Self.insert(reserved, on: connection) }
+                return BatchCommit(orders: Dictionary(reserved.map { ($0.orderID, $0) }, uniquingKeysWith: { first, _ in first }))
+            }
+            let inserts = reserved + replayed
             return try await writer.transaction { connection in
                 if !inserts.isEmpty { try Self.insert(inserts, on: connection) }
                 var found: [String: Order] = [:]
@@ -50,23 +58,35 @@ public struct OrderRepository: Sendable {
 
     /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`): committing the same
     /// reservation twice — by the shard and by the reconciler — is harmless. Returns how many rows
-    /// were new.
+    /// were new. One statement whatever the group size: the rows travel as ten arrays, so the SQL
+    /// text is constant and cheap to parse.
     @discardableResult
     static func insert(_ orders: [Order], on connection: PostgresConnection) throws -> Int {
-        var sql = "INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key) VALUES "
-        var params: [String?] = []
-        params.reserveCapacity(orders.count * 10)
-        for (index, order) in orders.enumerated() {
-            let p = index * 10
-            if index > 0 { sql += "," }
-            sql += "($\(p + 1),$\(p + 2),$\(p + 3),$\(p + 4),$\(p + 5),$\(p + 6),$\(p + 7),"
-            sql += "to_timestamp($\(p + 8)::bigint / 1000.0),to_timestamp($\(p + 9)::bigint / 1000.0),$\(p + 10))"
-            params += [order.orderID, order.saleID, order.sku, order.userID, String(order.quantity),
-                       String(order.priceCents), order.status.rawValue, String(order.createdAt.milliseconds),
-                       String(order.expiresAt.milliseconds), order.idempotencyKey]
+        var ids: [String?] = [], sales: [String?] = [], skus: [String?] = [], users: [String?] = []
+        var quantities: [Int64] = [], prices: [Int64] = [], statuses: [String?] = []
+        var created: [Int64] = [], expires: [Int64] = [], keys: [String?] = []
+        ids.reserveCapacity(orders.count); sales.reserveCapacity(orders.count); skus.reserveCapacity(orders.count)
+        users.reserveCapacity(orders.count); quantities.reserveCapacity(orders.count); prices.reserveCapacity(orders.count)
+        statuses.reserveCapacity(orders.count); created.reserveCapacity(orders.count)
+        expires.reserveCapacity(orders.count); keys.reserveCapacity(orders.count)
+        for order in orders {
+            ids.append(order.orderID); sales.append(order.saleID); skus.append(order.sku); users.append(order.userID)
+            quantities.append(order.quantity); prices.append(order.priceCents); statuses.append(order.status.rawValue)
+            created.append(order.createdAt.milliseconds); expires.append(order.expiresAt.milliseconds)
+            keys.append(order.idempotencyKey)
         }
-        sql += " ON CONFLICT (order_id) DO NOTHING"
-        return try connection.query(sql, params).affectedRows
+        let sql = """
+        INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key)
+        SELECT o, s, k, u, q, p, st, to_timestamp(c / 1000.0), to_timestamp(e / 1000.0), i
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+                    $8::bigint[], $9::bigint[], $10::text[]) AS t(o, s, k, u, q, p, st, c, e, i)
+        ON CONFLICT (order_id) DO NOTHING
+        """
+        return try connection.query(sql, [
+            PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
+            PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
+            PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
+        ]).affectedRows
     }
 
     static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
@@ -188,17 +208,40 @@ public struct OrderRepository: Sendable {
 
 /// Text-format PostgreSQL array literals for `= ANY($1::text[])` parameters.
 enum PostgresArray {
-    /// `{"a","b"}`; ids are `[A-Za-z0-9._:-]`, but quotes and backslashes are escaped anyway.
-    static func text(_ values: [String]) -> String {
+    /// `{"a","b",NULL}`; ids are `[A-Za-z0-9._:-]`, but quotes and backslashes are escaped anyway.
+    static func text(_ values: [String?]) -> String {
         var out = "{"
+        out.reserveCapacity(2 + values.count * 32)
         for (index, value) in values.enumerated() {
             if index > 0 { out += "," }
-            out += "\""
-            for ch in value {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.append(ch)
+            guard let value else {
+                out += "NULL"
+                continue
             }
             out += "\""
+            if value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for ch in value {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.append(ch)
+                }
+            } else {
+                out += value
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+
+    /// `{"a","b"}`.
+    static func text(_ values: [String]) -> String { text(values.map(Optional.some)) }
+
+    /// `{1,2,3}`.
+    static func integers(_ values: [Int64]) -> String {
+        var out = "{"
+        out.reserveCapacity(2 + values.count * 14)
+        for (index, value) in values.enumerated() {
+            if index > 0 { out += "," }
+            out += String(value)
         }
         return out + "}"
     }

@@ -15,52 +15,92 @@ public enum InventoryScripts {
     ///
     /// KEYS: sale, users, idem, pending. ARGV: now_ms, then for each purchase
     /// `order_id, user_id, quantity, idempotency_key ('' for none)`.
-    /// Returns `{ {sku, price, limit}, r1, r2, … }`, each `r` being `{code, order_id, created_ms,
-    /// expires_ms, pending_record}`: for `reserved` the new reservation; for `duplicate` the first
-    /// order's id and, while it is still pending, its outbox record so the caller can commit it.
+    /// Returns `{ {sku, price, limit, avail, ttl, ends_ms}, r1, r2, … }`: the sale's fields and the
+    /// units left after the batch, then per purchase its integer code, or for `duplicate`
+    /// `{1, first_order_id, pending_record}` (the record is '' once the first order left the outbox).
     /// A reservation decrements `avail`, adds to the user's units, records the idempotency key and
     /// writes the outbox entry `user|qty|created|expires|idem` — all or nothing.
+    ///
+    /// Redis time is what one hot sale is limited by, so the script reads every buyer's units and
+    /// every idempotency key with one `HMGET` each and writes with one `HSET` per key: a purchase
+    /// costs a few Lua steps, not several Redis commands.
     public static let purchase = RedisScript("""
     local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price')
     local results = {}
     if not sale[1] then
-      results[1] = {'', 0, 0}
-      for i = 2, #ARGV, 4 do results[#results + 1] = {6, ARGV[i], 0, 0, ''} end
+      results[1] = {'', 0, 0, 0, 0, 0}
+      for i = 2, #ARGV, 4 do results[#results + 1] = 6 end
       return results
     end
     local avail, limit = tonumber(sale[1]), tonumber(sale[2])
     local starts, ends, ttl = tonumber(sale[3]), tonumber(sale[4]), tonumber(sale[5])
-    local now = tonumber(ARGV[1])
-    results[1] = {sale[6], tonumber(sale[7]), limit}
+    local nowText = ARGV[1]
+    local now = tonumber(nowText)
+    local expiresText = string.format('%d', now + ttl * 1000)
+    local function hmget(key, fields)
+      local out = {}
+      for first = 1, #fields, 4000 do
+        local part = redis.call('HMGET', key, unpack(fields, first, math.min(first + 3999, #fields)))
+        for k = 1, #part do out[#out + 1] = part[k] end
+      end
+      return out
+    end
+    local function hset(key, pairs)
+      for first = 1, #pairs, 4000 do
+        redis.call('HSET', key, unpack(pairs, first, math.min(first + 3999, #pairs)))
+      end
+    end
+    local users, idems = {}, {}
+    for i = 2, #ARGV, 4 do
+      users[#users + 1] = ARGV[i + 1]
+      if ARGV[i + 3] ~= '' then idems[#idems + 1] = ARGV[i + 1] .. '|' .. ARGV[i + 3] end
+    end
+    local held = {}
+    local heldList = hmget(KEYS[2], users)
+    for k = 1, #users do
+      if held[users[k]] == nil then held[users[k]] = tonumber(heldList[k] or '0') end
+    end
+    local prior = {}
+    if #idems > 0 then
+      local priorList = hmget(KEYS[3], idems)
+      for k = 1, #idems do prior[idems[k]] = priorList[k] end
+    end
+    local window = 0
+    if now < starts then window = 4 elseif now >= ends then window = 5 end
+    local userWrites, idemWrites, pendingWrites, records = {}, {}, {}, {}
     local taken = 0
+    results[1] = 0
     for i = 2, #ARGV, 4 do
       local oid, user, qty, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
       local r = nil
+      local field = nil
       if idem ~= '' then
-        local prior = redis.call('HGET', KEYS[3], user .. '|' .. idem)
-        if prior then
-          r = {1, prior, 0, 0, redis.call('HGET', KEYS[4], prior) or ''}
+        field = user .. '|' .. idem
+        local first = prior[field]
+        if first then
+          r = {1, first, records[first] or redis.call('HGET', KEYS[4], first) or ''}
         end
       end
       if not r then
-        if now < starts then r = {4, oid, 0, 0, ''}
-        elseif now >= ends then r = {5, oid, 0, 0, ''}
-        elseif qty > limit then r = {7, oid, 0, 0, ''}
+        if window ~= 0 then r = window
+        elseif qty > limit then r = 7
+        elseif held[user] + qty > limit then r = 3
+        elseif qty > avail then r = 2
         else
-          local held = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-          if held + qty > limit then r = {3, oid, 0, 0, ''}
-          elseif qty > avail then r = {2, oid, 0, 0, ''}
-          else
-            avail = avail - qty
-            taken = taken + 1
-            redis.call('HINCRBY', KEYS[2], user, qty)
-            if idem ~= '' then redis.call('HSET', KEYS[3], user .. '|' .. idem, oid) end
-            local expires = now + ttl * 1000
-            local record = user .. '|' .. string.format('%d', qty) .. '|' .. string.format('%d', now)
-              .. '|' .. string.format('%d', expires) .. '|' .. idem
-            redis.call('HSET', KEYS[4], oid, record)
-            r = {0, oid, now, expires, record}
+          avail = avail - qty
+          taken = taken + 1
+          held[user] = held[user] + qty
+          userWrites[user] = held[user]
+          local record = user .. '|' .. ARGV[i + 2] .. '|' .. nowText .. '|' .. expiresText .. '|' .. idem
+          records[oid] = record
+          pendingWrites[#pendingWrites + 1] = oid
+          pendingWrites[#pendingWrites + 1] = record
+          if field then
+            prior[field] = oid
+            idemWrites[#idemWrites + 1] = field
+            idemWrites[#idemWrites + 1] = oid
           end
+          r = 0
         end
       end
       results[#results + 1] = r
@@ -68,7 +108,16 @@ public enum InventoryScripts {
     if taken > 0 then
       redis.call('HSET', KEYS[1], 'avail', avail)
       redis.call('HINCRBY', KEYS[1], 'orders', taken)
+      local heldWrites = {}
+      for user, units in pairs(userWrites) do
+        heldWrites[#heldWrites + 1] = user
+        heldWrites[#heldWrites + 1] = units
+      end
+      hset(KEYS[2], heldWrites)
+      if #idemWrites > 0 then hset(KEYS[3], idemWrites) end
+      hset(KEYS[4], pendingWrites)
     end
+    results[1] = {sale[6], tonumber(sale[7]), limit, avail, ttl, ends}
     return results
     """)
 

@@ -39,33 +39,56 @@ public struct PendingRecord: Sendable, Equatable {
     }
 }
 
+/// The sale as the purchase script saw it at the end of a batch.
+public struct PurchaseBatchSale: Sendable, Equatable {
+    public var sku: String
+    public var priceCents: Int64
+    public var perUserLimit: Int64
+    /// Units left after the batch: 0 means the sale is sold out (until stock returns).
+    public var available: Int64
+    public var reservationTTLSeconds: Int64
+    public var endsAt: Timestamp
+}
+
 extension PurchaseDecision {
-    /// Decodes the purchase script's reply for `requests` (all of one sale, in order).
-    static func decode(_ reply: RESPValue, for requests: [PurchaseRequest]) throws(InventoryError) -> [PurchaseDecision] {
+    /// Decodes the purchase script's reply for `requests` (all of one sale, in order, all made at
+    /// `now`): the decisions, and the sale's state after the batch (nil when the sale is unknown).
+    static func decode(_ reply: RESPValue, for requests: [PurchaseRequest], now: Timestamp) throws(InventoryError) -> (decisions: [PurchaseDecision], sale: PurchaseBatchSale?) {
         guard let items = try reply.orThrow().array, items.count == requests.count + 1,
-              let header = items[0].array, header.count == 3 else {
+              let header = items[0].array, header.count == 6 else {
             throw .unavailable("redis: unexpected purchase script reply")
         }
         let sku = header[0].string ?? ""
         let price = header[1].int ?? 0
         let limit = header[2].int ?? 0
+        let sale = sku.isEmpty ? nil : PurchaseBatchSale(sku: sku, priceCents: price, perUserLimit: limit,
+                                                         available: header[3].int ?? 0,
+                                                         reservationTTLSeconds: header[4].int ?? 0,
+                                                         endsAt: Timestamp(milliseconds: header[5].int ?? 0))
+        let expires = Timestamp(milliseconds: now.milliseconds + (sale?.reservationTTLSeconds ?? 0) * 1000)
         var decisions: [PurchaseDecision] = []
         decisions.reserveCapacity(requests.count)
         for (request, item) in zip(requests, items.dropFirst()) {
-            guard let fields = item.array, fields.count == 5,
-                  let rawCode = fields[0].int,
-                  let code = InventoryScripts.PurchaseCode(rawValue: rawCode),
-                  let orderID = fields[1].string else {
+            if let fields = item.array {
+                guard fields.count == 3, fields[0].int == InventoryScripts.PurchaseCode.duplicate.rawValue,
+                      let orderID = fields[1].string else {
+                    throw .unavailable("redis: unexpected purchase result")
+                }
+                let pending = fields[2].string.flatMap(PendingRecord.init)?
+                    .order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)
+                decisions.append(.duplicate(orderID: orderID, pending: pending))
+                continue
+            }
+            guard let rawCode = item.int, let code = InventoryScripts.PurchaseCode(rawValue: rawCode) else {
                 throw .unavailable("redis: unexpected purchase result")
             }
-            let record = fields[4].string.flatMap(PendingRecord.init)
             switch code {
             case .reserved:
-                guard let record else { throw .unavailable("redis: reservation without a record") }
-                decisions.append(.reserved(record.order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)))
-            case .duplicate:
-                let pending = record?.order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)
-                decisions.append(.duplicate(orderID: orderID, pending: pending))
+                decisions.append(.reserved(Order(orderID: request.orderID, saleID: request.saleID, sku: sku,
+                                                 userID: request.userID, quantity: request.quantity,
+                                                 priceCents: price, status: .reserved, createdAt: now,
+                                                 expiresAt: expires, idempotencyKey: request.idempotencyKey)))
+            case .duplicate: throw .unavailable("redis: duplicate without its first order")
             case .soldOut: decisions.append(.rejected(.soldOut))
             case .limitExceeded: decisions.append(.rejected(.limitExceeded))
             case .notStarted: decisions.append(.rejected(.notStarted))
@@ -74,6 +97,6 @@ extension PurchaseDecision {
             case .invalidQuantity: decisions.append(.rejected(.invalidQuantity(limit: limit)))
             }
         }
-        return decisions
+        return (decisions, sale)
     }
 }

@@ -36,39 +36,50 @@ public struct StockLedger: Sendable {
     }
 
     /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
-    /// pipelined in one round trip. The decisions come back in the order of `requests`.
-    public func decide(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> [PurchaseDecision] {
+    /// pipelined in one round trip. The decisions come back in the order of `requests`, with each
+    /// known sale's state after its part of the batch.
+    public func decide(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale]) {
+        if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
+            // The common case under a rush: one hot sale, one script call, no regrouping.
+            let reply = try await evaluate([purchaseCall(first.saleID, requests[...], now: now)])[0]
+            let decided = try PurchaseDecision.decode(reply, for: requests, now: now)
+            return (decided.decisions, decided.sale.map { [first.saleID: $0] } ?? [:])
+        }
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
         for (index, request) in requests.enumerated() {
             if groups[request.saleID] == nil { saleOrder.append(request.saleID) }
             groups[request.saleID, default: []].append(index)
         }
-        let nowText = String(now.milliseconds)
-        var calls: [RedisScriptCall] = []
-        calls.reserveCapacity(saleOrder.count)
-        for saleID in saleOrder {
-            let keys = SaleKeys(saleID: saleID)
-            var args = [nowText]
-            args.reserveCapacity(1 + groups[saleID]!.count * 4)
-            for index in groups[saleID]! {
-                let request = requests[index]
-                args.append(request.orderID)
-                args.append(request.userID)
-                args.append(String(request.quantity))
-                args.append(request.idempotencyKey ?? "")
-            }
-            calls.append(RedisScriptCall(InventoryScripts.purchase,
-                                         keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args))
+        let calls = saleOrder.map { saleID in
+            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
         }
         let replies = try await evaluate(calls)
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
+        var sales: [String: PurchaseBatchSale] = [:]
         for (saleID, reply) in zip(saleOrder, replies) {
             let indexes = groups[saleID]!
-            let decided = try PurchaseDecision.decode(reply, for: indexes.map { requests[$0] })
-            for (index, decision) in zip(indexes, decided) { decisions[index] = decision }
+            let decided = try PurchaseDecision.decode(reply, for: indexes.map { requests[$0] }, now: now)
+            for (index, decision) in zip(indexes, decided.decisions) { decisions[index] = decision }
+            if let sale = decided.sale { sales[saleID] = sale }
         }
-        return decisions.map { $0! }
+        return (decisions.map { $0! }, sales)
+    }
+
+    /// One purchase-script call deciding `requests`, all for `saleID`.
+    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisScriptCall {
+        let keys = SaleKeys(saleID: saleID)
+        var args: [String] = []
+        args.reserveCapacity(1 + requests.count * 4)
+        args.append(String(now.milliseconds))
+        for request in requests {
+            args.append(request.orderID)
+            args.append(request.userID)
+            args.append(String(request.quantity))
+            args.append(request.idempotencyKey ?? "")
+        }
+        return RedisScriptCall(InventoryScripts.purchase,
+                               keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args)
     }
 
     /// Forgets outbox entries whose orders are committed in PostgreSQL.

@@ -1,82 +1,115 @@
-/// Carries a batch of purchases through Redis and PostgreSQL and answers every buyer once.
+/// The two stages of the purchase path, run by each shard as a pipeline.
 ///
-/// 1. One pipelined round of the purchase script decides the whole batch (stock, per-user limit,
-///    idempotency) and writes each reservation into its sale's outbox.
-/// 2. One PostgreSQL transaction inserts every new order row (and re-commits outbox entries that
-///    idempotent retries point at); its commit is what makes a `201` true.
-/// 3. Buyers are answered; then the outbox entries are acknowledged (deleted). A crash between 1
-///    and 3 leaves the entries in the outbox, where the reconciler commits them later.
+/// 1. `decide`: one pipelined round of the purchase script decides a whole batch (stock, per-user
+///    limit, idempotency) and writes each reservation into its sale's outbox. Rejections are
+///    answered at once; reservations go on to the commit stage.
+/// 2. `commit`: one PostgreSQL statement inserts the order rows of a whole group — reservations
+///    from any number of decided batches — and its commit is what makes each `201` true. Buyers are
+///    answered, then the outbox entries are acknowledged (deleted). A crash between 1 and 2 leaves
+///    the entries in the outbox, where the reconciler commits them later.
+///
+/// A shard runs one decision and one commit at a time, concurrently: while a group commits, the
+/// next batch is decided, and the purchases decided meanwhile form the next group.
 public struct PurchaseBatchProcessor: Sendable {
     public let ledger: StockLedger
     public let orders: OrderRepository
-    /// Called once per batch with what happened, for metrics.
-    public let observe: @Sendable (BatchReport) -> Void
+    /// Sales known to be sold out; a decision leaving a sale at 0 units marks it.
+    public let soldOut: SoldOutBoard
+    /// Called once per decided batch and once per committed group, for metrics.
+    public let observe: @Sendable (StageReport) -> Void
 
-    /// What one batch did.
-    public struct BatchReport: Sendable {
-        public var size: Int
-        public var redisSeconds: Double
-        public var postgresSeconds: Double
-        public var committed: Int
+    /// What one stage did.
+    public enum StageReport: Sendable, Equatable {
+        /// A batch of `size` purchases decided by Redis in `seconds`.
+        case decided(size: Int, seconds: Double)
+        /// A group of `orders` order rows (new and replayed) committed by PostgreSQL in `seconds`;
+        /// `failed` when the commit did not happen.
+        case committed(orders: Int, seconds: Double, failed: Bool)
     }
 
-    public init(ledger: StockLedger, orders: OrderRepository, observe: @escaping @Sendable (BatchReport) -> Void = { _ in }) {
+    /// A reservation (or an idempotent retry pointing at one) waiting for its group commit.
+    public struct PendingCommit: Sendable {
+        public var purchase: PendingPurchase
+        public var decision: PurchaseDecision
+    }
+
+    public init(ledger: StockLedger, orders: OrderRepository, soldOut: SoldOutBoard = SoldOutBoard(),
+                observe: @escaping @Sendable (StageReport) -> Void = { _ in }) {
         self.ledger = ledger
         self.orders = orders
+        self.soldOut = soldOut
         self.observe = observe
     }
 
-    /// Decides, commits and answers `batch`.
-    public func process(_ batch: [PendingPurchase]) async {
-        var report = BatchReport(size: batch.count, redisSeconds: 0, postgresSeconds: 0, committed: 0)
-        defer { observe(report) }
+    /// Decides `batch` in Redis; answers every rejection (and every purchase when Redis failed) and
+    /// returns the purchases that need a commit before they are answered.
+    public func decide(_ batch: [PendingPurchase]) async -> [PendingCommit] {
         let started = MonotonicClock.now()
-        let decisions: [PurchaseDecision]
-        do {
-            decisions = try await ledger.decide(batch.map(\.request), now: .now())
-        } catch {
-            report.redisSeconds = MonotonicClock.seconds(since: started)
-            for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }
-            return
+        var generations: [String: UInt64] = [:]
+        for purchase in batch where generations[purchase.request.saleID] == nil {
+            generations[purchase.request.saleID] = soldOut.generation(of: purchase.request.saleID)
         }
-        let decided = MonotonicClock.now()
-        report.redisSeconds = MonotonicClock.seconds(decided, since: started)
+        let decided: (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale])
+        do {
+            decided = try await ledger.decide(batch.map(\.request), now: .now())
+        } catch {
+            observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
+            for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }
+            return []
+        }
+        observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
+        for (saleID, sale) in decided.sales where sale.available <= 0 {
+            if let generation = generations[saleID] {
+                soldOut.markSoldOut(saleID, endsAt: sale.endsAt, generation: generation)
+            }
+        }
+        var pending: [PendingCommit] = []
+        for (purchase, decision) in zip(batch, decided.decisions) {
+            if case .rejected(let outcome) = decision {
+                purchase.complete(outcome)
+            } else {
+                pending.append(PendingCommit(purchase: purchase, decision: decision))
+            }
+        }
+        return pending
+    }
+
+    /// Commits a group in one PostgreSQL transaction and answers each buyer: `201` with the
+    /// committed order, `200` for a retry, `503 unavailable` when the commit failed (the
+    /// reservations stay in the outbox for the reconciler; a retry with the same
+    /// `Idempotency-Key` returns the order once it is committed).
+    public func commit(_ group: [PendingCommit]) async {
         var reserved: [Order] = []
         var replayed: [Order] = []
         var lookup: [String] = []
-        for (purchase, decision) in zip(batch, decisions) {
-            switch decision {
+        reserved.reserveCapacity(group.count)
+        for item in group {
+            switch item.decision {
             case .reserved(let order): reserved.append(order)
             case .duplicate(let orderID, let pending):
                 if let pending { replayed.append(pending) } else { lookup.append(orderID) }
-            case .rejected(let outcome): purchase.complete(outcome)
+            case .rejected: continue
             }
         }
-        guard !reserved.isEmpty || !replayed.isEmpty || !lookup.isEmpty else { return }
+        let started = MonotonicClock.now()
         let commit: OrderRepository.BatchCommit
         do {
             commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup)
-            report.postgresSeconds = MonotonicClock.seconds(since: decided)
         } catch {
-            report.postgresSeconds = MonotonicClock.seconds(since: decided)
-            // Nothing confirmed: the reservations stay in the outbox for the reconciler, and a retry
-            // with the same Idempotency-Key returns the order once it is committed.
-            for (purchase, decision) in zip(batch, decisions) {
-                if case .rejected = decision { continue }
-                purchase.complete(.unavailable(Self.reason(error)))
-            }
+            observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: true))
+            for item in group { item.purchase.complete(.unavailable(Self.reason(error))) }
             return
         }
-        report.committed = reserved.count
-        for (purchase, decision) in zip(batch, decisions) {
-            switch decision {
+        observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: false))
+        for item in group {
+            switch item.decision {
             case .reserved(let order):
-                purchase.complete(.created(commit.orders[order.orderID] ?? order))
+                item.purchase.complete(.created(commit.orders[order.orderID] ?? order))
             case .duplicate(let orderID, _):
                 if let order = commit.orders[orderID] {
-                    purchase.complete(.existing(order))
+                    item.purchase.complete(.existing(order))
                 } else {
-                    purchase.complete(.unavailable("the original order is not committed yet; retry"))
+                    item.purchase.complete(.unavailable("the original order is not committed yet; retry"))
                 }
             case .rejected:
                 continue

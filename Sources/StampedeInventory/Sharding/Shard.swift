@@ -1,30 +1,36 @@
 import Synchronization
 
-/// One shard of the purchase path: it admits purchases up to a bound, queues them, and drains the
-/// queue into batches — one Redis decision and one PostgreSQL commit per batch.
+/// One shard of the purchase path: it admits purchases up to a bound and runs them through a
+/// two-stage pipeline — Redis decisions in batches, PostgreSQL group commits — one of each at a
+/// time, concurrently.
 ///
 /// Admission and queueing are lock-protected and non-async, so an event-loop thread hands a
-/// purchase over without creating a task per request; the actor owns the drain loop, so a shard
-/// runs exactly one batch at a time and purchases that arrive meanwhile form the next batch
-/// (coalescing without a linger delay).
+/// purchase over without creating a task per request. Purchases that arrive while a decision is
+/// in flight form the next batch (up to `batchSize`); reservations decided while a commit is in
+/// flight form the next group (up to `commitGroupSize`). Neither stage waits for more traffic: at
+/// low load a purchase goes through alone, with no linger delay.
 public actor Shard {
     public nonisolated let index: Int
     private nonisolated let queue = Mutex(ShardQueue())
+    private nonisolated let commits = Mutex(BatchQueue<PurchaseBatchProcessor.PendingCommit>())
     private nonisolated let inFlight = Atomic<Int>(0)
     private nonisolated let maxInFlight: Atomic<Int>
     private nonisolated let batchSize: Atomic<Int>
+    private nonisolated let commitGroupSize: Atomic<Int>
     private nonisolated let counters = Mutex(Counters())
     private let processor: PurchaseBatchProcessor
 
     private struct Counters {
         var served = 0, shed = 0, batches = 0, largestBatch = 0, lastBatch = 0
+        var groups = 0, committed = 0, largestGroup = 0, lastGroup = 0
         var recentSales: [String] = []
     }
 
-    public init(index: Int, maxInFlight: Int, batchSize: Int, processor: PurchaseBatchProcessor) {
+    public init(index: Int, maxInFlight: Int, batchSize: Int, commitGroupSize: Int, processor: PurchaseBatchProcessor) {
         self.index = index
         self.maxInFlight = Atomic(max(1, maxInFlight))
         self.batchSize = Atomic(max(1, batchSize))
+        self.commitGroupSize = Atomic(max(1, commitGroupSize))
         self.processor = processor
     }
 
@@ -38,39 +44,64 @@ public actor Shard {
             return false
         }
         let mustDrain = queue.withLock { $0.push(purchase) }
-        if mustDrain { Task { await self.drain() } }
+        if mustDrain { Task { await self.decideWaiting() } }
         return true
     }
 
-    /// Changes the live tunables (applied to the next batch and the next admission).
-    public nonisolated func tune(maxInFlight: Int, batchSize: Int) {
+    /// Changes the live tunables (applied to the next batch, group and admission).
+    public nonisolated func tune(maxInFlight: Int, batchSize: Int, commitGroupSize: Int) {
         self.maxInFlight.store(max(1, maxInFlight), ordering: .relaxed)
         self.batchSize.store(max(1, batchSize), ordering: .relaxed)
+        self.commitGroupSize.store(max(1, commitGroupSize), ordering: .relaxed)
     }
 
     /// The shard's figures now.
     public nonisolated var statistics: ShardStatistics {
         let depth = queue.withLock { $0.count }
+        let commitDepth = commits.withLock { $0.count }
         let c = counters.withLock { $0 }
         return ShardStatistics(index: index, inFlight: inFlight.load(ordering: .relaxed), queueDepth: depth,
-                               maxInFlight: maxInFlight.load(ordering: .relaxed),
-                               batchSize: batchSize.load(ordering: .relaxed), served: c.served, shed: c.shed,
+                               commitQueueDepth: commitDepth, maxInFlight: maxInFlight.load(ordering: .relaxed),
+                               batchSize: batchSize.load(ordering: .relaxed),
+                               commitGroupSize: commitGroupSize.load(ordering: .relaxed), served: c.served, shed: c.shed,
                                batches: c.batches, largestBatch: c.largestBatch, lastBatch: c.lastBatch,
-                               sales: c.recentSales)
+                               commitGroups: c.groups, committedOrders: c.committed, largestGroup: c.largestGroup,
+                               lastGroup: c.lastGroup, sales: c.recentSales)
     }
 
-    private func drain() async {
+    /// Stage 1: decides waiting purchases batch after batch until none are left.
+    private func decideWaiting() async {
         while true {
             let size = batchSize.load(ordering: .relaxed)
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
             if batch.isEmpty { return }
-            record(batch)
-            await processor.process(batch)
-            inFlight.wrappingSubtract(batch.count, ordering: .relaxed)
+            record(batch: batch)
+            let pending = await processor.decide(batch)
+            inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
+            if !pending.isEmpty, commits.withLock({ $0.push(contentsOf: pending) }) {
+                Task { await self.commitWaiting() }
+            }
         }
     }
 
-    private func record(_ batch: [PendingPurchase]) {
+    /// Stage 2: commits decided reservations group after group until none are left.
+    private func commitWaiting() async {
+        while true {
+            let size = commitGroupSize.load(ordering: .relaxed)
+            let group = commits.withLock { $0.takeBatch(maxSize: size) }
+            if group.isEmpty { return }
+            await processor.commit(group)
+            inFlight.wrappingSubtract(group.count, ordering: .relaxed)
+            counters.withLock { c in
+                c.groups += 1
+                c.committed += group.count
+                c.lastGroup = group.count
+                c.largestGroup = max(c.largestGroup, group.count)
+            }
+        }
+    }
+
+    private func record(batch: [PendingPurchase]) {
         counters.withLock { c in
             c.served += batch.count
             c.batches += 1

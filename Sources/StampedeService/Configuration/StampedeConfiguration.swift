@@ -8,6 +8,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var shardCount = 8
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
+    public var shardCommitGroupSize = 512
     public var redisWriter = "127.0.0.1:6379"
     public var redisReader = "127.0.0.1:6379"
     public var redisPoolSize = 4

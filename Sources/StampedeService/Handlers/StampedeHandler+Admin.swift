@@ -60,6 +60,12 @@ extension StampedeHandler {
             writer.field("mean_batch", shard.meanBatch)
             writer.field("largest_batch", shard.largestBatch)
             writer.field("last_batch", shard.lastBatch)
+            writer.field("commit_queue_depth", shard.commitQueueDepth)
+            writer.field("commit_group_size", shard.commitGroupSize)
+            writer.field("commit_groups", shard.commitGroups)
+            writer.field("mean_commit_group", shard.meanGroup)
+            writer.field("largest_commit_group", shard.largestGroup)
+            writer.field("last_commit_group", shard.lastGroup)
             writer.endObject()
         }
         writer.endArray()

@@ -12,7 +12,10 @@ extension StampedeHandler {
         figures.add("stampede_shard_max_in_flight", "gauge", "In-flight limit past which purchases are shed.", label: "shard", shards, \.maxInFlight)
         figures.add("stampede_shard_requests_total", "counter", "Purchases processed by the shard.", label: "shard", shards, \.served)
         figures.add("stampede_shard_shed_total", "counter", "Purchases shed by the shard (503 overloaded).", label: "shard", shards, \.shed)
-        figures.add("stampede_shard_batches_total", "counter", "Batches processed by the shard.", label: "shard", shards, \.batches)
+        figures.add("stampede_shard_batches_total", "counter", "Redis decisions (batches) made by the shard.", label: "shard", shards, \.batches)
+        figures.add("stampede_shard_commit_queue_depth", "gauge", "Reservations waiting for the next group commit.", label: "shard", shards, \.commitQueueDepth)
+        figures.add("stampede_shard_commit_groups_total", "counter", "PostgreSQL group commits made by the shard.", label: "shard", shards, \.commitGroups)
+        figures.add("stampede_shard_committed_orders_total", "counter", "Order rows the shard's group commits carried.", label: "shard", shards, \.committedOrders)
         let repairs = inventory.repairCounts
         figures.add("stampede_reconciler_repairs_total", "counter", "What background work repaired, by kind.", [
             .init(labels: [("kind", "expired")], value: Double(repairs.expired)),

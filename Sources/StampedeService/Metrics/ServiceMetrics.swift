@@ -13,6 +13,8 @@ public final class ServiceMetrics: Sendable {
     private let outcomeCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let shedCounter: CoreMetrics.Counter
     private let batchSizes: CoreMetrics.Recorder
+    private let commitGroupSizes: CoreMetrics.Recorder
+    private let failedCommits: CoreMetrics.Counter
     private let redisBatchTimer: CoreMetrics.Timer
     private let postgresBatchTimer: CoreMetrics.Timer
 
@@ -33,6 +35,8 @@ public final class ServiceMetrics: Sendable {
         self.factory = factory
         shedCounter = CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", "shard_in_flight")], factory: factory)
         batchSizes = CoreMetrics.Recorder(label: "stampede_purchase_batch_size", dimensions: [], aggregate: true, factory: factory)
+        commitGroupSizes = CoreMetrics.Recorder(label: "stampede_commit_group_size", dimensions: [], aggregate: true, factory: factory)
+        failedCommits = CoreMetrics.Counter(label: "stampede_commit_groups_failed_total", dimensions: [], factory: factory)
         redisBatchTimer = CoreMetrics.Timer(label: "stampede_redis_batch_seconds", dimensions: [], factory: factory)
         postgresBatchTimer = CoreMetrics.Timer(label: "stampede_postgres_batch_seconds", dimensions: [], factory: factory)
     }
@@ -64,11 +68,17 @@ public final class ServiceMetrics: Sendable {
     /// Counts a request shed with `503 overloaded`.
     public func recordShed() { shedCounter.increment() }
 
-    /// Records one purchase batch.
-    public func recordBatch(_ report: PurchaseBatchProcessor.BatchReport) {
-        batchSizes.record(report.size)
-        redisBatchTimer.recordSeconds(report.redisSeconds)
-        if report.postgresSeconds > 0 { postgresBatchTimer.recordSeconds(report.postgresSeconds) }
+    /// Records one pipeline stage: a Redis decision (batch size, time) or a PostgreSQL group commit.
+    public func recordBatch(_ report: PurchaseBatchProcessor.StageReport) {
+        switch report {
+        case .decided(let size, let seconds):
+            batchSizes.record(size)
+            redisBatchTimer.recordSeconds(seconds)
+        case .committed(let orders, let seconds, let failed):
+            commitGroupSizes.record(orders)
+            postgresBatchTimer.recordSeconds(seconds)
+            if failed { failedCommits.increment() }
+        }
     }
 
     /// The exposition: the registry's instruments, then the figures read now.

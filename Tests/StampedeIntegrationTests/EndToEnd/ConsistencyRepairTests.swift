@@ -17,7 +17,7 @@ struct ConsistencyRepairTests {
             let inventory = stampede.service.inventory
             // Take the stock in Redis only, as a batch that crashed before its commit would.
             let request = PurchaseRequest(saleID: sale, userID: "judy", quantity: 1, idempotencyKey: "crash-1")
-            let decisions = try await inventory.ledger.decide([request], now: .now())
+            let decisions = try await inventory.ledger.decisions([request], now: .now())
             guard case .reserved = decisions[0] else {
                 Issue.record("expected a reservation, got \(decisions)")
                 return
@@ -46,7 +46,7 @@ struct ConsistencyRepairTests {
             _ = try await stampede.createSale(sale, stock: 2, perUserLimit: 2)
             let inventory = stampede.service.inventory
             let request = PurchaseRequest(saleID: sale, userID: "ken", quantity: 1, idempotencyKey: "slow-1")
-            _ = try await inventory.ledger.decide([request], now: .now())
+            _ = try await inventory.ledger.decisions([request], now: .now())
             let retry = try await stampede.client().call("POST", "/v1/sales/\(sale)/orders", body: #"{"user_id":"ken","quantity":1}"#,
                                                       headers: [("Idempotency-Key", "slow-1")])
             #expect(retry.status == 200)

@@ -34,7 +34,7 @@ struct PurchaseScriptTests {
         let ledger = try Self.ledger()
         let sale = try await Self.define(ledger, stock: 2)
         let batch = (0..<4).map { PurchaseRequest(saleID: sale, userID: "u\($0)", quantity: 1, idempotencyKey: nil) }
-        let decisions = try await ledger.decide(batch, now: .now())
+        let decisions = try await ledger.decisions(batch, now: .now())
         #expect(Self.codes(decisions) == ["reserved", "reserved", "soldOut", "soldOut"])
         #expect(try await ledger.sales([sale])[0]?.available == 0)
     }
@@ -44,9 +44,9 @@ struct PurchaseScriptTests {
     @Test func perUserLimitAcrossBatches() async throws {
         let ledger = try Self.ledger()
         let sale = try await Self.define(ledger, stock: 10, limit: 3)
-        let first = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "eve", quantity: 2, idempotencyKey: nil)], now: .now())
+        let first = try await ledger.decisions([PurchaseRequest(saleID: sale, userID: "eve", quantity: 2, idempotencyKey: nil)], now: .now())
         #expect(Self.codes(first) == ["reserved"])
-        let second = try await ledger.decide([
+        let second = try await ledger.decisions([
             PurchaseRequest(saleID: sale, userID: "eve", quantity: 2, idempotencyKey: nil),
             PurchaseRequest(saleID: sale, userID: "eve", quantity: 1, idempotencyKey: nil),
             PurchaseRequest(saleID: sale, userID: "eve", quantity: 1, idempotencyKey: nil),
@@ -61,7 +61,7 @@ struct PurchaseScriptTests {
         let ledger = try Self.ledger()
         let sale = try await Self.define(ledger, stock: 5, limit: 2)
         let first = PurchaseRequest(saleID: sale, userID: "frank", quantity: 1, idempotencyKey: "key-1")
-        let decisions = try await ledger.decide([
+        let decisions = try await ledger.decisions([
             first,
             PurchaseRequest(saleID: sale, userID: "frank", quantity: 1, idempotencyKey: "key-1"),
             PurchaseRequest(saleID: sale, userID: "grace", quantity: 1, idempotencyKey: "key-1"),
@@ -80,7 +80,7 @@ struct PurchaseScriptTests {
         let future = try await Self.define(ledger, stock: 5, startsIn: 60, endsIn: 120)
         let past = try await Self.define(ledger, stock: 5, startsIn: -120, endsIn: -60)
         let live = try await Self.define(ledger, stock: 5, limit: 2)
-        let decisions = try await ledger.decide([
+        let decisions = try await ledger.decisions([
             PurchaseRequest(saleID: future, userID: "u", quantity: 1, idempotencyKey: nil),
             PurchaseRequest(saleID: past, userID: "u", quantity: 1, idempotencyKey: nil),
             PurchaseRequest(saleID: live, userID: "u", quantity: 3, idempotencyKey: nil),
@@ -95,13 +95,13 @@ struct PurchaseScriptTests {
         let ledger = try Self.ledger()
         let sale = try await Self.define(ledger, stock: 3, limit: 3)
         let request = PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)
-        _ = try await ledger.decide([request], now: .now())
+        _ = try await ledger.decisions([request], now: .now())
         let item = StockReturn(saleID: sale, orderID: request.orderID, userID: "heidi", quantity: 3)
         #expect(try await ledger.release([item, item]) == [true, false])
         #expect(try await ledger.release([item]) == [false])
         #expect(try await ledger.sales([sale])[0]?.available == 3)
         // Heidi's units were returned too: she may buy the full limit again.
-        let again = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)], now: .now())
+        let again = try await ledger.decisions([PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)], now: .now())
         #expect(Self.codes(again) == ["reserved"])
     }
 
@@ -113,7 +113,7 @@ struct PurchaseScriptTests {
         let definition = SaleDefinition(saleID: sale, sku: "sku2", priceCents: 1, stock: 4, perUserLimit: 1,
                                         startsAt: now.adding(seconds: -1), endsAt: now.adding(seconds: 60), reservationTTLSeconds: 60)
         #expect(try await ledger.define(definition) == false)
-        _ = try await ledger.decide([PurchaseRequest(saleID: sale, userID: "ivan", quantity: 1, idempotencyKey: nil)], now: .now())
+        _ = try await ledger.decisions([PurchaseRequest(saleID: sale, userID: "ivan", quantity: 1, idempotencyKey: nil)], now: .now())
         await #expect(throws: InventoryError.saleHasOrders(sale)) { try await ledger.define(definition) }
     }
 
@@ -127,12 +127,12 @@ struct PurchaseScriptTests {
         }
         let batched = try await Self.define(ledger, stock: 60, limit: 3)
         let single = try await Self.define(ledger, stock: 60, limit: 3)
-        let batchDecisions = try await ledger.decide(script.map {
+        let batchDecisions = try await ledger.decisions(script.map {
             PurchaseRequest(saleID: batched, userID: $0.user, quantity: $0.quantity, idempotencyKey: $0.key)
         }, now: .now())
         var singleDecisions: [PurchaseDecision] = []
         for step in script {
-            singleDecisions += try await ledger.decide([PurchaseRequest(saleID: single, userID: step.user, quantity: step.quantity,
+            singleDecisions += try await ledger.decisions([PurchaseRequest(saleID: single, userID: step.user, quantity: step.quantity,
                                                                         idempotencyKey: step.key)], now: .now())
         }
         #expect(Self.codes(batchDecisions) == Self.codes(singleDecisions))
