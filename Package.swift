@@ -57,6 +57,7 @@ let package = Package(
             name: "stampede",
             dependencies: [
                 "StampedeService",
+                "StampedeInventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
