@@ -14,7 +14,7 @@ extension RedisConnection {
     /// second round trip, so they execute after the rest of the batch. Error replies stay in place
     /// as `.error` values; if a script fails to load, its calls get the `SCRIPT LOAD` error.
     public func evalScripts(_ calls: [RedisScriptCall]) throws(RedisError) -> [RESPValue] {
-        var replies = try pipeline(calls.map(\.evalSHA))
+        var replies = try pipeline(calls.map { $0.evalSHA })
         let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         guard !missing.isEmpty else { return replies }
 

@@ -29,6 +29,34 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
+        guard (0...9999).contains(year) else { return slowRFC3339(year, month, day, secondOfDay, millis) }
+        // Written byte by byte into the string's own storage: this runs twice per order answered.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int, _ width: Int, at start: Int) {
+                var v = value
+                for i in stride(from: start + width - 1, through: start, by: -1) {
+                    out[i] = UInt8(48 + v % 10)
+                    v /= 10
+                }
+            }
+            put(year, 4, at: 0); out[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5); out[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8); out[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3600, 2, at: 11); out[13] = UInt8(ascii: ":")
+            put(secondOfDay / 60 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
+            put(secondOfDay % 60, 2, at: 17)
+            guard millis != 0 else {
+                out[19] = UInt8(ascii: "Z")
+                return 20
+            }
+            out[19] = UInt8(ascii: ".")
+            put(millis, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    private func slowRFC3339(_ year: Int, _ month: Int, _ day: Int, _ secondOfDay: Int, _ millis: Int) -> String {
         var out = ""
         out.reserveCapacity(24)
         Self.append(year, width: 4, to: &out); out += "-"

@@ -51,7 +51,7 @@ public struct PurchaseBatchProcessor: Sendable {
         }
         let decided: (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale])
         do {
-            decided = try await ledger.decide(batch.map(\.request), now: .now())
+            decided = try await ledger.decide(batch.map { $0.request }, now: .now())
         } catch {
             observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
             for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }

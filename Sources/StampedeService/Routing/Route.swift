@@ -55,15 +55,16 @@ public enum Route: Sendable, Equatable {
 
     /// The route for `method` and `path` (the path without its query).
     public static func match(method: HTTPMethod, path: String) -> Route {
-        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         guard path.utf8.first == UInt8(ascii: "/") else { return .notFound }
-        let parts = segments.map { Substring($0) }
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+            .map { PathSegment(text: Substring($0)) }
         // An empty segment (trailing or double slash) names no resource: 404, not 405 or invalid_id.
-        guard !parts.contains(where: \.isEmpty) else { return .notFound }
+        guard !parts.contains(where: { $0.text.isEmpty }) else { return .notFound }
         let isGet = method == .get || method == .head
         let isPost = method == .post
 
-        func identified(_ id: Substring, _ make: (String) -> Route, allowed: String, ok: Bool) -> Route {
+        func identified(_ segment: PathSegment, _ make: (String) -> Route, allowed: String, ok: Bool) -> Route {
+            let id = segment.text
             guard ok else { return .methodNotAllowed(allowed: allowed) }
             guard Identifier.isValid(id) else { return .invalidID(String(id)) }
             return make(String(id))
@@ -78,14 +79,14 @@ public enum Route: Sendable, Equatable {
             default: return .notFound
             }
         case 1:
-            if parts[0] == "metrics" { return isGet ? .metrics : .methodNotAllowed(allowed: "GET, HEAD") }
+            if "metrics" ~= parts[0] { return isGet ? .metrics : .methodNotAllowed(allowed: "GET, HEAD") }
             return .notFound
         case 3:
             switch (parts[0], parts[1]) {
             case ("v1", "sales"): return identified(parts[2], Route.getSale, allowed: "GET, HEAD", ok: isGet)
             case ("v1", "orders"): return identified(parts[2], Route.getOrder, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales"): return identified(parts[2], Route.putSale, allowed: "PUT", ok: method == .put)
-            case ("admin", "config") where parts[2] == "reload":
+            case ("admin", "config") where "reload" ~= parts[2]:
                 return isPost ? .reloadConfig : .methodNotAllowed(allowed: "POST")
             default: return .notFound
             }
@@ -101,5 +102,16 @@ public enum Route: Sendable, Equatable {
         default:
             return .notFound
         }
+    }
+}
+
+/// One segment of a request path, matched against the route table's literals byte for byte (no
+/// Unicode-aware `String` comparison on the hot path).
+struct PathSegment {
+    var text: Substring
+
+    static func ~= (literal: StaticString, segment: PathSegment) -> Bool {
+        let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        return segment.text.utf8.elementsEqual(bytes)
     }
 }
