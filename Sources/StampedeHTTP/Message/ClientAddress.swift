@@ -20,6 +20,12 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
         self.isIPv6 = isIPv6
     }
 
+    /// Parses a numeric IPv4 or IPv6 address; nil for anything else.
+    public init?(_ text: String) {
+        guard let address = SocketAddress(host: text, port: 0) else { return nil }
+        self.init(address)
+    }
+
     /// The address of a peer as `accept` reported it; `.unspecified` for other families.
     init(_ address: SocketAddress) {
         self = withUnsafeBytes(of: address.storage) { bytes in

@@ -34,7 +34,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var maxBodyBytes = 65_536
     public var readTimeoutSeconds = 10.0
     public var idleTimeoutSeconds = 60.0
-    public var maxConnectionsPerClient = 1024
+    public var maxConnectionsPerClient = 4096
     public var maxRequestsPerConnection = 10_000
     public var adminRequestsPerSecond = 5.0
     public var adminBurst = 20
