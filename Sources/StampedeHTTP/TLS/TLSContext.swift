@@ -52,6 +52,9 @@ final class TLSContext: @unchecked Sendable {
         }
         SSL_CTX_set_options(context, cstampede_ssl_options())
         _ = cstampede_ssl_ctx_set_mode(context, cstampede_ssl_nonblocking_modes())
+        // No server-side session cache (a lock shared by the loops on every full handshake, and
+        // memory); TLS 1.3 clients still resume with stateless tickets. nginx's default is the same.
+        _ = cstampede_ssl_ctx_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
         guard SSL_CTX_use_certificate_chain_file(context, configuration.certificateFile) == 1 else {
             throw .fromQueue(step: "loading the certificate chain \(configuration.certificateFile)")
         }
