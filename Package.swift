@@ -31,9 +31,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // MARK: Layers
-        .target(name: "StampedeHTTP", dependencies: ["CStampedeSystem"]),
+        .target(name: "StampedeHTTP", dependencies: ["CStampedeSystem", "COpenSSL"]),
         .target(name: "StampedePool"),
         .target(name: "StampedeRedis", dependencies: ["CHiredis", "StampedePool"]),
         .target(name: "StampedePostgres", dependencies: ["CLibpq", "StampedePool"]),
@@ -47,7 +52,7 @@ let package = Package(
         .target(
             name: "StampedeService",
             dependencies: [
-                "StampedeHTTP", "StampedeInventory", "StampedePool", "StampedeRedis", "StampedePostgres",
+                "StampedeHTTP", "StampedeInventory", "StampedePool", "StampedeRedis", "StampedePostgres", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -83,6 +83,15 @@ public final class StampedeService: Sendable {
         serverConfiguration.maxBodyBytes = configuration.maxBodyBytes
         serverConfiguration.readTimeoutSeconds = configuration.readTimeoutSeconds
         serverConfiguration.idleTimeoutSeconds = configuration.idleTimeoutSeconds
+        serverConfiguration.maxConnectionsPerClient = configuration.maxConnectionsPerClient
+        serverConfiguration.maxRequestsPerConnection = configuration.maxRequestsPerConnection
+        if !configuration.tlsListen.isEmpty, let tls = StampedeConfiguration.splitHostPort(configuration.tlsListen) {
+            serverConfiguration.tls = TLSConfiguration(
+                host: tls.host, port: tls.port,
+                certificateFile: configuration.tlsCertificateFile, privateKeyFile: configuration.tlsPrivateKeyFile,
+                minimumVersion: configuration.tlsMinimumVersion == "1.3" ? .tls1_3 : .tls1_2,
+                handshakeTimeoutSeconds: configuration.tlsHandshakeTimeoutSeconds)
+        }
 
         // The handler's closures reach back into the service, which does not exist yet: they go
         // through this box, filled in once `self` is complete.
@@ -121,11 +130,14 @@ public final class StampedeService: Sendable {
                 await inventory.runMaintenance()
             }
         }
-        logger.notice("stampede listening", metadata: [
-            "address": "\(configuration.listenAddress.host):\(server.localPort)",
+        var addresses: Logger.Metadata = ["address": "\(configuration.listenAddress.host):\(server.localPort)"]
+        if let tls = server.configuration.tls {
+            addresses["https"] = "\(tls.host):\(server.localTLSPort)"
+        }
+        logger.notice("stampede listening", metadata: addresses.merging([
             "shards": "\(configuration.shardCount)", "batch_size": "\(configuration.shardBatchSize)",
             "commit_group_size": "\(configuration.shardCommitGroupSize)",
-        ])
+        ]) { first, _ in first })
     }
 
     /// Applies the schema migrations with a short-lived connection (`stampede migrate`).
@@ -139,6 +151,9 @@ public final class StampedeService: Sendable {
 
     /// The port the server listens on (useful with port 0).
     public var localPort: Int { server.localPort }
+
+    /// The port of the HTTPS listener (useful with port 0); 0 when there is none.
+    public var localTLSPort: Int { server.localTLSPort }
 
     /// Stops listening, waits for in-flight work briefly, stops background work and closes pools.
     public func stop() async {
@@ -187,6 +202,24 @@ public final class StampedeService: Sendable {
         figures.add("stampede_http_connections_rejected_total", "counter", "Connections refused over limits.max_connections (503 overloaded).", value: Double(http.rejectedOverLimit))
         figures.add("stampede_http_parse_errors_total", "counter", "Requests refused as malformed (400/411/413/431).", value: Double(http.parseErrors))
         figures.add("stampede_http_timeouts_total", "counter", "Connections closed by the read or idle timeout.", value: Double(http.timeouts))
+        figures.add("stampede_http_connections_rejected_per_client_total", "counter", "Connections refused over limits.max_connections_per_client.", value: Double(http.rejectedPerClient))
+        figures.add("stampede_http_connections_recycled_total", "counter", "Connections closed after limits.max_requests_per_connection requests.", value: Double(http.recycled))
+        figures.add("stampede_tls_handshakes_total", "counter", "TLS handshakes completed.", value: Double(http.tlsHandshakes))
+        figures.add("stampede_tls_handshake_failures_total", "counter", "TLS handshakes that failed (including plain HTTP on the HTTPS port).", value: Double(http.tlsHandshakeFailures))
+        figures.add("stampede_tls_handshake_timeouts_total", "counter", "TLS handshakes closed by tls.handshake_timeout_seconds.", value: Double(http.tlsHandshakeTimeouts))
+        let server = self.server.configuration
+        let limits: [(name: String, item: Double)] = [
+            ("max_connections", Double(server.maxConnections)),
+            ("max_connections_per_client", Double(server.maxConnectionsPerClient)),
+            ("max_requests_per_connection", Double(server.maxRequestsPerConnection)),
+            ("max_header_bytes", Double(server.maxHeaderBytes)),
+            ("max_body_bytes", Double(server.maxBodyBytes)),
+            ("admin_requests_per_second", handler.adminRateSettings.rate),
+            ("admin_burst", handler.adminRateSettings.burst),
+            ("tls_handshake_timeout_seconds", server.tls?.handshakeTimeoutSeconds ?? 0),
+        ]
+        figures.add("stampede_limit", "gauge", "The configured limits (0 = no cap).",
+                    limits.map { ScrapeFigures.Sample(labels: [("limit", $0.name)], value: $0.item) })
         var pools: [(name: String, item: PoolStatistics)] = [
             ("redis-writer", redisWriter.statistics), ("postgres-writer", postgresWriter.statistics),
             ("postgres-reader", postgresReader.statistics),

@@ -18,6 +18,10 @@ public struct HTTPRequest: Sendable {
     /// Whether the connection stays open after the answer: `false` for `Connection: close`, and
     /// for HTTP/1.0 unless the client sent `Connection: keep-alive`.
     public var keepAlive: Bool
+    /// The address the connection comes from (`.unspecified` for requests built in code).
+    public var clientAddress: ClientAddress = .unspecified
+    /// Whether the request arrived over HTTPS.
+    public var isSecure: Bool = false
 
     /// Creates a request; `path` and `query` are split from `target` at the first `?`.
     public init(

@@ -29,4 +29,19 @@ extension HTTPResponse {
         message: "The server is at its connection limit; retry shortly.",
         headers: [(name: "Retry-After", value: "1")]
     )
+
+    /// `429 rate_limited` with `Retry-After: 1`: the client address holds too many connections.
+    static let tooManyConnections = serverError(
+        status: 429,
+        code: "rate_limited",
+        message: "Too many connections from your address; retry shortly.",
+        headers: [(name: "Retry-After", value: "1")]
+    )
+
+    /// `400 bad_request` for a plain HTTP request sent to the HTTPS port.
+    static let plainHTTPOnTLSPort = serverError(
+        status: 400,
+        code: "bad_request",
+        message: "This port speaks HTTPS; a plain HTTP request was sent to it."
+    )
 }

@@ -2,8 +2,8 @@ import CStampedeSystem
 import Glibc
 import Synchronization
 
-/// One event-loop thread: its epoll instance, its own `SO_REUSEPORT` listener, an eventfd for
-/// wakeups from other threads, and the connections it accepted.
+/// One event-loop thread: its epoll instance, its own `SO_REUSEPORT` listener (and HTTPS listener,
+/// when configured), an eventfd for wakeups from other threads, and the connections it accepted.
 ///
 /// epoll is used **level-triggered**. Backpressure is then just interest: to stop reading from a
 /// connection (pipeline full, output backed up, closing) the loop drops `EPOLLIN` and nothing is
@@ -36,6 +36,7 @@ final class EventLoop: @unchecked Sendable {
 
     private static let listenerToken: UInt64 = 0
     private static let wakeToken: UInt64 = 1
+    private static let tlsListenerToken: UInt64 = 2
     /// Connections accepted per listener wakeup at most, so a flood of connects cannot starve
     /// established connections.
     private static let acceptBatch = 64
@@ -47,14 +48,24 @@ final class EventLoop: @unchecked Sendable {
         HTTPResponse.overloaded.serialize(into: &bytes, framing: .closing)
         return bytes
     }()
+    /// The `429 rate_limited` answer to one address over its connection cap, serialized once.
+    private static let tooManyConnectionsBytes: [UInt8] = {
+        var bytes: [UInt8] = []
+        HTTPResponse.tooManyConnections.serialize(into: &bytes, framing: .closing)
+        return bytes
+    }()
 
     /// Counters readable from any thread.
     let counters = LoopCounters()
     let configuration: HTTPServerConfiguration
     private let handler: any HTTPRequestHandler
     private let budget: ConnectionBudget
+    private let clientLimiter: ClientConnectionLimiter?
     private let epollFD: Int32
     private let listenFD: Int32
+    /// The HTTPS listener and the context its connections' sessions come from.
+    private let tlsListenFD: Int32?
+    private let tlsContext: TLSContext?
     private let wakeFD: Int32
     private let mailbox = Mutex(Mailbox())
     /// The loop thread's `pthread_t`, so `deliver` can recognise calls made on it.
@@ -62,7 +73,7 @@ final class EventLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var connections: [UInt64: HTTPConnection] = [:]
-    private var nextToken: UInt64 = 2
+    private var nextToken: UInt64 = 3
     private var serviceQueue: [HTTPConnection] = []
     private var drainedCompletions: [Completion] = []
     private var listenerPaused = false
@@ -74,13 +85,16 @@ final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     private let events: UnsafeMutableBufferPointer<epoll_event>
 
-    /// Creates the loop's epoll instance and eventfd and registers `listenFD`. On success the
-    /// loop owns `listenFD`; on failure the caller still does.
+    /// Creates the loop's epoll instance and eventfd and registers `listenFD` (and `tlsListenFD`).
+    /// On success the loop owns the listeners; on failure the caller still does.
     init(
         listenFD: Int32,
+        tlsListenFD: Int32? = nil,
+        tlsContext: TLSContext? = nil,
         configuration: HTTPServerConfiguration,
         handler: any HTTPRequestHandler,
-        budget: ConnectionBudget
+        budget: ConnectionBudget,
+        clientLimiter: ClientConnectionLimiter? = nil
     ) throws(SystemCallError) {
         let epollFD = try System.epollCreate()
         var wakeFD: Int32 = -1
@@ -89,6 +103,9 @@ final class EventLoop: @unchecked Sendable {
             let readable = EPOLLIN.rawValue
             try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: listenFD, events: readable, token: Self.listenerToken)
             try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: wakeFD, events: readable, token: Self.wakeToken)
+            if let tlsListenFD {
+                try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: tlsListenFD, events: readable, token: Self.tlsListenerToken)
+            }
         } catch {
             if wakeFD >= 0 { System.close(wakeFD) }
             System.close(epollFD)
@@ -97,13 +114,17 @@ final class EventLoop: @unchecked Sendable {
         self.epollFD = epollFD
         self.wakeFD = wakeFD
         self.listenFD = listenFD
+        self.tlsListenFD = tlsListenFD
+        self.tlsContext = tlsContext
         self.configuration = configuration
         self.handler = handler
         self.budget = budget
+        self.clientLimiter = clientLimiter
         self.readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         self.events = .allocate(capacity: Self.maxEvents)
         // Check timeouts at least twice per timeout period, and at least once per second.
-        let shortestTimeout = min(configuration.readTimeoutSeconds, configuration.idleTimeoutSeconds)
+        let shortestTimeout = min(configuration.readTimeoutSeconds, configuration.idleTimeoutSeconds,
+                                  configuration.tls?.handshakeTimeoutSeconds ?? .infinity)
         self.timeoutCheckInterval = max(0.01, min(1, shortestTimeout / 2))
         self.now = System.monotonicSeconds()
         self.nextTimeoutCheck = now + timeoutCheckInterval
@@ -164,7 +185,8 @@ final class EventLoop: @unchecked Sendable {
             for index in 0..<count {
                 let event = events[index]
                 switch event.data.u64 {
-                case Self.listenerToken: acceptConnections()
+                case Self.listenerToken: acceptConnections(secure: false)
+                case Self.tlsListenerToken: acceptConnections(secure: true)
                 case Self.wakeToken: stopping = drainMailbox()
                 case let token: connections[token]?.handleEvents(event.events)
                 }
@@ -201,6 +223,7 @@ final class EventLoop: @unchecked Sendable {
     func connectionClosed(_ connection: HTTPConnection) {
         connections[connection.id] = nil
         budget.release()
+        clientLimiter?.release(connection.clientAddress)
     }
 
     private func serviceQueuedConnections() {
@@ -240,6 +263,9 @@ final class EventLoop: @unchecked Sendable {
     private func setListenerInterest(_ events: UInt32) -> Bool {
         do {
             try System.epollControl(epollFD, operation: EPOLL_CTL_MOD, fd: listenFD, events: events, token: Self.listenerToken)
+            if let tlsListenFD {
+                try System.epollControl(epollFD, operation: EPOLL_CTL_MOD, fd: tlsListenFD, events: events, token: Self.tlsListenerToken)
+            }
             return true
         } catch {
             return false
@@ -248,11 +274,13 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: Accepting
 
-    private func acceptConnections() {
+    private func acceptConnections(secure: Bool) {
+        let listener = secure ? tlsListenFD ?? listenFD : listenFD
+        var peer = SocketAddress(storage: sockaddr_storage(), length: 0)
         for _ in 0..<Self.acceptBatch {
             let fd: Int32
             do {
-                guard case .processed(let accepted) = try System.accept(listenFD) else { return }
+                guard case .processed(let accepted) = try System.accept(listener, peer: &peer) else { return }
                 fd = accepted
             } catch {
                 switch error.errno {
@@ -265,35 +293,50 @@ final class EventLoop: @unchecked Sendable {
                     continue  // That one connection failed (ECONNABORTED, EPROTO…).
                 }
             }
-            if budget.tryAcquire() {
-                admit(fd)
-            } else {
-                reject(fd)
+            let client = ClientAddress(peer)
+            guard budget.tryAcquire() else {
+                counters.increment(.rejectedOverLimit)
+                reject(fd, answer: secure ? nil : Self.overloadedBytes)
+                continue
             }
+            if let clientLimiter, !clientLimiter.tryAcquire(client) {
+                budget.release()
+                counters.increment(.rejectedPerClient)
+                reject(fd, answer: secure ? nil : Self.tooManyConnectionsBytes)
+                continue
+            }
+            admit(fd, client: client, secure: secure)
         }
     }
 
-    private func admit(_ fd: Int32) {
+    private func admit(_ fd: Int32, client: ClientAddress, secure: Bool) {
         let token = nextToken
         nextToken += 1
+        var session: TLSSession?
         do {
+            if secure {
+                session = tlsContext?.makeSession(fd: fd)
+                if session == nil { throw SystemCallError(call: "SSL_new", errno: ENOMEM) }
+            }
             try System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
             try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: EPOLLIN.rawValue, token: token)
         } catch {
+            session?.release()
             System.close(fd)
             budget.release()
+            clientLimiter?.release(client)
             return
         }
-        connections[token] = HTTPConnection(id: token, fd: fd, loop: self)
+        connections[token] = HTTPConnection(id: token, fd: fd, loop: self, client: client, tls: session)
         counters.increment(.accepted)
     }
 
-    /// Answers `503 overloaded` on a connection over the limit and closes it. Whatever the client
-    /// already sent is read and discarded first, so the close is a FIN, not a reset that could
-    /// destroy the answer before the client reads it.
-    private func reject(_ fd: Int32) {
-        counters.increment(.rejectedOverLimit)
-        Self.overloadedBytes.withUnsafeBytes { _ = try? System.send(fd, $0) }
+    /// Refuses a connection over a limit: on the plain port it gets `answer` (`503 overloaded`
+    /// or `429 rate_limited`); on the HTTPS port, where no handshake happened, it is just closed.
+    /// Whatever the client already sent is read and discarded first, so the close is a FIN, not a
+    /// reset that could destroy the answer before the client reads it.
+    private func reject(_ fd: Int32, answer: [UInt8]?) {
+        answer?.withUnsafeBytes { _ = try? System.send(fd, $0) }
         _ = try? System.read(fd, into: readBuffer)
         System.shutdownWrite(fd)
         System.close(fd)
@@ -308,6 +351,7 @@ final class EventLoop: @unchecked Sendable {
             connection.close()
         }
         System.close(listenFD)
+        if let tlsListenFD { System.close(tlsListenFD) }
         System.close(epollFD)
         mailbox.withLock { mailbox in
             mailbox.closed = true

@@ -6,6 +6,12 @@ import Glibc
 /// Confined to its event loop's thread. The connection reads, parses every complete request,
 /// dispatches them while fewer than `maxPipelinedRequests` are unanswered, serializes the ready
 /// answers in request order into one reusable buffer and sends it with a single call.
+///
+/// An HTTPS connection has a `TLSSession` and starts in the handshake: each readiness event
+/// advances it one non-blocking step, and OpenSSL's "want read"/"want write" become the epoll
+/// interest, so a stalled handshake costs the loop nothing until its timeout closes it. After the
+/// handshake the same code runs with `SSL_read`/`SSL_write` in place of `read`/`send`; the plain
+/// path pays one nil check per call.
 final class HTTPConnection {
     /// Pending output above which the connection stops reading and dispatching until the peer
     /// catches up.
@@ -18,6 +24,20 @@ final class HTTPConnection {
     let id: UInt64
     /// The socket.
     let fd: Int32
+    /// The peer's address (for per-address limits and the requests).
+    let clientAddress: ClientAddress
+    /// The TLS state of an HTTPS connection; nil for plain HTTP.
+    private let tls: TLSSession?
+    /// The TLS handshake has not completed; closes the connection when it passes.
+    private var handshakeDeadline: Double?
+    /// OpenSSL holds input that epoll cannot report (the read buffer filled up first).
+    private var tlsHasBufferedInput = false
+    /// The last `SSL_read` needs the socket writable (a TLS 1.3 key update), or the last
+    /// `SSL_write` needs it readable.
+    private var tlsReadWantsWrite = false
+    private var tlsWriteWantsRead = false
+    /// Requests taken from this connection, for `maxRequestsPerConnection`.
+    private var requestCount = 0
     /// Unowned and unchecked: the loop closes every connection before it releases its resources,
     /// and a connection is only used on the loop's thread, so the loop always outlives it here.
     private unowned(unsafe) let loop: EventLoop
@@ -42,10 +62,15 @@ final class HTTPConnection {
     /// Since when the parser has held an incomplete request.
     private var incompleteSince: Double?
 
-    init(id: UInt64, fd: Int32, loop: EventLoop) {
+    init(id: UInt64, fd: Int32, loop: EventLoop, client: ClientAddress, tls: TLSSession?) {
         self.id = id
         self.fd = fd
         self.loop = loop
+        self.clientAddress = client
+        self.tls = tls
+        if tls != nil, let timeout = loop.configuration.tls?.handshakeTimeoutSeconds {
+            self.handshakeDeadline = loop.now + timeout
+        }
         self.parser = HTTPRequestParser(
             maxHeaderBytes: loop.configuration.maxHeaderBytes,
             maxBodyBytes: loop.configuration.maxBodyBytes
@@ -63,11 +88,49 @@ final class HTTPConnection {
             close()
         } else if lingerDeadline != nil {
             discardInput()
+        } else if handshakeDeadline != nil {
+            continueHandshake()
         } else {
-            if events & EPOLLIN.rawValue != 0 { readInput() }
+            if events & EPOLLIN.rawValue != 0 || (tlsReadWantsWrite && events & EPOLLOUT.rawValue != 0) {
+                readInput()
+            }
             service()
         }
     }
+
+    /// Advances the TLS handshake one step; once done, reads what the client sent along with its
+    /// last handshake message and serves as usual.
+    private func continueHandshake() {
+        guard let tls else { return }
+        switch tls.handshake() {
+        case .done:
+            handshakeDeadline = nil
+            lastActivity = loop.now
+            loop.counters.increment(.tlsHandshakes)
+            readInput()
+            service()
+        case .wantRead:
+            setInterest(EPOLLIN.rawValue)
+        case .wantWrite:
+            setInterest(EPOLLOUT.rawValue)
+        case .failed(let plainHTTP):
+            loop.counters.increment(.tlsHandshakeFailures)
+            handshakeDeadline = nil
+            tls.release()
+            guard plainHTTP else { return close() }
+            // A plain HTTP client on the HTTPS port: tell it so in plain text, then close.
+            stopsParsing = true
+            HTTPConnection.plainHTTPAnswer.withUnsafeBytes { _ = try? System.send(fd, $0) }
+            beginLingeringClose()
+        }
+    }
+
+    /// The `400` a plain HTTP request on the HTTPS port gets, serialized once.
+    private static let plainHTTPAnswer: [UInt8] = {
+        var bytes: [UInt8] = []
+        HTTPResponse.plainHTTPOnTLSPort.serialize(into: &bytes, framing: .closing)
+        return bytes
+    }()
 
     /// Records the answer for request `sequence`; schedules a write if it unblocks the queue.
     func complete(_ sequence: UInt64, with response: HTTPResponse) {
@@ -82,6 +145,11 @@ final class HTTPConnection {
         let now = loop.now
         if let lingerDeadline {
             if now >= lingerDeadline { close() }
+        } else if let handshakeDeadline {
+            if now >= handshakeDeadline {
+                loop.counters.increment(.tlsHandshakeTimeouts)
+                close()
+            }
         } else if let incompleteSince, !stopsParsing,
             now - incompleteSince >= loop.configuration.readTimeoutSeconds {
             loop.counters.increment(.timeouts)
@@ -99,7 +167,9 @@ final class HTTPConnection {
     /// Dispatches buffered requests, writes ready answers, then closes or updates the epoll
     /// interest to match what the connection is waiting for.
     func service() {
-        guard !isClosed, lingerDeadline == nil else { return }
+        guard !isClosed, lingerDeadline == nil, handshakeDeadline == nil else { return }
+        if tlsHasBufferedInput && !inputClosed && canDispatch { readInput() }
+        guard !isClosed else { return }
         isServicing = true
         var progressed = true
         while progressed {
@@ -119,6 +189,11 @@ final class HTTPConnection {
             }
         }
         updateInterest()
+        if tlsHasBufferedInput && !inputClosed && canDispatch {
+            // epoll will not report bytes OpenSSL already holds: come back at the end of this
+            // loop iteration and read them.
+            loop.scheduleService(self)
+        }
     }
 
     private var canDispatch: Bool {
@@ -139,14 +214,23 @@ final class HTTPConnection {
                 finish(with: .parseFailure(error))
                 return true
             }
-            guard let request else {
+            guard var request else {
                 incompleteSince = parser.hasBufferedBytes ? (incompleteSince ?? loop.now) : nil
                 break
             }
             incompleteSince = nil
             dispatched = true
             loop.counters.increment(.requests)
-            let framing = ResponseFraming(for: request)
+            request.clientAddress = clientAddress
+            request.isSecure = tls != nil
+            var framing = ResponseFraming(for: request)
+            requestCount += 1
+            let cap = loop.configuration.maxRequestsPerConnection
+            if cap > 0 && requestCount >= cap && !framing.closesConnection {
+                // Recycle the connection: this answer says `Connection: close`.
+                framing.closesConnection = true
+                loop.counters.increment(.recycled)
+            }
             stopsParsing = framing.closesConnection
             let sequence = responses.enqueue(framing)
             loop.dispatch(request, connectionID: id, sequence: sequence)
@@ -177,6 +261,7 @@ final class HTTPConnection {
 
     /// Sends pending output until done or the socket is full; `false` if the connection closed.
     private func writeOutput() -> Bool {
+        if let tls { return writeEncryptedOutput(tls) }
         while pendingOutput > 0 {
             let result: IOResult<Int>
             do {
@@ -191,14 +276,44 @@ final class HTTPConnection {
             outputOffset += written
             lastActivity = loop.now
         }
+        resetOutput()
+        return true
+    }
+
+    /// `writeOutput` through `SSL_write` (partial writes enabled, so each call reports progress).
+    private func writeEncryptedOutput(_ tls: TLSSession) -> Bool {
+        tlsWriteWantsRead = false
+        while pendingOutput > 0 {
+            let result = output.withUnsafeBytes { bytes in
+                tls.write(UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
+            }
+            switch result {
+            case .processed(let written):
+                outputOffset += written
+                lastActivity = loop.now
+            case .wantWrite:
+                return true
+            case .wantRead:
+                tlsWriteWantsRead = true
+                return true
+            case .closed, .failed:
+                close()
+                return false
+            }
+        }
+        resetOutput()
+        return true
+    }
+
+    private func resetOutput() {
         // Keep the buffer's capacity for the next answers unless one huge answer inflated it.
         output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
         outputOffset = 0
-        return true
     }
 
     /// Reads once into the loop's scratch buffer and appends the bytes to the parser.
     private func readInput() {
+        if let tls { return readEncryptedInput(tls) }
         do {
             guard case .processed(let count) = try System.read(fd, into: loop.readBuffer) else { return }
             if count == 0 {
@@ -212,11 +327,47 @@ final class HTTPConnection {
         }
     }
 
+    /// `readInput` through `SSL_read`: one TLS record per call, so it reads until OpenSSL needs
+    /// the socket again or the scratch buffer is full (then `tlsHasBufferedInput` remembers that
+    /// OpenSSL may still hold bytes epoll cannot see).
+    private func readEncryptedInput(_ tls: TLSSession) {
+        let buffer = loop.readBuffer
+        var total = 0
+        tlsReadWantsWrite = false
+        reading: while total < buffer.count {
+            switch tls.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...])) {
+            case .processed(let count):
+                total += count
+            case .wantRead:
+                break reading
+            case .wantWrite:
+                tlsReadWantsWrite = true
+                break reading
+            case .closed:
+                inputClosed = true
+                break reading
+            case .failed:
+                close()
+                return
+            }
+        }
+        tlsHasBufferedInput = total == buffer.count && tls.hasBufferedInput
+        if total > 0 {
+            parser.append(UnsafeRawBufferPointer(rebasing: buffer[..<total]))
+            lastActivity = loop.now
+        }
+    }
+
     /// Registers for exactly the readiness the connection is waiting on.
     private func updateInterest() {
         var wanted: UInt32 = 0
-        if !inputClosed && canDispatch { wanted |= EPOLLIN.rawValue }
-        if pendingOutput > 0 { wanted |= EPOLLOUT.rawValue }
+        if (!inputClosed && canDispatch) || tlsWriteWantsRead { wanted |= EPOLLIN.rawValue }
+        if pendingOutput > 0 || tlsReadWantsWrite { wanted |= EPOLLOUT.rawValue }
+        setInterest(wanted)
+    }
+
+    /// Changes the epoll interest if it differs from what is registered; a failure closes.
+    private func setInterest(_ wanted: UInt32) {
         guard wanted != registeredEvents else { return }
         if loop.setInterest(wanted, for: self) {
             registeredEvents = wanted
@@ -231,6 +382,7 @@ final class HTTPConnection {
     /// closes (or `lingerSeconds` pass): closing with unread input would send a reset that can
     /// destroy the answer in flight — the case for a `413` whose body was never read.
     private func beginLingeringClose() {
+        tls?.sendCloseNotify()
         System.shutdownWrite(fd)
         guard !inputClosed, loop.setInterest(EPOLLIN.rawValue, for: self) else {
             close()
@@ -254,6 +406,7 @@ final class HTTPConnection {
         guard !isClosed else { return }
         isClosed = true
         isServicing = false
+        tls?.release()
         System.close(fd)
         loop.connectionClosed(self)
     }

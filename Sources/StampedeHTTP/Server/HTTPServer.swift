@@ -13,19 +13,21 @@ public final class HTTPServer: Sendable {
     private enum State {
         case idle
         case running(Running)
-        case stopped(port: Int, counters: [LoopCounters])
+        case stopped(port: Int, tlsPort: Int, counters: [LoopCounters])
     }
 
     private struct Running: Sendable {
         let loops: [EventLoop]
         let threads: [LoopThread]
         let port: Int
+        let tlsPort: Int
     }
 
     /// The configuration the server was created with.
     public let configuration: HTTPServerConfiguration
     private let handler: any HTTPRequestHandler
     private let budget: ConnectionBudget
+    private let clientLimiter: ClientConnectionLimiter?
     private let state = Mutex(State.idle)
 
     /// Creates a server; nothing is bound until `start()`.
@@ -33,6 +35,8 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.handler = handler
         self.budget = ConnectionBudget(limit: configuration.maxConnections)
+        self.clientLimiter = configuration.maxConnectionsPerClient > 0
+            ? ClientConnectionLimiter(limit: configuration.maxConnectionsPerClient) : nil
     }
 
     deinit {
@@ -58,7 +62,19 @@ public final class HTTPServer: Sendable {
             switch state {
             case .idle: 0
             case .running(let running): running.port
-            case .stopped(let port, _): port
+            case .stopped(let port, _, _): port
+            }
+        }
+    }
+
+    /// The port of the HTTPS listener (the ephemeral one when configured with port `0`), or `0`
+    /// before `start()` and when there is no HTTPS listener.
+    public var localTLSPort: Int {
+        state.withLock { state in
+            switch state {
+            case .idle: 0
+            case .running(let running): running.tlsPort
+            case .stopped(_, let tlsPort, _): tlsPort
             }
         }
     }
@@ -69,7 +85,7 @@ public final class HTTPServer: Sendable {
             switch state {
             case .idle: []
             case .running(let running): running.loops.map(\.counters)
-            case .stopped(_, let counters): counters
+            case .stopped(_, _, let counters): counters
             }
         }
         return HTTPServerStatistics(openConnections: budget.openConnections, loops: counters)
@@ -82,10 +98,10 @@ public final class HTTPServer: Sendable {
         let running = state.withLock { state -> Running? in
             switch state {
             case .idle:
-                state = .stopped(port: 0, counters: [])
+                state = .stopped(port: 0, tlsPort: 0, counters: [])
                 return nil
             case .running(let running):
-                state = .stopped(port: running.port, counters: running.loops.map(\.counters))
+                state = .stopped(port: running.port, tlsPort: running.tlsPort, counters: running.loops.map(\.counters))
                 return running
             case .stopped:
                 return nil
@@ -104,21 +120,47 @@ public final class HTTPServer: Sendable {
         guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
             throw .invalidHost(configuration.host)
         }
+        var tlsAddress: SocketAddress?
+        var tlsContext: TLSContext?
+        if let tls = configuration.tls {
+            guard let parsed = SocketAddress(host: tls.host, port: tls.port) else { throw .invalidHost(tls.host) }
+            tlsAddress = parsed
+            do {
+                tlsContext = try TLSContext(tls)
+            } catch {
+                throw .tlsSetup(error.description)
+            }
+        }
 
         var listeners: [Int32] = []
+        var tlsListeners: [Int32] = []
         var loops: [EventLoop] = []
         let port: Int
+        var tlsPort = 0
         do {
             listeners.append(try ListeningSocket.open(address))
             port = try System.localPort(of: listeners[0])
             for _ in 1..<configuration.threads {
                 listeners.append(try ListeningSocket.open(address.withPort(port)))
             }
-            for listener in listeners {
-                loops.append(try EventLoop(listenFD: listener, configuration: configuration, handler: handler, budget: budget))
+            if let tlsAddress {
+                tlsListeners.append(try ListeningSocket.open(tlsAddress))
+                tlsPort = try System.localPort(of: tlsListeners[0])
+                for _ in 1..<configuration.threads {
+                    tlsListeners.append(try ListeningSocket.open(tlsAddress.withPort(tlsPort)))
+                }
+            }
+            for (index, listener) in listeners.enumerated() {
+                loops.append(try EventLoop(
+                    listenFD: listener, tlsListenFD: tlsListeners.isEmpty ? nil : tlsListeners[index],
+                    tlsContext: tlsContext, configuration: configuration, handler: handler, budget: budget,
+                    clientLimiter: clientLimiter))
             }
         } catch {
             for listener in listeners[loops.count...] { System.close(listener) }
+            if tlsListeners.count > loops.count {
+                for listener in tlsListeners[loops.count...] { System.close(listener) }
+            }
             for loop in loops { loop.releaseResources() }
             throw HTTPServerError(error)
         }
@@ -134,6 +176,6 @@ public final class HTTPServer: Sendable {
             for loop in loops[threads.count...] { loop.releaseResources() }
             throw HTTPServerError(error)
         }
-        return Running(loops: loops, threads: threads, port: port)
+        return Running(loops: loops, threads: threads, port: port, tlsPort: tlsPort)
     }
 }

@@ -23,6 +23,14 @@ public struct HTTPServerConfiguration: Sendable {
     /// Unanswered requests allowed per connection; past it the server stops reading from that
     /// connection until answers drain, which bounds the memory a pipelining client can claim.
     public var maxPipelinedRequests: Int = 32
+    /// Open connections allowed from one client address; past it a new connection from that
+    /// address is answered `429 rate_limited` (plain HTTP) or closed (HTTPS) at once. `0` = no cap.
+    public var maxConnectionsPerClient: Int = 0
+    /// Requests served on one connection before it is recycled: the last answer carries
+    /// `Connection: close`. `0` = no cap.
+    public var maxRequestsPerConnection: Int = 0
+    /// The HTTPS listener, served next to the plain one; nil = plain HTTP only.
+    public var tls: TLSConfiguration? = nil
 
     /// Creates a configuration; every parameter has the documented default.
     public init(
@@ -34,7 +42,10 @@ public struct HTTPServerConfiguration: Sendable {
         maxBodyBytes: Int = 65_536,
         readTimeoutSeconds: Double = 10,
         idleTimeoutSeconds: Double = 60,
-        maxPipelinedRequests: Int = 32
+        maxPipelinedRequests: Int = 32,
+        maxConnectionsPerClient: Int = 0,
+        maxRequestsPerConnection: Int = 0,
+        tls: TLSConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -45,6 +56,9 @@ public struct HTTPServerConfiguration: Sendable {
         self.readTimeoutSeconds = readTimeoutSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maxPipelinedRequests = maxPipelinedRequests
+        self.maxConnectionsPerClient = maxConnectionsPerClient
+        self.maxRequestsPerConnection = maxRequestsPerConnection
+        self.tls = tls
     }
 
     /// The number of online processor cores (at least 1).
@@ -65,5 +79,11 @@ public struct HTTPServerConfiguration: Sendable {
         try require(readTimeoutSeconds > 0, "readTimeoutSeconds must be positive, got \(readTimeoutSeconds)")
         try require(idleTimeoutSeconds > 0, "idleTimeoutSeconds must be positive, got \(idleTimeoutSeconds)")
         try require(maxPipelinedRequests >= 1, "maxPipelinedRequests must be at least 1, got \(maxPipelinedRequests)")
+        try require(maxConnectionsPerClient >= 0, "maxConnectionsPerClient must not be negative, got \(maxConnectionsPerClient)")
+        try require(maxRequestsPerConnection >= 0, "maxRequestsPerConnection must not be negative, got \(maxRequestsPerConnection)")
+        if let tls {
+            try require((0...65_535).contains(tls.port), "tls.port must be in 0...65535, got \(tls.port)")
+            try require(tls.handshakeTimeoutSeconds > 0, "tls.handshakeTimeoutSeconds must be positive, got \(tls.handshakeTimeoutSeconds)")
+        }
     }
 }

@@ -8,6 +8,8 @@ public enum HTTPServerError: Error, Equatable, CustomStringConvertible {
     case invalidHost(String)
     /// A configuration value is out of range; the text names it.
     case invalidConfiguration(String)
+    /// The HTTPS listener's certificate, key or OpenSSL settings were refused; the text says why.
+    case tlsSetup(String)
     /// `start()` was called on a server that was already started (servers are not restartable).
     case alreadyStarted
 
@@ -20,6 +22,8 @@ public enum HTTPServerError: Error, Equatable, CustomStringConvertible {
             "host \"\(host)\" is not a numeric IPv4 or IPv6 address"
         case .invalidConfiguration(let problem):
             "invalid configuration: \(problem)"
+        case .tlsSetup(let reason):
+            reason
         case .alreadyStarted:
             "the server was already started"
         }

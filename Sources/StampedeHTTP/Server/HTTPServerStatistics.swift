@@ -12,6 +12,16 @@ public struct HTTPServerStatistics: Sendable, Equatable {
     public var parseErrors: Int
     /// Read timeouts (answered `408`) plus idle keep-alive connections closed.
     public var timeouts: Int
+    /// Connections refused because their address held `maxConnectionsPerClient` already.
+    public var rejectedPerClient: Int
+    /// Connections closed after `maxRequestsPerConnection` requests (`Connection: close`).
+    public var recycled: Int
+    /// TLS handshakes completed.
+    public var tlsHandshakes: Int
+    /// TLS handshakes that failed (bad client hello, plain HTTP on the TLS port, refused cert…).
+    public var tlsHandshakeFailures: Int
+    /// TLS handshakes closed by the handshake timeout.
+    public var tlsHandshakeTimeouts: Int
 
     /// Creates a snapshot.
     public init(
@@ -20,7 +30,12 @@ public struct HTTPServerStatistics: Sendable, Equatable {
         rejectedOverLimit: Int = 0,
         requestsTotal: Int = 0,
         parseErrors: Int = 0,
-        timeouts: Int = 0
+        timeouts: Int = 0,
+        rejectedPerClient: Int = 0,
+        recycled: Int = 0,
+        tlsHandshakes: Int = 0,
+        tlsHandshakeFailures: Int = 0,
+        tlsHandshakeTimeouts: Int = 0
     ) {
         self.openConnections = openConnections
         self.acceptedTotal = acceptedTotal
@@ -28,5 +43,10 @@ public struct HTTPServerStatistics: Sendable, Equatable {
         self.requestsTotal = requestsTotal
         self.parseErrors = parseErrors
         self.timeouts = timeouts
+        self.rejectedPerClient = rejectedPerClient
+        self.recycled = recycled
+        self.tlsHandshakes = tlsHandshakes
+        self.tlsHandshakeFailures = tlsHandshakeFailures
+        self.tlsHandshakeTimeouts = tlsHandshakeTimeouts
     }
 }

@@ -7,7 +7,8 @@ import Synchronization
 final class LoopCounters: Sendable {
     /// What a loop counts.
     enum Counter: CaseIterable {
-        case accepted, rejectedOverLimit, requests, parseErrors, timeouts
+        case accepted, rejectedOverLimit, rejectedPerClient, requests, parseErrors, timeouts, recycled
+        case tlsHandshakes, tlsHandshakeFailures, tlsHandshakeTimeouts
     }
 
     private let accepted = Atomic<Int>(0)
@@ -15,6 +16,11 @@ final class LoopCounters: Sendable {
     private let requests = Atomic<Int>(0)
     private let parseErrors = Atomic<Int>(0)
     private let timeouts = Atomic<Int>(0)
+    private let rejectedPerClient = Atomic<Int>(0)
+    private let recycled = Atomic<Int>(0)
+    private let tlsHandshakes = Atomic<Int>(0)
+    private let tlsHandshakeFailures = Atomic<Int>(0)
+    private let tlsHandshakeTimeouts = Atomic<Int>(0)
 
     /// Adds one to `counter`; call only from the owning loop's thread.
     func increment(_ counter: Counter) {
@@ -24,6 +30,11 @@ final class LoopCounters: Sendable {
         case .requests: Self.bump(requests)
         case .parseErrors: Self.bump(parseErrors)
         case .timeouts: Self.bump(timeouts)
+        case .rejectedPerClient: Self.bump(rejectedPerClient)
+        case .recycled: Self.bump(recycled)
+        case .tlsHandshakes: Self.bump(tlsHandshakes)
+        case .tlsHandshakeFailures: Self.bump(tlsHandshakeFailures)
+        case .tlsHandshakeTimeouts: Self.bump(tlsHandshakeTimeouts)
         }
     }
 
@@ -35,6 +46,11 @@ final class LoopCounters: Sendable {
         case .requests: requests.load(ordering: .relaxed)
         case .parseErrors: parseErrors.load(ordering: .relaxed)
         case .timeouts: timeouts.load(ordering: .relaxed)
+        case .rejectedPerClient: rejectedPerClient.load(ordering: .relaxed)
+        case .recycled: recycled.load(ordering: .relaxed)
+        case .tlsHandshakes: tlsHandshakes.load(ordering: .relaxed)
+        case .tlsHandshakeFailures: tlsHandshakeFailures.load(ordering: .relaxed)
+        case .tlsHandshakeTimeouts: tlsHandshakeTimeouts.load(ordering: .relaxed)
         }
     }
 
@@ -56,7 +72,12 @@ extension HTTPServerStatistics {
             rejectedOverLimit: total(.rejectedOverLimit),
             requestsTotal: total(.requests),
             parseErrors: total(.parseErrors),
-            timeouts: total(.timeouts)
+            timeouts: total(.timeouts),
+            rejectedPerClient: total(.rejectedPerClient),
+            recycled: total(.recycled),
+            tlsHandshakes: total(.tlsHandshakes),
+            tlsHandshakeFailures: total(.tlsHandshakeFailures),
+            tlsHandshakeTimeouts: total(.tlsHandshakeTimeouts)
         )
     }
 }

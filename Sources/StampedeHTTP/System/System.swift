@@ -79,10 +79,17 @@ enum System {
         return SocketAddress(storage: storage, length: length).port
     }
 
-    /// accept4(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
-    static func accept(_ fd: Int32) throws(SystemCallError) -> IOResult<Int32> {
+    /// accept4(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`; `peer` receives the client's address.
+    static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemCallError) -> IOResult<Int32> {
         let flags = Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        return try retrying("accept4") { cstampede_accept4(fd, nil, nil, flags) }
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try withUnsafeMutablePointer(to: &peer.storage) { storage throws(SystemCallError) in
+            try storage.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(SystemCallError) in
+                try retrying("accept4") { cstampede_accept4(fd, address, &length, flags) }
+            }
+        }
+        peer.length = length
+        return result
     }
 
     /// read(2) into `buffer`; `.processed(0)` means the peer closed its side.

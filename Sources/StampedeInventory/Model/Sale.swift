@@ -11,9 +11,12 @@ public struct SaleDefinition: Sendable, Equatable {
     public var endsAt: Timestamp
     /// How long a reservation may stay unpaid before it expires and its stock returns.
     public var reservationTTLSeconds: Int64
+    /// Purchases must carry a valid purchase token signed by the storefront (opt-in per sale).
+    public var purchaseTokenRequired: Bool
 
     public init(saleID: String, sku: String, priceCents: Int64, stock: Int64, perUserLimit: Int64,
-                startsAt: Timestamp, endsAt: Timestamp, reservationTTLSeconds: Int64) {
+                startsAt: Timestamp, endsAt: Timestamp, reservationTTLSeconds: Int64,
+                purchaseTokenRequired: Bool = false) {
         self.saleID = saleID
         self.sku = sku
         self.priceCents = priceCents
@@ -22,6 +25,7 @@ public struct SaleDefinition: Sendable, Equatable {
         self.startsAt = startsAt
         self.endsAt = endsAt
         self.reservationTTLSeconds = reservationTTLSeconds
+        self.purchaseTokenRequired = purchaseTokenRequired
     }
 
     /// The first rule this definition breaks, as `(field, reason)`, or nil when it is valid.

@@ -48,6 +48,9 @@ public enum SchemaMigrations {
         CREATE INDEX orders_unreturned ON orders (updated_at)
             WHERE status IN ('cancelled', 'expired') AND NOT stock_returned;
         """),
+        Migration(version: 2, name: "purchase tokens", sql: """
+        ALTER TABLE sales ADD COLUMN purchase_token_required boolean NOT NULL DEFAULT false;
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

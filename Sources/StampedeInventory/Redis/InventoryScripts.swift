@@ -138,7 +138,8 @@ public enum InventoryScripts {
     /// Creates or replaces a sale's definition; a sale that ever took a reservation is not replaced.
     ///
     /// KEYS: sale, users, idem, pending, released. ARGV: sku, price, stock, limit, starts_ms,
-    /// ends_ms, ttl_seconds. Returns 1 created, 0 replaced, -1 refused (the sale has orders).
+    /// ends_ms, ttl_seconds, token ('1' when purchases need a purchase token, else '0').
+    /// Returns 1 created, 0 replaced, -1 refused (the sale has orders).
     public static let define = RedisScript("""
     local existed = redis.call('EXISTS', KEYS[1])
     if existed == 1 then
@@ -147,7 +148,8 @@ public enum InventoryScripts {
     end
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
     redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'avail', ARGV[3],
-      'restocked', 0, 'orders', 0, 'limit', ARGV[4], 'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7])
+      'restocked', 0, 'orders', 0, 'limit', ARGV[4], 'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7],
+      'token', ARGV[8])
     if existed == 1 then return 0 end
     return 1
     """)
@@ -162,14 +164,14 @@ public enum InventoryScripts {
 
     /// Rebuilds a sale that Redis lost (restart without data) from PostgreSQL's truth, unless it
     /// exists already. KEYS: sale, users. ARGV: sku, price, total, limit, starts, ends, ttl,
-    /// restocked, avail, orders, then pairs `user, units`. Returns 1 rebuilt, 0 already present.
+    /// restocked, avail, orders, token, then pairs `user, units`. Returns 1 rebuilt, 0 already present.
     public static let restore = RedisScript("""
     if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
     redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'limit', ARGV[4],
       'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7], 'restocked', ARGV[8], 'avail', ARGV[9],
-      'orders', ARGV[10])
+      'orders', ARGV[10], 'token', ARGV[11])
     redis.call('DEL', KEYS[2])
-    for i = 11, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    for i = 12, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
     return 1
     """)
 

@@ -119,7 +119,8 @@ public struct StockLedger: Sendable {
             keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
             arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                    String(definition.perUserLimit), String(definition.startsAt.milliseconds),
-                   String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds)])
+                   String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
+                   definition.purchaseTokenRequired ? "1" : "0"])
         let result = try await evaluate([call])[0].orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
         return result == 1
@@ -138,7 +139,8 @@ public struct StockLedger: Sendable {
         let d = sale.definition
         var args = [d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
                     String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
-                    String(d.reservationTTLSeconds), String(sale.restocked), String(sale.available), String(orders)]
+                    String(d.reservationTTLSeconds), String(sale.restocked), String(sale.available), String(orders),
+                    d.purchaseTokenRequired ? "1" : "0"]
         for holding in holdings { args.append(holding.userID); args.append(String(holding.units)) }
         let call = RedisScriptCall(InventoryScripts.restore, keys: [keys.sale, keys.users], arguments: args)
         return try await evaluate([call])[0].orThrow().int == 1
@@ -193,7 +195,8 @@ public struct StockLedger: Sendable {
               let ttl = fields["ttl"]?.int, let available = fields["avail"]?.int else { return nil }
         let definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
                                         perUserLimit: limit, startsAt: Timestamp(milliseconds: starts),
-                                        endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl)
+                                        endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl,
+                                        purchaseTokenRequired: fields["token"]?.int == 1)
         return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
     }
 

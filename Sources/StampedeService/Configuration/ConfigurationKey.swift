@@ -14,6 +14,16 @@ public struct ConfigurationKey: Sendable {
     /// Applied by `POST /admin/config/reload` or SIGHUP without a restart.
     public let live: Bool
     public let help: String
+    /// The value is a secret: never echoed in errors, logs or `/admin` answers.
+    public let secret: Bool
+
+    public init(name: String, kind: Kind, live: Bool, help: String, secret: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.live = live
+        self.help = help
+        self.secret = secret
+    }
 
     /// `STAMPEDE_` + the name in upper case with `_` for `.`: `STAMPEDE_SHARDS_BATCH_SIZE`.
     public var environmentName: String {
@@ -36,7 +46,23 @@ public struct ConfigurationKey: Sendable {
         ConfigurationKey(name: "threads", kind: .int(\.threads, 0...256), live: false,
                          help: "Event-loop threads; 0 = one per core."),
         ConfigurationKey(name: "admin_token", kind: .string(\.adminToken, validate: { _ in nil }), live: true,
-                         help: "Bearer token for /admin routes; empty disables them (every call is 401)."),
+                         help: "Bearer token for /admin routes; empty disables them (every call is 401).", secret: true),
+        ConfigurationKey(name: "tls.listen", kind: .string(\.tlsListen, validate: { $0.isEmpty || StampedeConfiguration.splitHostPort($0) != nil ? nil : "must be host:port or empty" }),
+                         live: false, help: "HTTPS listen address, host:port, served next to `listen`; empty = no HTTPS."),
+        ConfigurationKey(name: "tls.certificate_file", kind: .string(\.tlsCertificateFile, validate: { _ in nil }), live: false,
+                         help: "PEM certificate chain of the HTTPS listener (server certificate first)."),
+        ConfigurationKey(name: "tls.private_key_file", kind: .string(\.tlsPrivateKeyFile, validate: { _ in nil }), live: false,
+                         help: "PEM private key of the HTTPS certificate."),
+        ConfigurationKey(name: "tls.min_version", kind: .string(\.tlsMinimumVersion, validate: { $0 == "1.2" || $0 == "1.3" ? nil : "must be 1.2 or 1.3" }),
+                         live: false, help: "Oldest TLS version accepted (1.2 or 1.3); 1.3 is always offered."),
+        ConfigurationKey(name: "tls.handshake_timeout_seconds", kind: .double(\.tlsHandshakeTimeoutSeconds, 0.1...300), live: false,
+                         help: "A TLS handshake not complete after this long is closed."),
+        ConfigurationKey(name: "purchase_tokens.secret", kind: .string(\.purchaseTokenSecret, validate: secretValue), live: true,
+                         help: "HMAC-SHA256 key shared with the storefront for sales with purchase_token_required.", secret: true),
+        ConfigurationKey(name: "purchase_tokens.previous_secret", kind: .string(\.purchaseTokenPreviousSecret, validate: secretValue), live: true,
+                         help: "A second accepted key, for rotation; empty = none.", secret: true),
+        ConfigurationKey(name: "purchase_tokens.max_lifetime_seconds", kind: .int(\.purchaseTokenMaxLifetimeSeconds, 1...86_400), live: true,
+                         help: "Tokens whose expiry lies further ahead than this are refused."),
         ConfigurationKey(name: "shards.count", kind: .int(\.shardCount, 1...4096), live: false,
                          help: "Shards owning purchase traffic; a sale's shard is fnv1a(sale_id) % count."),
         ConfigurationKey(name: "shards.max_in_flight", kind: .int(\.shardMaxInFlight, 1...1_000_000), live: true,
@@ -79,6 +105,14 @@ public struct ConfigurationKey: Sendable {
                          help: "A request not fully received after this long gets 408 and the connection closes."),
         ConfigurationKey(name: "limits.idle_timeout_seconds", kind: .double(\.idleTimeoutSeconds, 0.1...86_400), live: false,
                          help: "An idle keep-alive connection is closed after this long."),
+        ConfigurationKey(name: "limits.max_connections_per_client", kind: .int(\.maxConnectionsPerClient, 0...1_000_000), live: false,
+                         help: "Open connections from one client address; past it 429 rate_limited (HTTPS: closed). 0 = no cap."),
+        ConfigurationKey(name: "limits.max_requests_per_connection", kind: .int(\.maxRequestsPerConnection, 0...100_000_000), live: false,
+                         help: "Requests served on one connection before it is recycled (Connection: close). 0 = no cap."),
+        ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
+                         help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
+        ConfigurationKey(name: "limits.admin_burst", kind: .int(\.adminBurst, 1...100_000), live: true,
+                         help: "/admin requests a client address may make at once before the rate applies."),
         ConfigurationKey(name: "limits.retry_after_seconds", kind: .int(\.retryAfterSeconds, 0...3600), live: true,
                          help: "Retry-After on 503 overloaded."),
         ConfigurationKey(name: "sales.default_reservation_ttl_seconds", kind: .int(\.defaultReservationTTLSeconds, 1...604_800), live: true,
@@ -91,6 +125,9 @@ public struct ConfigurationKey: Sendable {
 
     private static let hostPort: @Sendable (String) -> String? = {
         StampedeConfiguration.splitHostPort($0) == nil ? "must be host:port" : nil
+    }
+    private static let secretValue: @Sendable (String) -> String? = {
+        $0.isEmpty || $0.utf8.count >= 16 ? nil : "must be empty or at least 16 bytes"
     }
     private static let nonEmpty: @Sendable (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
 }

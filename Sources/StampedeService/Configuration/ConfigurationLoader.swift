@@ -10,6 +10,8 @@ public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConverti
     case wrongType(key: String, expected: String)
     case outOfRange(key: String, value: String, range: String)
     case invalidValue(key: String, value: String, reason: String)
+    /// Keys that are valid alone but not together, e.g. `tls.listen` without a certificate.
+    case inconsistent(String)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConverti
         case .wrongType(let key, let expected): return "configuration key '\(key)' must be \(expected)"
         case .outOfRange(let key, let value, let range): return "configuration key '\(key)' = \(value) is outside \(range)"
         case .invalidValue(let key, let value, let reason): return "configuration key '\(key)' = '\(value)' \(reason)"
+        case .inconsistent(let reason): return "configuration: \(reason)"
         }
     }
 }
@@ -49,6 +52,10 @@ public enum ConfigurationLoader {
             if let text = environment(key.environmentName) {
                 try apply(key, text: text, to: &configuration, source: key.environmentName)
             }
+        }
+        if !configuration.tlsListen.isEmpty,
+           configuration.tlsCertificateFile.isEmpty || configuration.tlsPrivateKeyFile.isEmpty {
+            throw .inconsistent("tls.listen needs tls.certificate_file and tls.private_key_file")
         }
         return configuration
     }
@@ -87,7 +94,9 @@ public enum ConfigurationLoader {
     static func apply(_ key: ConfigurationKey, text: String, to configuration: inout StampedeConfiguration, source: String) throws(ConfigurationError) {
         switch key.kind {
         case .string(let path, let validate):
-            if let reason = validate(text) { throw .invalidValue(key: source, value: text, reason: reason) }
+            if let reason = validate(text) {
+                throw .invalidValue(key: source, value: key.secret ? "(secret, not shown)" : text, reason: reason)
+            }
             configuration[keyPath: path] = text
         case .int(let path, let range):
             guard let value = Int(text) else { throw .wrongType(key: source, expected: "an integer") }

@@ -5,6 +5,15 @@ public struct StampedeConfiguration: Sendable, Equatable {
     /// Event-loop threads; 0 means one per core.
     public var threads = 0
     public var adminToken = ""
+    /// HTTPS listen address; empty means no HTTPS listener.
+    public var tlsListen = ""
+    public var tlsCertificateFile = ""
+    public var tlsPrivateKeyFile = ""
+    public var tlsMinimumVersion = "1.2"
+    public var tlsHandshakeTimeoutSeconds = 10.0
+    public var purchaseTokenSecret = ""
+    public var purchaseTokenPreviousSecret = ""
+    public var purchaseTokenMaxLifetimeSeconds = 3600
     public var shardCount = 8
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
@@ -26,6 +35,10 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var maxBodyBytes = 65_536
     public var readTimeoutSeconds = 10.0
     public var idleTimeoutSeconds = 60.0
+    public var maxConnectionsPerClient = 4096
+    public var maxRequestsPerConnection = 10_000
+    public var adminRequestsPerSecond = 5.0
+    public var adminBurst = 20
     public var retryAfterSeconds = 1
     public var defaultReservationTTLSeconds = 900
     public var cacheMaxAgeSeconds = 1.0

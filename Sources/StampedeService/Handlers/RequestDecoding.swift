@@ -57,6 +57,11 @@ enum RequestDecoding {
             guard let number = value.integerValue else { throw .body("\(name) must be an integer") }
             return number
         }
+        func boolean(_ name: String, default fallback: Bool) throws(RequestRejection) -> Bool {
+            guard let value = members[name], value != .null else { return fallback }
+            guard case .bool(let flag) = value else { throw .body("\(name) must be true or false") }
+            return flag
+        }
         func time(_ name: String) throws(RequestRejection) -> Timestamp {
             let text = try string(name)
             guard let time = Timestamp(rfc3339: text) else { throw .body("\(name) must be an RFC 3339 time, e.g. 2026-11-21T12:00:00Z") }
@@ -67,7 +72,8 @@ enum RequestDecoding {
         let definition = SaleDefinition(
             saleID: saleID, sku: sku, priceCents: try integer("price_cents"), stock: try integer("stock"),
             perUserLimit: try integer("per_user_limit"), startsAt: try time("starts_at"), endsAt: try time("ends_at"),
-            reservationTTLSeconds: try integer("reservation_ttl_seconds", default: defaultTTL))
+            reservationTTLSeconds: try integer("reservation_ttl_seconds", default: defaultTTL),
+            purchaseTokenRequired: try boolean("purchase_token_required", default: false))
         if let violation = definition.violation() { throw .body("\(violation.field) \(violation.reason)") }
         return definition
     }

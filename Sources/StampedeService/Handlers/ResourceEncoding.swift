@@ -17,6 +17,7 @@ extension JSONWriter {
         field("state", sale.state(at: now).rawValue)
         field("restocked", sale.restocked)
         field("reservation_ttl_seconds", d.reservationTTLSeconds)
+        field("purchase_token_required", d.purchaseTokenRequired)
         endObject()
     }
 

@@ -40,17 +40,23 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(400, "invalid_id", "Idempotency-Key must match [A-Za-z0-9._:-]{1,128}"))
         }
         let purchase = PurchaseRequest(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
+        let token = request.headers[PurchaseTokenVerifier.header]
         switch inventory.cache.lookup(saleID) {
         case .fresh(let sale):
+            if refusesToken(token, sale: sale, purchase, exchange) { return }
             submit(purchase, sale: sale, exchange, retryUnknown: true)
         case .absent:
             exchange.send(APIResponse.from(.unknownSale(saleID)))
-        case .needsLoad:
+        case .needsLoad(let stale):
+            // A token-protected sale refuses a bad token before any Redis call when the cache
+            // still holds the sale; otherwise its definition is read first.
+            if let stale, refusesToken(token, sale: stale, purchase, exchange) { return }
             Task {
                 do {
                     guard let sale = try await self.inventory.loadSale(saleID) else {
                         return exchange.send(APIResponse.from(.unknownSale(saleID)))
                     }
+                    if self.refusesToken(token, sale: sale, purchase, exchange) { return }
                     self.submit(purchase, sale: sale, exchange, retryUnknown: true)
                 } catch let error as InventoryError {
                     exchange.send(APIResponse.from(error))
@@ -58,6 +64,31 @@ extension StampedeHandler {
                     exchange.send(APIResponse.from(.unavailable("\(error)")))
                 }
             }
+        }
+    }
+
+    /// Answers `403 invalid_token` and returns true when `sale` requires a purchase token and
+    /// `token` does not let this user buy in this sale now.
+    private func refusesToken(_ token: String?, sale: Sale, _ purchase: PurchaseRequest, _ exchange: Exchange) -> Bool {
+        guard sale.definition.purchaseTokenRequired else { return false }
+        let verifier = live.withLock { $0.purchaseTokens }
+        let now = Timestamp.now().milliseconds / 1000
+        guard let rejection = verifier.verify(token, saleID: purchase.saleID, userID: purchase.userID, now: now) else {
+            return false
+        }
+        metrics.recordPurchase(outcome: "invalid_token")
+        metrics.recordLimited("purchase_token_" + rejection.rawValue)
+        exchange.send(APIResponse.error(403, "invalid_token", Self.tokenMessage(rejection)))
+        return true
+    }
+
+    static func tokenMessage(_ rejection: PurchaseTokenVerifier.Rejection) -> String {
+        switch rejection {
+        case .missing: "this sale requires a Purchase-Token header"
+        case .malformed: "the Purchase-Token is not of the form v1.<expiry>.<hex signature>"
+        case .expired: "the Purchase-Token has expired"
+        case .tooLongLived: "the Purchase-Token expires too far in the future"
+        case .forged: "the Purchase-Token is not valid for this user and sale"
         }
     }
 

@@ -16,6 +16,8 @@ public final class StampedeHandler: HTTPRequestHandler {
     let scrape: @Sendable () -> ScrapeFigures
     /// Checks each dependency (`redis`, `postgres`) for `/health/ready`.
     let probe: @Sendable () async -> [(name: String, ok: Bool)]
+    /// The `/admin` rate limit, per client address.
+    let adminLimiter: AdminRateLimiter
     /// Re-reads the configuration file and applies what can change live.
     let reload: @Sendable () -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
 
@@ -24,6 +26,8 @@ public final class StampedeHandler: HTTPRequestHandler {
         var adminToken: [UInt8]
         var retryAfterSeconds: Int
         var defaultReservationTTLSeconds: Int64
+        /// Checks purchase tokens with the current (and previous) secret.
+        var purchaseTokens: PurchaseTokenVerifier
     }
 
     init(inventory: Inventory, metrics: ServiceMetrics, logger: Logger, configuration: StampedeConfiguration,
@@ -34,6 +38,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         self.metrics = metrics
         self.logger = logger
         self.live = Mutex(LiveSettings(configuration))
+        self.adminLimiter = AdminRateLimiter(AdminRateLimiter.Settings(configuration))
         self.scrape = scrape
         self.probe = probe
         self.reload = reload
@@ -42,14 +47,29 @@ public final class StampedeHandler: HTTPRequestHandler {
     /// Applies the live part of a configuration.
     func apply(_ configuration: StampedeConfiguration) {
         live.withLock { $0 = LiveSettings(configuration) }
+        adminLimiter.apply(AdminRateLimiter.Settings(configuration))
+    }
+
+    /// The admin rate limit in force, for `/metrics`.
+    var adminRateSettings: (rate: Double, burst: Double) {
+        let settings = adminLimiter.settings
+        return (settings.rate, Double(settings.burst))
     }
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let started = MonotonicClock.now()
         let route = Route.match(method: request.method, path: request.path)
         let exchange = Exchange(route: route, started: started, responder: responder, metrics: metrics)
-        if route.isAdmin, !authorized(request) {
-            return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
+        if route.isAdmin {
+            let decision = adminLimiter.admit(request.clientAddress, now: Double(started) / 1e9)
+            if !decision.allowed {
+                metrics.recordLimited("admin_rate")
+                return exchange.send(APIResponse.error(429, "rate_limited", "too many /admin requests from this address; retry later",
+                                                       headers: [("Retry-After", String(decision.retryAfter))]))
+            }
+            if !authorized(request) {
+                return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
+            }
         }
         switch route {
         case .getSale(let id): getSale(id, exchange)
@@ -123,6 +143,15 @@ extension StampedeHandler.LiveSettings {
         adminToken = Array(configuration.adminToken.utf8)
         retryAfterSeconds = configuration.retryAfterSeconds
         defaultReservationTTLSeconds = Int64(configuration.defaultReservationTTLSeconds)
+        purchaseTokens = PurchaseTokenVerifier(
+            secrets: [configuration.purchaseTokenSecret, configuration.purchaseTokenPreviousSecret],
+            maxLifetimeSeconds: Int64(configuration.purchaseTokenMaxLifetimeSeconds))
+    }
+}
+
+extension AdminRateLimiter.Settings {
+    init(_ configuration: StampedeConfiguration) {
+        self.init(rate: configuration.adminRequestsPerSecond, burst: configuration.adminBurst)
     }
 }
 

@@ -11,6 +11,7 @@ public final class ServiceMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
     private let outcomeCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let limitedCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let shedCounter: CoreMetrics.Counter
     private let batchSizes: CoreMetrics.Recorder
     private let commitGroupSizes: CoreMetrics.Recorder
@@ -60,6 +61,17 @@ public final class ServiceMetrics: Sendable {
             if let counter = counters[outcome] { return counter }
             let counter = CoreMetrics.Counter(label: "stampede_purchases_total", dimensions: [("outcome", outcome)], factory: factory)
             counters[outcome] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// Counts a request refused by a limit against abuse (`admin_rate`, `purchase_token_expired`, …).
+    public func recordLimited(_ reason: String) {
+        let counter = limitedCounters.withLock { counters in
+            if let counter = counters[reason] { return counter }
+            let counter = CoreMetrics.Counter(label: "stampede_refused_total", dimensions: [("reason", reason)], factory: factory)
+            counters[reason] = counter
             return counter
         }
         counter.increment()

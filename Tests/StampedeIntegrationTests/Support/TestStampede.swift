@@ -23,6 +23,8 @@ struct TestStampede {
         configuration.redisReader = configuration.redisWriter
         configuration.postgresWriter = postgres
         configuration.postgresReader = postgres
+        // Tests define sales in quick succession; the admin rate limit has its own test.
+        configuration.adminRequestsPerSecond = 0
         adjust(&configuration)
         return configuration
     }
@@ -50,12 +52,12 @@ struct TestStampede {
 
     /// Defines a live sale (started a minute ago, ending in a day) and checks it was created.
     func createSale(_ saleID: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900,
-                    startsIn: Int64 = -60, endsIn: Int64 = 86_400) async throws -> HTTPTestClient.Response {
+                    startsIn: Int64 = -60, endsIn: Int64 = 86_400, tokenRequired: Bool = false) async throws -> HTTPTestClient.Response {
         let now = Timestamp.now()
         let body = """
         {"sku":"sku-\(saleID)","price_cents":999,"stock":\(stock),"per_user_limit":\(perUserLimit),\
         "starts_at":"\(now.adding(seconds: startsIn).rfc3339)","ends_at":"\(now.adding(seconds: endsIn).rfc3339)",\
-        "reservation_ttl_seconds":\(ttlSeconds)}
+        "reservation_ttl_seconds":\(ttlSeconds),"purchase_token_required":\(tokenRequired)}
         """
         return try await client().call("PUT", "/admin/sales/\(saleID)", body: body,
                                     headers: [("Authorization", "Bearer \(Self.adminToken)")])
