@@ -67,7 +67,7 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// The report as pretty, key-sorted JSON.
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return try encoder.encode(self)
     }
