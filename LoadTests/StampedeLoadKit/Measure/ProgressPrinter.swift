@@ -48,11 +48,19 @@ public enum Format {
     /// `850µs`, `12.3ms`, `1.20s`.
     public static func micros(_ value: UInt64) -> String {
         if value < 1_000 { return "\(value)µs" }
-        if value < 1_000_000 { return String(Double(value) / 1_000, decimals: value < 10_000 ? 2 : 1) + "ms" }
+        if value < 1_000_000 {
+            if value % 1_000 == 0 { return "\(value / 1_000)ms" }
+            return String(Double(value) / 1_000, decimals: value < 10_000 ? 2 : 1) + "ms"
+        }
         return String(Double(value) / 1_000_000, decimals: 2) + "s"
     }
 
     public static func micros(_ value: Double) -> String { micros(UInt64(max(0, value))) }
+
+    /// Axis labels: integers plainly, fractions with one decimal.
+    public static func axisNumber(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value, decimals: 1)
+    }
 }
 
 extension String {

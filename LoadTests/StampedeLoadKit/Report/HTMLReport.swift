@@ -48,7 +48,7 @@ public enum HTMLReport {
             .init(name: "4xx", color: "#d97706", points: timeline.map { (Double($0.t), Double($0.rejected)) }),
             .init(name: "503 overloaded", color: "#dc2626", points: timeline.map { (Double($0.t), Double($0.overloaded)) }),
             .init(name: "errors", color: "#7c3aed", points: timeline.map { (Double($0.t), Double($0.transportError + $0.serverError)) }),
-        ], x: .linear(format: { String(Int($0)) }), y: .linear(format: { String(Int($0)) }))
+        ], x: .linear(format: Format.axisNumber), y: .linear(format: Format.axisNumber))
 
         let busy = timeline.filter { $0.completed > 0 }
         html += SVGChart.lines(title: "Latency per second (all routes)", xLabel: "seconds since t0", yLabel: "latency (log)", series: [
@@ -56,7 +56,7 @@ public enum HTMLReport {
             .init(name: "p90", color: "#0891b2", points: busy.map { (Double($0.t), Double($0.p90Us)) }),
             .init(name: "p99", color: "#dc2626", points: busy.map { (Double($0.t), Double($0.p99Us)) }),
             .init(name: "max", color: "#94a3b8", points: busy.map { (Double($0.t), Double($0.maxUs)) }, dashed: true),
-        ], x: .linear(format: { String(Int($0)) }), y: .log(format: { Format.micros($0) }))
+        ], x: .linear(format: Format.axisNumber), y: .log(format: { Format.micros($0) }))
 
         html += SVGChart.lines(title: "Latency distribution by route", xLabel: "percentile", yLabel: "latency (log)",
                                series: names.compactMap { name in
@@ -75,7 +75,7 @@ public enum HTMLReport {
         if memory.count >= 2 {
             html += SVGChart.lines(title: "Server resident memory (from /metrics)", xLabel: "seconds since t0", yLabel: "MiB",
                                    series: [.init(name: "resident MiB", color: "#0f172a", points: memory)],
-                                   x: .linear(format: { String(Int($0)) }), y: .linear(format: { String(Int($0)) }))
+                                   x: .linear(format: Format.axisNumber), y: .linear(format: Format.axisNumber))
         }
 
         html += "<h2>Outcomes</h2>"

@@ -26,7 +26,7 @@ public enum SVGChart {
     }
 
     static let width = 900.0, height = 300.0
-    static let left = 70.0, right = 20.0, top = 30.0, bottom = 45.0
+    static let left = 70.0, right = 20.0, top = 48.0, bottom = 45.0
 
     /// A line chart.
     public static func lines(title: String, xLabel: String, yLabel: String, series: [Series], x: Axis, y: Axis) -> String {
@@ -66,6 +66,7 @@ public enum SVGChart {
     public static func stackedBars(title: String, rows: [(name: String, segments: [(label: String, value: Double, color: String)])]) -> String {
         guard !rows.isEmpty else { return empty(title) }
         let rowH = 34.0
+        let top = 30.0
         let chartH = top + Double(rows.count) * rowH + 60
         let labelW = 110.0
         let plotW = width - labelW - right - 10
@@ -150,7 +151,7 @@ public enum SVGChart {
         var svg = ""
         var x = left + 10
         for (name, color) in items {
-            svg += "<rect x=\"\(f(x))\" y=\"\(f(top + 6))\" width=\"14\" height=\"3\" fill=\"\(color)\"/>" + text(x + 18, top + 12, name, anchor: "start", size: 11)
+            svg += "<rect x=\"\(f(x))\" y=\"\(f(top - 16))\" width=\"14\" height=\"3\" fill=\"\(color)\"/>" + text(x + 18, top - 10, name, anchor: "start", size: 11)
             x += Double(name.count) * 7 + 34
         }
         return svg
