@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: C libraries and shims
@@ -67,15 +68,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // MARK: Load-test harness
+        .target(
+            name: "StampedeLoadKit",
+            dependencies: [
+                "CStampedeSystem", "StampedePostgres",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "LoadTests/StampedeLoadKit"
+        ),
         .executableTarget(
             name: "stampede-load",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "StampedeLoadKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "LoadTests/stampede-load"
         ),
 
         // MARK: Tests
         .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP"]),
         .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool"]),
+        .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit"]),
         .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeService"]),
         .testTarget(
             name: "StampedeIntegrationTests",

@@ -1,15 +1,179 @@
 import ArgumentParser
+import Foundation
+import StampedeLoadKit
 
-/// The load-test harness. A placeholder until the harness issue builds it: `scripts/bench` and
-/// the end-to-end tests drive Stampede meanwhile.
+/// The load-test harness: flash-sale scenarios against a running Stampede, honest latency,
+/// invariants proven afterwards, JSON and HTML reports.
 @main
 struct StampedeLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede-load",
-        abstract: "Flash-sale load generator for Stampede (not built yet: see the load-test harness issue).")
+        abstract: "Flash-sale load generator for Stampede: scenarios, coordinated-omission-correct latency, invariant checks, reports.",
+        subcommands: [Run.self, Compare.self])
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario (exit 0: invariants hold; 1: an invariant is violated; 2: the run could not be done).",
+        subcommands: [Rush.self, Promo.self, Soak.self])
+}
+
+/// Options of every scenario.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Stampede's base URL (http://IPv4:port).")
+    var url = "http://127.0.0.1:8080"
+    @Option(help: "Folder for the JSON and HTML reports (created if missing).")
+    var report: String?
+    @Option(help: "PostgreSQL URI (libpq) to prove the invariants from the orders table, e.g. postgresql://stampede@127.0.0.1:5439/stampede.")
+    var pg: String?
+    @Option(help: "Load-generating threads (each drives its share of the connections with epoll).")
+    var threads = 2
+    @Option(help: "Tries per purchase: retries after 503 (honouring Retry-After) or a lost answer, same Idempotency-Key.")
+    var maxAttempts = 20
+    @Option(help: "Seconds before an unanswered request counts as a timeout.")
+    var timeout = 30.0
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    func settings(_ extra: [String: String]) throws -> CommonSettings {
+        let target: TargetURL
+        do { target = try TargetURL(url) } catch { throw ValidationError(error.description) }
+        guard let token = ProcessInfo.processInfo.environment["STAMPEDE_ADMIN_TOKEN"], !token.isEmpty else {
+            throw ValidationError("set STAMPEDE_ADMIN_TOKEN to Stampede's admin token (scripts/serve uses demo-admin-token)")
+        }
+        guard threads >= 1, maxAttempts >= 1, timeout > 0 else { throw ValidationError("--threads, --max-attempts and --timeout must be positive") }
+        var options = extra
+        options["url"] = url
+        options["threads"] = String(threads)
+        options["max_attempts"] = String(maxAttempts)
+        options["timeout"] = String(timeout)
+        if let pg { options["pg"] = pg }
+        if let report { options["report"] = report }
+        return CommonSettings(target: target, adminToken: token, postgresURI: pg, reportDirectory: report, threads: threads,
+                              maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, options: options)
+    }
+}
+
+/// Prints the summary, names the report files, and exits by the invariants' verdict.
+func conclude(_ outcome: () throws -> (RunReport, [String])) throws {
+    let report: RunReport, files: [String]
+    do {
+        (report, files) = try outcome()
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("stampede-load: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+    print(report.summaryText, terminator: "")
+    for file in files { print("report: \(file)") }
+    if !report.invariants.passed { throw ExitCode(1) }
+}
+
+struct Rush: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A sale of --stock units opens at t0 and --users distinct users all try to buy one at once.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Distinct buyers.") var users = 20_000
+    @Option(help: "Units on sale.") var stock = 500
+    @Option(help: "Per-user limit of the sale.") var perUserLimit = 1
+    @Option(help: "Keep-alive connections opened before t0 (the buyers share them).") var connections = 2_000
+    @Option(help: "Seconds from creating the sale to its opening.") var leadSeconds = 2
 
     func run() throws {
-        print("stampede-load is not implemented yet; see the README (Load testing).")
-        throw ExitCode(2)
+        guard users >= 1, stock >= 0, perUserLimit >= 1, connections >= 1 else { throw ValidationError("--users, --per-user-limit and --connections must be at least 1, --stock at least 0") }
+        let common = try self.common.settings(["scenario": "rush", "users": String(users), "stock": String(stock),
+                                               "per_user_limit": String(perUserLimit), "connections": String(connections)])
+        try conclude {
+            try ScenarioRunner.rush(common, RushSettings(users: users, stock: stock, perUserLimit: perUserLimit,
+                                                         connections: connections, leadSeconds: leadSeconds))
+        }
+    }
+}
+
+/// Options of `promo` and `soak`.
+struct PromoOptions: ParsableArguments {
+    @Option(help: "Sales in the promotion.") var sales = 8
+    @Option(help: "Units per sale.") var stock = 2_000
+    @Option(help: "Per-user limit of each sale.") var perUserLimit = 2
+    @Option(help: "Distinct users.") var users = 20_000
+    @Option(help: "Zipf exponent of sale popularity (0 = uniform; 1.1 = a few hot SKUs).") var zipf = 1.1
+    @Option(help: "Operation proportions.") var mix = "view=60,buy=20,pay=8,cancel=4,orders=8"
+    @Option(help: "Open loop: requests per second (ignored with --closed).") var rate = 1_000.0
+    @Option(help: "Open loop: start the ramp at this rate.") var rampFrom: Double?
+    @Option(help: "Open loop: seconds to ramp from --ramp-from to --rate.") var rampSeconds = 0.0
+    @Flag(help: "Closed loop: every connection sends as fast as answers come (peak throughput; latency hides queueing).") var closed = false
+    @Option(help: "Keep-alive connections.") var connections = 256
+    @Option(help: "Seed of the random choices.") var seed: UInt64 = 1
+    @Option(help: "Seconds between /metrics scrapes (server memory).") var scrapeEvery = 5
+
+    func settings(duration: Double) throws -> (PromoSettings, [String: String]) {
+        let operationMix: OperationMix
+        do { operationMix = try OperationMix(parsing: mix) } catch { throw ValidationError(error.description) }
+        let model: TrafficModel
+        if closed {
+            model = .closedLoop(durationSeconds: duration)
+        } else {
+            do {
+                model = .openLoop(try ArrivalSchedule(rate: rate, durationSeconds: duration, rampFrom: rampFrom, rampSeconds: rampSeconds))
+            } catch { throw ValidationError(error.description) }
+        }
+        guard sales >= 1, users >= 1, perUserLimit >= 1, connections >= 1 else { throw ValidationError("--sales, --users, --per-user-limit and --connections must be at least 1") }
+        var options = ["sales": String(sales), "stock": String(stock), "per_user_limit": String(perUserLimit), "users": String(users),
+                       "zipf": String(zipf), "mix": operationMix.description, "connections": String(connections), "duration": String(duration),
+                       "model": closed ? "closed" : "open", "seed": String(seed)]
+        if !closed {
+            options["rate"] = String(rate)
+            if let rampFrom { options["ramp_from"] = String(rampFrom); options["ramp_seconds"] = String(rampSeconds) }
+        }
+        return (PromoSettings(sales: sales, stock: stock, perUserLimit: perUserLimit, users: users, zipfExponent: zipf, mix: operationMix,
+                              model: model, connections: connections, seed: seed, scrapeEvery: scrapeEvery), options)
+    }
+}
+
+struct Promo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A storefront over --sales sales with Zipf popularity: view, buy, pay, cancel, my orders in --mix proportions.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var promo: PromoOptions
+    @Option(help: "Seconds of traffic.") var duration = 60.0
+
+    func run() throws {
+        let (settings, options) = try promo.settings(duration: duration)
+        let common = try self.common.settings(options.merging(["scenario": "promo"]) { $1 })
+        try conclude { try ScenarioRunner.promo(common, settings, scenario: "promo") }
+    }
+}
+
+struct Soak: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "promo at a fixed rate for a long time, reporting drift of latency and of the server's memory (/metrics).")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var promo: PromoOptions
+    @Option(help: "Seconds of traffic.") var duration = 1_800.0
+
+    func run() throws {
+        let (settings, options) = try promo.settings(duration: duration)
+        let common = try self.common.settings(options.merging(["scenario": "soak"]) { $1 })
+        try conclude { try ScenarioRunner.promo(common, settings, scenario: "soak") }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the differences between two JSON reports.")
+
+    @Argument(help: "The first (baseline) report.") var a: String
+    @Argument(help: "The second report.") var b: String
+
+    func run() throws {
+        let reports = try [a, b].map { path in
+            do { return try RunReport.decode(Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw ValidationError("\(path): not a stampede-load report (\(error))")
+            }
+        }
+        print(ReportComparison.text(reports[0], reports[1], nameA: a, nameB: b), terminator: "")
     }
 }

@@ -234,6 +234,9 @@ public final class StampedeService: Sendable {
         figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", label: "pool", pools, \.timeouts)
         figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", label: "pool", pools, \.rejectedOverloaded)
         figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", label: "pool", pools, \.reconnects)
+        if let resident = ProcessMemory.residentBytes() {
+            figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
+        }
         return figures
     }
 

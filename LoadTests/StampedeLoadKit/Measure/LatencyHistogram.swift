@@ -1,0 +1,61 @@
+import Histogram
+
+/// An HdrHistogram of latencies in microseconds (1 µs … 1 h, three significant digits) with the
+/// percentiles a report shows.
+public struct LatencyHistogram: Sendable {
+    public private(set) var histogram: Histogram<UInt64>
+
+    public init(significantDigits: SignificantDigits = .three) {
+        histogram = Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: significantDigits)
+    }
+
+    /// Records one latency given in nanoseconds (clamped to the trackable range).
+    @inline(__always)
+    public mutating func record(nanoseconds: UInt64) {
+        let micros = Swift.max(1, Swift.min(nanoseconds / 1_000, 3_600_000_000))
+        _ = histogram.record(micros)
+    }
+
+    public mutating func add(_ other: LatencyHistogram) { histogram.add(other.histogram) }
+
+    public var count: UInt64 { histogram.totalCount }
+
+    /// The value at `percentile` (0…100) in µs; 0 when empty.
+    public func microseconds(at percentile: Double) -> UInt64 {
+        count == 0 ? 0 : histogram.valueAtPercentile(percentile)
+    }
+
+    /// Summary figures for reports.
+    public var summary: LatencySummary {
+        LatencySummary(count: Int(count),
+                       p50Us: microseconds(at: 50), p90Us: microseconds(at: 90), p99Us: microseconds(at: 99),
+                       p999Us: microseconds(at: 99.9), maxUs: count == 0 ? 0 : histogram.max,
+                       meanUs: count == 0 ? 0 : histogram.mean)
+    }
+
+    /// The percentile curve (percentile, µs) at the points an HdrHistogram plot uses:
+    /// 0, 10 … 90, 99, 99.9, 99.99, 99.999, 100.
+    public var distribution: [PercentilePoint] {
+        guard count > 0 else { return [] }
+        var points: [Double] = [0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 99.999]
+        points.append(100)
+        return points.map { PercentilePoint(percentile: $0, us: $0 == 100 ? histogram.max : histogram.valueAtPercentile($0)) }
+    }
+}
+
+/// Count and percentiles of a set of latencies, in microseconds.
+public struct LatencySummary: Codable, Sendable, Equatable {
+    public var count: Int
+    public var p50Us: UInt64
+    public var p90Us: UInt64
+    public var p99Us: UInt64
+    public var p999Us: UInt64
+    public var maxUs: UInt64
+    public var meanUs: Double
+}
+
+/// One point of a latency distribution curve.
+public struct PercentilePoint: Codable, Sendable, Equatable {
+    public var percentile: Double
+    public var us: UInt64
+}
