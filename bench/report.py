@@ -100,6 +100,12 @@ def main():
     if read(raw, "pgbench") is not None:
         rows["pgbench"] = parse_pgbench(read(raw, "pgbench"))
 
+    tls_text = read(raw, "tls")
+    if tls_text is not None:
+        for case, fields in re.findall(r"^bench-tls: case=(\w+) (.*)$", tls_text, re.M):
+            values = dict(f.split("=", 1) for f in fields.split())
+            rows["tls_" + case] = {k: float(v) for k, v in values.items() if re.match(r"^[\d.]+$", v)}
+
     duration = float(settings.get("duration", "10"))
     for name in ("purchase", "baseline"):
         if name in rows:
@@ -204,6 +210,11 @@ def main():
         s = rows["soldout"]
         lines.append("sold-out: %d purchase-script calls reached Redis during the row; oversold: %s" % (
             s["redis_script_calls"], "YES" if s["oversold"] else "no"))
+    for case, label in (("tls_keepalive", "keep-alive"), ("tls_new_connection", "a handshake per request")):
+        if case in rows and "nginx_rps" in rows[case]:
+            r = rows[case]
+            lines.append("HTTPS, %s: Stampede %.0f req/s, nginx %.0f req/s (same certificate): %.2f × nginx" % (
+                label, r.get("stampede_rps", 0), r["nginx_rps"], r.get("ratio", 0)))
     lines.append("peak RSS of Stampede: %.1f MiB" % (int(settings.get("peak_rss_kb", "0")) / 1024))
 
     print("\n".join(lines))

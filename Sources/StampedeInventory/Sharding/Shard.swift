@@ -19,6 +19,8 @@ public actor Shard {
     private nonisolated let commitGroupSize: Atomic<Int>
     private nonisolated let counters = Mutex(Counters())
     private let processor: PurchaseBatchProcessor
+    /// The decide stage waiting for the commit stage to take the reservations already decided.
+    private var decideGate: CheckedContinuation<Void, Never>?
 
     private struct Counters {
         var served = 0, shed = 0, batches = 0, largestBatch = 0, lastBatch = 0
@@ -70,8 +72,17 @@ public actor Shard {
     }
 
     /// Stage 1: decides waiting purchases batch after batch until none are left.
+    ///
+    /// It never runs more than one batch ahead of the commit stage: while decided reservations
+    /// still wait for a commit to take them, deciding more would not answer anybody sooner (they
+    /// would wait for the same commit), so the stage waits and the purchases arriving meanwhile
+    /// join one larger batch — fewer Redis calls per purchase at the same latency. At low load
+    /// nothing is waiting and a purchase is decided at once.
     private func decideWaiting() async {
         while true {
+            if commits.withLock({ $0.count }) > 0 {
+                await withCheckedContinuation { decideGate = $0 }
+            }
             let size = batchSize.load(ordering: .relaxed)
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
             if batch.isEmpty { return }
@@ -89,6 +100,7 @@ public actor Shard {
         while true {
             let size = commitGroupSize.load(ordering: .relaxed)
             let group = commits.withLock { $0.takeBatch(maxSize: size) }
+            openDecideGate()
             if group.isEmpty { return }
             await processor.commit(group)
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
@@ -99,6 +111,12 @@ public actor Shard {
                 c.largestGroup = max(c.largestGroup, group.count)
             }
         }
+    }
+
+    private func openDecideGate() {
+        guard let gate = decideGate, commits.withLock({ $0.count }) == 0 else { return }
+        decideGate = nil
+        gate.resume()
     }
 
     private func record(batch: [PendingPurchase]) {
