@@ -23,6 +23,8 @@ public struct InventoryConfiguration: Sendable, Equatable {
     public var reconcileSeconds: Double = 5.0
     /// An outbox entry older than this is stranded (no batch can still be committing it).
     public var outboxGraceSeconds: Double = 30.0
+    /// How often the read replica's health and replay position are checked.
+    public var replicaCheckSeconds: Double = 0.25
 
     public init() {}
 }

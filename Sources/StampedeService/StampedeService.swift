@@ -59,7 +59,7 @@ public final class StampedeService: Sendable {
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, connectTimeout: connectTimeout),
                                         poolSize: configuration.postgresWriterPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
-        postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, connectTimeout: connectTimeout),
+        postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, connectTimeout: connectTimeout, readOnly: true),
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
         var inventoryConfiguration = InventoryConfiguration()
@@ -68,6 +68,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.batchSize = configuration.shardBatchSize
         inventoryConfiguration.commitGroupSize = configuration.shardCommitGroupSize
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
+        inventoryConfiguration.replicaCheckSeconds = Double(configuration.replicaCheckMilliseconds) / 1000
         let metrics = self.metrics
         inventory = Inventory(redis: redisWriter, redisReader: redisReader, writer: postgresWriter, reader: postgresReader,
                               configuration: inventoryConfiguration, logger: logger,
@@ -237,18 +238,36 @@ public final class StampedeService: Sendable {
         if let resident = ProcessMemory.residentBytes() {
             figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
         }
+        let replica = inventory.orders.routing.statistics
+        figures.add("stampede_postgres_reads_total", "counter", "Order reads by the pool that served them and why.",
+                    [ScrapeFigures.Sample(labels: [("target", "replica"), ("reason", "fresh")], value: Double(replica.replicaReads))]
+                    + replica.primaryReads.map { ScrapeFigures.Sample(labels: [("target", "primary"), ("reason", $0.reason.rawValue)], value: Double($0.count)) })
+        figures.add("stampede_postgres_replica_up", "gauge", "1 when the reader answered its last health check and call.", value: replica.replicaUp ? 1 : 0)
+        figures.add("stampede_postgres_replica_in_recovery", "gauge", "1 when the reader is a streaming replica (pg_is_in_recovery()).", value: replica.replicaInRecovery ? 1 : 0)
+        figures.add("stampede_postgres_replica_lag_bytes", "gauge", "WAL bytes the replica had not replayed at the last check.", value: Double(replica.lagBytes))
+        figures.add("stampede_postgres_replica_lag_seconds", "gauge", "Replay delay the replica reports (0 when caught up).", value: replica.lagSeconds)
+        figures.add("stampede_postgres_replica_checks_total", "counter", "Replica health checks, by result.",
+                    [ScrapeFigures.Sample(labels: [("result", "ok")], value: Double(replica.checks - replica.failedChecks)),
+                     ScrapeFigures.Sample(labels: [("result", "failed")], value: Double(replica.failedChecks))])
+        figures.add("stampede_postgres_read_your_writes_pending", "gauge", "Orders and users written and not yet known to be on the replica.", value: Double(replica.pendingWrites))
         return figures
     }
 
-    /// A libpq URI with `connect_timeout` and `application_name` added when absent.
-    static func conninfo(_ uri: String, connectTimeout: Int) -> String {
+    /// A libpq URI with `connect_timeout` and `application_name` added when absent; `readOnly`
+    /// makes every session read-only (`default_transaction_read_only`), so the reader pool can
+    /// never write, even when it points at the primary.
+    static func conninfo(_ uri: String, connectTimeout: Int, readOnly: Bool = false) -> String {
         var out = uri
         var separator = uri.contains("?") ? "&" : "?"
         if !uri.contains("connect_timeout=") {
             out += separator + "connect_timeout=\(connectTimeout)"
             separator = "&"
         }
-        if !uri.contains("application_name=") { out += separator + "application_name=stampede" }
+        if !uri.contains("application_name=") {
+            out += separator + "application_name=stampede" + (readOnly ? "-reader" : "")
+            separator = "&"
+        }
+        if readOnly, !uri.contains("options=") { out += separator + "options=-c%20default_transaction_read_only%3Don" }
         return out
     }
 }

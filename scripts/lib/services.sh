@@ -101,6 +101,38 @@ start_postgres() {
   PG_URI="postgresql://stampede@127.0.0.1:$port/stampede"
 }
 
+# start_postgres_replica PRIMARY_PORT PORT DIR: a streaming replica of the primary on
+# 127.0.0.1:PORT, data in DIR (pg_basebackup -R as $PG_OS_USER: it writes standby.signal and
+# primary_conninfo), hot standby so it serves reads. Sets PG_REPLICA_URI.
+start_postgres_replica() {
+  local primary="$1" port="$2" dir="$3"
+  port_is_free "$port" || die "port $port (PostgreSQL replica) is already in use; set another with the script's --pg-replica-port"
+  ensure_pg_user
+  mkdir -p "$(dirname "$dir")"
+  grant_traverse "$(dirname "$dir")"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"; chown "$PG_OS_USER" "$dir" 2>/dev/null || true; chmod 700 "$dir"
+    as_pg_user "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U stampede -D "$dir" -R -X stream \
+      -c fast >"$dir/../basebackup.log" 2>&1 || die "pg_basebackup failed; see $dir/../basebackup.log"
+  fi
+  as_pg_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=200 -c hot_standby=on -c hot_standby_feedback=on -c log_min_messages=warning" \
+    start >/dev/null || die "PostgreSQL replica did not start; see $dir/postgres.log"
+  PG_REPLICA_DATA_DIR="$dir"
+  for _ in $(seq 1 100); do
+    [ "$(psql -h 127.0.0.1 -p "$port" -U stampede -d stampede -tAc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = t ] && break
+    sleep 0.1
+  done
+  [ "$(psql -h 127.0.0.1 -p "$port" -U stampede -d stampede -tAc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = t ] \
+    || die "the replica on port $port is not serving reads in recovery; see $dir/postgres.log"
+  PG_REPLICA_URI="postgresql://stampede@127.0.0.1:$port/stampede"
+}
+
+stop_postgres_replica() {
+  [ -n "${PG_REPLICA_DATA_DIR:-}" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DATA_DIR" -m fast -w stop >/dev/null 2>&1
+  PG_REPLICA_DATA_DIR=""
+}
+
 stop_postgres() {
   [ -n "${PG_DATA_DIR:-}" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA_DIR" -m fast -w stop >/dev/null 2>&1
   PG_DATA_DIR=""

@@ -10,6 +10,11 @@ extension Inventory {
         let settings = configuration.withLock { $0 }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.every(settings.cacheRefreshSeconds) { await self.refreshCache() } }
+            group.addTask {
+                await self.every(settings.replicaCheckSeconds) {
+                    await self.orders.routing.check(primary: self.orders.writer, replica: self.orders.reader)
+                }
+            }
             group.addTask { await self.every(settings.expirySweepSeconds) { _ = await self.expireDueReservations() } }
             group.addTask {
                 await self.every(settings.reconcileSeconds) {

@@ -2,15 +2,20 @@ import StampedePostgres
 
 /// The `orders` table: committed orders are the truth of what was sold.
 ///
-/// Writes go to the writer (primary) pool; reads to the reader pool, falling back to the writer
-/// when the reader does not have the row yet (read-your-writes for the buyer).
+/// Writes go to the writer (primary) pool; reads to the reader pool (a streaming replica) when
+/// `routing` says the replica has replayed this process's writes of that order or user, else to the
+/// writer (read-your-writes for the buyer). A row the replica does not have, or a replica that
+/// fails, is read again on the writer.
 public struct OrderRepository: Sendable {
     public let writer: PostgresClient
     public let reader: PostgresClient
+    /// Where reads go; every write records its orders and users here once committed.
+    public let routing: ReplicaReadRouter
 
-    public init(writer: PostgresClient, reader: PostgresClient) {
+    public init(writer: PostgresClient, reader: PostgresClient, routing: ReplicaReadRouter = ReplicaReadRouter()) {
         self.writer = writer
         self.reader = reader
+        self.routing = routing
     }
 
     static let columns = """
@@ -33,6 +38,7 @@ public struct OrderRepository: Sendable {
     /// and commits atomically on its own: one round trip and one commit for the whole group.
     public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String]) async throws(InventoryError) -> BatchCommit {
         do {
+            defer { routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID)) }
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return BatchCommit(orders: [:]) }
                 try await writer.withConnection { connection in _ = try Self.insert(reserved, on: connection) }
@@ -99,31 +105,56 @@ public struct OrderRepository: Sendable {
     /// nil when it does not exist.
     public func order(_ orderID: String, primaryOnly: Bool = false) async throws(InventoryError) -> Order? {
         let sql = "SELECT \(Self.columns) FROM orders WHERE order_id = $1"
-        if !primaryOnly, let order = try await fetch(reader, sql, [orderID]).first { return order }
-        if reader === writer { return nil }
-        return try await fetch(writer, sql, [orderID]).first
+        if primaryOnly { return try await fetch(writer, sql, [orderID]).first }
+        return try await read(sql, [orderID], target: routing.target(order: orderID), missIsEmpty: true).first
     }
 
     /// A user's newest orders first, at most `limit`.
     public func orders(ofUser userID: String, limit: Int = 100) async throws(InventoryError) -> [Order] {
-        try await fetch(reader, "SELECT \(Self.columns) FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id DESC LIMIT $2",
-                        [userID, String(limit)])
+        try await read("SELECT \(Self.columns) FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id DESC LIMIT $2",
+                       [userID, String(limit)], target: routing.target(user: userID), missIsEmpty: false)
+    }
+
+    /// Reads on the replica when `target` allows it; reads on the writer when it does not, when the
+    /// replica fails, or (`missIsEmpty`) when the replica has no row.
+    private func read(_ sql: String, _ params: [String?], target: ReplicaReadPolicy.Target,
+                      missIsEmpty: Bool) async throws(InventoryError) -> [Order] {
+        switch target {
+        case .replica:
+            do {
+                let found = try await fetch(reader, sql, params)
+                if !found.isEmpty || !missIsEmpty {
+                    routing.countReplicaRead()
+                    return found
+                }
+                routing.countPrimaryRead(.replicaMiss)
+            } catch {
+                routing.replicaFailed()
+                routing.countPrimaryRead(.replicaDown)
+            }
+        case .primary(let reason):
+            routing.countPrimaryRead(reason)
+        }
+        return try await fetch(writer, sql, params)
     }
 
     /// Moves a `reserved`, unexpired order to `paid` or `cancelled`; the one conditional update that
     /// decides a race with expiry or a concurrent cancel/pay. Returns the order when it moved.
     public func transition(_ orderID: String, to status: OrderStatus) async throws(InventoryError) -> Order? {
-        try await fetch(writer, """
+        defer { routing.recordWrite(orders: [orderID], users: []) }
+        let moved = try await fetch(writer, """
         UPDATE orders SET status = $2, updated_at = now()
         WHERE order_id = $1 AND status = 'reserved' AND expires_at > now()
         RETURNING \(Self.columns)
         """, [orderID, status.rawValue]).first
+        if let moved { routing.recordWrite(orders: [], users: [moved.userID]) }
+        return moved
     }
 
     /// Expires reserved orders past `expires_at` (at most `limit`, skipping rows another instance
     /// is expiring); returns them so their stock can be returned.
     public func expireDue(limit: Int = 500, orderID: String? = nil) async throws(InventoryError) -> [Order] {
-        try await fetch(writer, """
+        let expired = try await fetch(writer, """
         UPDATE orders SET status = 'expired', updated_at = now()
         WHERE order_id IN (
             SELECT order_id FROM orders
@@ -131,6 +162,8 @@ public struct OrderRepository: Sendable {
             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING \(Self.columns)
         """, [String(limit), orderID])
+        routing.recordWrite(orders: expired.map(\.orderID), users: expired.map(\.userID))
+        return expired
     }
 
     /// Cancelled or expired orders whose stock return is not yet recorded, older than `graceSeconds`.
@@ -154,6 +187,7 @@ public struct OrderRepository: Sendable {
     public func commitRecovered(_ orders: [Order]) async throws(InventoryError) -> Int {
         guard !orders.isEmpty else { return 0 }
         do {
+            defer { routing.recordWrite(orders: orders.map(\.orderID), users: orders.map(\.userID)) }
             return try await writer.withConnection { connection in try Self.insert(orders, on: connection) }
         } catch {
             throw .unavailable("postgres: \(error)")

@@ -91,6 +91,8 @@ public struct ConfigurationKey: Sendable {
                          help: "Connections in the reader pool."),
         ConfigurationKey(name: "postgres.connect_timeout_seconds", kind: .int(\.postgresConnectTimeoutSeconds, 1...60), live: false,
                          help: "PostgreSQL connect timeout."),
+        ConfigurationKey(name: "postgres.replica_check_ms", kind: .int(\.replicaCheckMilliseconds, 10...60_000), live: false,
+                         help: "How often the reader's health and replay position are checked (read-your-writes, replica lag)."),
         ConfigurationKey(name: "pools.acquire_timeout_ms", kind: .int(\.poolAcquireTimeoutMilliseconds, 1...60_000), live: false,
                          help: "How long a call waits for a pooled connection before 503 unavailable."),
         ConfigurationKey(name: "pools.max_waiting", kind: .int(\.poolMaxWaiting, 1...1_000_000), live: false,

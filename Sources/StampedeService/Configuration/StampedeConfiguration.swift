@@ -28,6 +28,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var postgresWriterPoolSize = 4
     public var postgresReaderPoolSize = 4
     public var postgresConnectTimeoutSeconds = 3
+    public var replicaCheckMilliseconds = 250
     public var poolAcquireTimeoutMilliseconds = 2000
     public var poolMaxWaiting = 4096
     public var maxConnections = 10_000

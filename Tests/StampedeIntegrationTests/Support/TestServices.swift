@@ -33,6 +33,20 @@ enum TestServices {
     /// The PostgreSQL URI from `STAMPEDE_TEST_PG`, or `nil` if unset.
     static var postgresURI: String? { environment("STAMPEDE_TEST_PG") }
 
+    /// The URI of a streaming replica of that PostgreSQL (`STAMPEDE_TEST_PG_REPLICA`), or `nil`.
+    static var replicaURI: String? { environment("STAMPEDE_TEST_PG_REPLICA") }
+
+    /// Runs a suite or test when a replica is configured or services are required.
+    static let needsReplica = ConditionTrait.enabled(
+        if: replicaURI != nil || servicesRequired, "STAMPEDE_TEST_PG_REPLICA is not set"
+    )
+
+    /// The replica URI; throws when it is missing (only reachable when services are required).
+    static func replicaConninfo() throws -> String {
+        guard let replicaURI else { throw Missing(variable: "STAMPEDE_TEST_PG_REPLICA") }
+        return replicaURI
+    }
+
     /// Runs a suite or test when Redis is configured or required; skips it otherwise.
     static let needsRedis = ConditionTrait.enabled(
         if: redis != nil || servicesRequired, "STAMPEDE_TEST_REDIS is not set"

@@ -10,7 +10,8 @@ struct TestStampede {
     let service: StampedeService
     var port: Int { service.localPort }
 
-    /// The test configuration: the servers from the environment, port 0, four shards.
+    /// The test configuration: the servers from the environment, port 0, four shards; order reads
+    /// go to the streaming replica when there is one (`scripts/test` always starts one).
     static func configuration(_ adjust: (inout StampedeConfiguration) -> Void = { _ in }) throws -> StampedeConfiguration {
         let redis = try TestServices.redisAddress()
         let postgres = try TestServices.postgresConninfo()
@@ -22,7 +23,8 @@ struct TestStampede {
         configuration.redisWriter = "\(redis.host):\(redis.port)"
         configuration.redisReader = configuration.redisWriter
         configuration.postgresWriter = postgres
-        configuration.postgresReader = postgres
+        configuration.postgresReader = TestServices.replicaURI ?? postgres
+        configuration.replicaCheckMilliseconds = 50
         // Tests define sales in quick succession; the admin rate limit has its own test.
         configuration.adminRequestsPerSecond = 0
         adjust(&configuration)
