@@ -16,6 +16,8 @@ struct PoolState<Connection> {
     var failedJobs = 0
     /// Connections opened to replace another.
     var reconnects = 0
+    /// How long jobs held a worker (connecting if needed, then the call).
+    var callLatency = LatencyHistogram()
 
     /// Workers free to take a job at once.
     var idle: Int { size - busy }
@@ -25,7 +27,8 @@ struct PoolState<Connection> {
         PoolStatistics(
             size: size, busy: busy, idle: idle, waiting: queue.count, connected: connected,
             totalJobs: totalJobs, failedJobs: failedJobs, timeouts: queue.expiredCount,
-            rejectedOverloaded: queue.rejectedCount, reconnects: reconnects
+            rejectedOverloaded: queue.rejectedCount, reconnects: reconnects,
+            callLatency: callLatency
         )
     }
 }

@@ -23,4 +23,6 @@ public struct PoolStatistics: Sendable, Equatable {
     public var rejectedOverloaded: Int
     /// Connections opened to replace a closed or broken one.
     public var reconnects: Int
+    /// How long calls held a connection (the Redis or PostgreSQL call latency seen by the pool).
+    public var callLatency = LatencyHistogram()
 }

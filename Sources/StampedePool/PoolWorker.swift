@@ -44,6 +44,7 @@ struct PoolWorker<Connection: PooledConnection> {
 
     private mutating func execute(_ job: PoolJob<Connection>) {
         var succeeded = false
+        let started = ContinuousClock.now
         do {
             let connection = try usableConnection()
             succeeded = job.run(connection)
@@ -51,7 +52,10 @@ struct PoolWorker<Connection: PooledConnection> {
         } catch {
             job.fail(error)
         }
+        let elapsed = (ContinuousClock.now - started).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
         core.state.withLock { state in
+            state.callLatency.record(seconds: seconds)
             state.busy -= 1
             state.totalJobs += 1
             if !succeeded { state.failedJobs += 1 }

@@ -238,6 +238,9 @@ public final class StampedeService: Sendable {
         if let resident = ProcessMemory.residentBytes() {
             figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
         }
+        figures.addHistogram("stampede_pool_call_duration_seconds",
+                             "How long each Redis or PostgreSQL call held a pooled connection (connect included), by pool.",
+                             label: "pool", pools.map { ($0.name, $0.item.callLatency) })
         let replica = inventory.orders.routing.statistics
         figures.add("stampede_postgres_reads_total", "counter", "Order reads by the pool that served them and why.",
                     [ScrapeFigures.Sample(labels: [("target", "replica"), ("reason", "fresh")], value: Double(replica.replicaReads))]

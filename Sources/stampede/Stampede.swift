@@ -29,13 +29,18 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    func makeLogger(level: String) -> Logger {
+    /// Bootstraps swift-log: text lines, or JSON lines with `log.format = json`.
+    func makeLogger(_ configuration: StampedeConfiguration) -> Logger {
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let json = configuration.logFormat == "json"
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: level) ?? .info
+            var handler: any LogHandler = json ? JSONLinesLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
             return handler
         }
-        return Logger(label: "stampede")
+        var logger = Logger(label: "stampede")
+        logger.logLevel = level
+        return logger
     }
 }
 
@@ -47,7 +52,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let logger = options.makeLogger(level: configuration.logLevel)
+        let logger = options.makeLogger(configuration)
         raiseFileLimit()
         let service = StampedeService(configuration: configuration, configurationPath: options.config, logger: logger)
         do {
@@ -84,7 +89,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let logger = options.makeLogger(level: configuration.logLevel)
+        let logger = options.makeLogger(configuration)
         let applied = try await StampedeService.migrate(configuration: configuration)
         logger.notice("schema up to date", metadata: ["applied_now": "\(applied)"])
         print(applied.isEmpty ? "schema already up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")

@@ -122,7 +122,9 @@ public struct ConfigurationKey: Sendable {
         ConfigurationKey(name: "sales.cache_max_age_seconds", kind: .double(\.cacheMaxAgeSeconds, 0.01...1.0), live: false,
                          help: "Oldest cached sale GET /v1/sales/{id} may serve (the contract allows 1 s)."),
         ConfigurationKey(name: "log.level", kind: .string(\.logLevel, validate: { ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains($0) ? nil : "must be trace, debug, info, notice, warning, error or critical" }),
-                         live: false, help: "Log level."),
+                         live: false, help: "Log level; debug adds an access line per request (request_id, route, status, duration)."),
+        ConfigurationKey(name: "log.format", kind: .string(\.logFormat, validate: { ["text", "json"].contains($0) ? nil : "must be text or json" }),
+                         live: false, help: "Log line format: text, or json (one JSON object per line)."),
     ]
 
     private static let hostPort: @Sendable (String) -> String? = {

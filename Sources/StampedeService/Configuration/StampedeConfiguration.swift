@@ -44,6 +44,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var defaultReservationTTLSeconds = 900
     public var cacheMaxAgeSeconds = 1.0
     public var logLevel = "info"
+    /// `text` (swift-log's stream format) or `json` (one JSON object per line).
+    public var logFormat = "text"
 
     public init() {}
 

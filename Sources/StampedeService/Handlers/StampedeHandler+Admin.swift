@@ -14,7 +14,7 @@ extension StampedeHandler {
         }
         run(exchange) {
             let (sale, created) = try await self.inventory.define(definition)
-            self.logger.info("sale defined", metadata: ["sale_id": "\(saleID)", "created": "\(created)", "stock": "\(definition.stock)"])
+            self.logger.info("sale defined", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "created": "\(created)", "stock": "\(definition.stock)"])
             return APIResponse.json(created ? 201 : 200, .encoding(sale))
         }
     }
@@ -29,7 +29,7 @@ extension StampedeHandler {
         }
         run(exchange) {
             let sale = try await self.inventory.restock(saleID, quantity: quantity)
-            self.logger.info("sale restocked", metadata: ["sale_id": "\(saleID)", "quantity": "\(quantity)"])
+            self.logger.info("sale restocked", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "quantity": "\(quantity)"])
             return APIResponse.json(200, .encoding(sale))
         }
     }

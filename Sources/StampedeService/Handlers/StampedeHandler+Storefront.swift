@@ -141,6 +141,8 @@ extension StampedeHandler {
         case .unknownSale:
             (name, response) = ("unknown_sale", APIResponse.from(.unknownSale(purchase.saleID)))
         case .unavailable(let why):
+            exchange.logger.warning("purchase answered 503 unavailable", metadata: [
+                "request_id": "\(exchange.requestID)", "sale_id": "\(purchase.saleID)", "reason": "\(why)"])
             (name, response) = ("unavailable", APIResponse.from(.unavailable(why)))
         }
         metrics.recordPurchase(outcome: name)

@@ -59,7 +59,9 @@ public final class StampedeHandler: HTTPRequestHandler {
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let started = MonotonicClock.now()
         let route = Route.match(method: request.method, path: request.path)
-        let exchange = Exchange(route: route, started: started, responder: responder, metrics: metrics)
+        let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
+        let exchange = Exchange(route: route, started: started, responder: responder, metrics: metrics,
+                                requestID: requestID, logger: logger)
         if route.isAdmin {
             let decision = adminLimiter.admit(request.clientAddress, now: Double(started) / 1e9)
             if !decision.allowed {
@@ -100,8 +102,14 @@ public final class StampedeHandler: HTTPRequestHandler {
             do {
                 exchange.send(try await body())
             } catch let error as InventoryError {
+                if case .unavailable(let reason) = error {
+                    exchange.logger.warning("answered 503 unavailable", metadata: [
+                        "request_id": "\(exchange.requestID)", "route": "\(exchange.route.name)", "reason": "\(reason)"])
+                }
                 exchange.send(APIResponse.from(error))
             } catch {
+                exchange.logger.error("unexpected failure", metadata: [
+                    "request_id": "\(exchange.requestID)", "route": "\(exchange.route.name)", "error": "\(error)"])
                 exchange.send(APIResponse.from(.unavailable("\(error)")))
             }
         }
@@ -155,15 +163,27 @@ extension AdminRateLimiter.Settings {
     }
 }
 
-/// One request being answered: sends the answer once and records its metrics.
+/// One request being answered: sends the answer once, with its `X-Request-Id`, and records its
+/// metrics (and, at log level `debug`, an access log line).
 struct Exchange: Sendable {
     let route: Route
     let started: UInt64
     let responder: HTTPResponder
     let metrics: ServiceMetrics
+    /// Echoed in the `X-Request-Id` answer header and carried by every log line of this request.
+    let requestID: String
+    let logger: Logger
 
     func send(_ response: HTTPResponse) {
-        metrics.recordRequest(route: route.name, status: response.status, nanoseconds: MonotonicClock.now() &- started)
+        let nanoseconds = MonotonicClock.now() &- started
+        metrics.recordRequest(route: route.name, status: response.status, nanoseconds: nanoseconds)
+        var response = response
+        response.headers.append((name: RequestID.header, value: requestID))
+        if logger.logLevel <= .debug {
+            logger.debug("request", metadata: [
+                "request_id": "\(requestID)", "route": "\(route.name)", "status": "\(response.status)",
+                "duration_us": "\(nanoseconds / 1000)"])
+        }
         responder.respond(response)
     }
 }

@@ -131,6 +131,23 @@ struct ServiceAPITests {
             #expect(metrics.text.contains("stampede_http_request_duration_seconds_count{route=\"GET /v1/sales/{id}\",status=\"404\"}"))
             #expect(metrics.text.contains("stampede_shard_queue_depth{shard=\"3\"}"))
             #expect(metrics.text.contains("stampede_pool_size{pool=\"postgres-writer\"}"))
+            #expect(metrics.text.contains("stampede_pool_call_duration_seconds_bucket{pool=\"postgres-writer\",le=\"+Inf\"}"))
+            #expect(metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-writer\"}"))
+            #expect(metrics.text.contains("# TYPE stampede_postgres_replica_lag_bytes gauge"))
+        }
+    }
+
+    /// Every answer carries an `X-Request-Id`: the caller's when it is a safe token, else a fresh one.
+    @Test func requestIDsAreEchoed() async throws {
+        try await TestStampede.with { stampede in
+            let client = try stampede.client()
+            let given = try await client.call("GET", "/health/live", headers: [("X-Request-Id", "trace-42.a")])
+            #expect(given.headers["x-request-id"] == "trace-42.a")
+            let replaced = try await client.call("GET", "/v1/sales/bad$id", headers: [("X-Request-Id", "no spaces allowed")])
+            let id = replaced.headers["x-request-id"]
+            #expect(id != nil && id != "no spaces allowed" && RequestID.isValid(id ?? ""))
+            let fresh = try await client.call("GET", "/health/live")
+            #expect(fresh.headers["x-request-id"] != id)
         }
     }
 
