@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "StampedeInventory",
             dependencies: [
-                "StampedeRedis", "StampedePostgres",
+                "StampedeRedis", "StampedePostgres", "StampedePool",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -13,6 +13,19 @@ public struct InventoryConfiguration: Sendable, Equatable {
     public var batchSize: Int = 128
     /// The most orders one PostgreSQL commit carries (reservations of one or more decisions).
     public var commitGroupSize: Int = 512
+    /// Sales with a dedicated shard each (after the hashed ones).
+    public var pinnedSales: [String] = []
+    /// Settings of particular shards, by index.
+    public var shardOverrides: [Int: ShardSettings] = [:]
+    /// Adaptive in-flight limit and stock-aware admission.
+    public var shedding = SheddingSettings()
+
+    /// The shard layout these settings describe.
+    public var layout: ShardLayout {
+        ShardLayout(hashedCount: shardCount, pinned: pinnedSales,
+                    defaults: ShardSettings(batchSize: batchSize, maxInFlight: maxInFlightPerShard, commitGroupSize: commitGroupSize),
+                    overrides: shardOverrides)
+    }
     /// How old a cached sale may be when served.
     public var cacheMaxAgeSeconds: Double = 1.0
     /// How often cached sales are refreshed from Redis.
@@ -39,8 +52,8 @@ public final class Inventory: Sendable {
     public let orders: OrderRepository
     public let sales: SaleRepository
     public let cache: SaleCache
-    public let router: ShardRouter
-    public let shards: [Shard]
+    /// The live shards: routing, admission, layout changes.
+    public let directory: ShardDirectory
     /// Sales known to be sold out, answered without a Redis call.
     public let soldOut = SoldOutBoard()
     let configuration: Mutex<InventoryConfiguration>
@@ -64,45 +77,56 @@ public final class Inventory: Sendable {
         orders = OrderRepository(writer: writer, reader: reader)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
-        router = ShardRouter(shardCount: configuration.shardCount)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
-        shards = (0..<configuration.shardCount).map {
-            Shard(index: $0, maxInFlight: configuration.maxInFlightPerShard, batchSize: configuration.batchSize,
-                  commitGroupSize: configuration.commitGroupSize, processor: processor)
-        }
+        directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor)
         self.configuration = Mutex(configuration)
         self.logger = logger
     }
 
-    /// The shard that owns `saleID`.
-    public func shard(for saleID: String) -> Shard { shards[router.shard(for: saleID)] }
+    /// The shard that owns `saleID` now.
+    public func shard(for saleID: String) -> Shard { directory.shard(for: saleID) }
 
-    /// Queues a purchase on its sale's shard; false when the shard is full (answer `503 overloaded`;
-    /// nothing was done). `purchase.complete` is called exactly once when it returns true — at once,
-    /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
+    /// The index of the shard that owns `saleID` now.
+    public func shardIndex(for saleID: String) -> Int { directory.layout.owner(of: saleID) }
+
+    /// Queues a purchase on its sale's shard; false when shed (answer `503 overloaded`; nothing was
+    /// done). `purchase.complete` is called exactly once when it returns true.
     public func submit(_ purchase: PendingPurchase) -> Bool {
+        admit(purchase, available: nil) == .queued
+    }
+
+    /// Takes in a purchase with stock-aware admission (`available`: the sale's cached remaining
+    /// units). `purchase.complete` is called exactly once when the answer is `.queued` — at once,
+    /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
+    public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {
         if purchase.request.idempotencyKey == nil,
            let outcome = soldOut.answer(for: purchase.request.saleID, now: .now()) {
             purchase.complete(outcome)
-            return true
+            return .queued
         }
-        return shard(for: purchase.request.saleID).submit(purchase)
+        return directory.admit(purchase, available: available)
     }
 
-    /// Applies new live tunables (in-flight limit, batch and commit group sizes) to every shard.
-    public func tune(maxInFlightPerShard: Int, batchSize: Int, commitGroupSize: Int) {
+    /// Applies new shard tunables, count and pins live; a change that moves sales drains the old
+    /// shards first. Returns once the new layout serves purchases.
+    public func reshard(_ update: InventoryConfiguration) async {
         configuration.withLock {
-            $0.maxInFlightPerShard = maxInFlightPerShard
-            $0.batchSize = batchSize
-            $0.commitGroupSize = commitGroupSize
+            $0.shardCount = update.shardCount
+            $0.maxInFlightPerShard = update.maxInFlightPerShard
+            $0.batchSize = update.batchSize
+            $0.commitGroupSize = update.commitGroupSize
+            $0.pinnedSales = update.pinnedSales
+            $0.shardOverrides = update.shardOverrides
+            $0.shedding = update.shedding
         }
-        for shard in shards {
-            shard.tune(maxInFlight: maxInFlightPerShard, batchSize: batchSize, commitGroupSize: commitGroupSize)
-        }
+        await directory.apply(update.layout, shedding: update.shedding)
     }
 
     /// Every shard's figures.
-    public func shardStatistics() -> [ShardStatistics] { shards.map(\.statistics) }
+    public func shardStatistics() -> [ShardStatistics] { directory.statistics().map(\.figures) }
+
+    /// Every shard's figures with latency percentiles and hot flags.
+    public func shardReports() -> [ShardReport] { directory.statistics() }
 
     /// What background work repaired so far.
     public var repairCounts: RepairCounts { repairs.withLock { $0 } }

@@ -26,6 +26,13 @@ public struct LatencyHistogram: Sendable, Equatable {
         count += 1
     }
 
+    /// Adds another histogram's observations to this one.
+    public mutating func merge(_ other: LatencyHistogram) {
+        for index in counts.indices { counts[index] += other.counts[index] }
+        sum += other.sum
+        count += other.count
+    }
+
     /// Cumulative counts per bound (`le`), ending with `+Inf` (= `count`).
     public var cumulative: [(le: Double, count: Int)] {
         var running = 0

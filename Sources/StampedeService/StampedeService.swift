@@ -63,10 +63,7 @@ public final class StampedeService: Sendable {
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
         var inventoryConfiguration = InventoryConfiguration()
-        inventoryConfiguration.shardCount = configuration.shardCount
-        inventoryConfiguration.maxInFlightPerShard = configuration.shardMaxInFlight
-        inventoryConfiguration.batchSize = configuration.shardBatchSize
-        inventoryConfiguration.commitGroupSize = configuration.shardCommitGroupSize
+        configuration.inventoryTunables(into: &inventoryConfiguration)
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
         inventoryConfiguration.replicaCheckSeconds = Double(configuration.replicaCheckMilliseconds) / 1000
         let metrics = self.metrics
@@ -101,7 +98,7 @@ public final class StampedeService: Sendable {
             inventory: inventory, metrics: metrics, logger: logger, configuration: configuration,
             scrape: { box.service?.scrapeFigures() ?? ScrapeFigures() },
             probe: { await box.service?.probe() ?? [] },
-            reload: { box.service?.reload() ?? .success(([], [])) })
+            reload: { await box.service?.reload() ?? .success(([], [])) })
         server = HTTPServer(configuration: serverConfiguration, handler: handler)
         box.set(self)
     }
@@ -170,8 +167,9 @@ public final class StampedeService: Sendable {
         logger.notice("stampede stopped")
     }
 
-    /// Re-reads the configuration file (and environment); applies the live keys.
-    public func reload() -> Result<(applied: [String], needsRestart: [String]), ConfigurationError> {
+    /// Re-reads the configuration file (and environment); applies the live keys. Returns once a
+    /// new shard layout serves purchases (after the old shards drained, when sales move).
+    public func reload() async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError> {
         let fresh: StampedeConfiguration
         do {
             fresh = try ConfigurationLoader.load(path: configurationPath)
@@ -184,8 +182,12 @@ public final class StampedeService: Sendable {
         }
         let change = ConfigurationLoader.difference(from: old, to: fresh)
         handler.apply(fresh)
-        inventory.tune(maxInFlightPerShard: fresh.shardMaxInFlight, batchSize: fresh.shardBatchSize,
-                       commitGroupSize: fresh.shardCommitGroupSize)
+        var tunables = InventoryConfiguration()
+        fresh.inventoryTunables(into: &tunables)
+        await inventory.reshard(tunables)
+        logger.notice("configuration reloaded", metadata: [
+            "applied": "\(change.live)", "needs_restart": "\(change.restart)",
+            "shards": "\(fresh.shardCount)", "pinned": "\(fresh.pinnedSales)"])
         return .success((change.live, change.restart))
     }
 

@@ -11,7 +11,7 @@ struct Stampede: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede",
         abstract: "A flash-sale inventory service: sells every unit, never one more.",
-        subcommands: [Serve.self, Migrate.self, PrintScript.self],
+        subcommands: [Serve.self, Migrate.self, PrintScript.self, Shards.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -62,9 +62,11 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let signal = await SignalWaiter.wait(reloadingWith: {
-            switch service.reload() {
-            case .success(let change): logger.notice("SIGHUP: configuration reloaded", metadata: ["applied": "\(change.applied)", "needs_restart": "\(change.needsRestart)"])
-            case .failure(let error): logger.error("SIGHUP: configuration refused: \(error)")
+            Task {
+                switch await service.reload() {
+                case .success(let change): logger.notice("SIGHUP: configuration reloaded", metadata: ["applied": "\(change.applied)", "needs_restart": "\(change.needsRestart)"])
+                case .failure(let error): logger.error("SIGHUP: configuration refused: \(error)")
+                }
             }
         })
         logger.notice("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"), stopping")

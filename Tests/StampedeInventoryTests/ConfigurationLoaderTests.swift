@@ -181,8 +181,8 @@ struct ConfigurationLoaderTests {
         new.listen = "0.0.0.0:80"
         new.readTimeoutSeconds = 1.5
         let difference = ConfigurationLoader.difference(from: old, to: new)
-        #expect(Set(difference.live) == ["shards.batch_size", "admin_token"])
-        #expect(Set(difference.restart) == ["shards.count", "listen", "limits.read_timeout_seconds"])
+        #expect(Set(difference.live) == ["shards.batch_size", "admin_token", "shards.count"])
+        #expect(Set(difference.restart) == ["listen", "limits.read_timeout_seconds"])
     }
 
     /// The shipped `Config/stampede.json` loads and matches the built-in defaults it documents.
@@ -194,17 +194,43 @@ struct ConfigurationLoaderTests {
         #expect(configuration == StampedeConfiguration())
     }
 
+    /// Pins, per-shard overrides and shedding keys load from the file and from the environment;
+    /// a bad sale id, an unknown override field or an override naming no shard is refused by name.
+    @Test func shardTuningKeys() throws {
+        let text = #"{"shards": {"count": 4, "pinned": ["hot", "warm"], "overrides": {"4": {"batch_size": 256, "max_in_flight": 4096}, "1": {"batch_size": 8}}}, "shedding": {"adaptive": false, "stock_factor": 1.5}}"#
+        let configuration = try Self.withFile(text) { try ConfigurationLoader.load(path: $0, environment: Self.noEnvironment) }
+        #expect(configuration.pinnedSales == ["hot", "warm"])
+        #expect(configuration.shardOverrides == [4: ShardOverride(batchSize: 256, maxInFlight: 4096), 1: ShardOverride(batchSize: 8)])
+        #expect(configuration.sheddingAdaptive == false && configuration.sheddingStockFactor == 1.5)
+        let environment = ["STAMPEDE_SHARDS_PINNED": "a,b,c", "STAMPEDE_SHARDS_OVERRIDES": "0:16:,2::64", "STAMPEDE_SHEDDING_ADAPTIVE": "on"]
+        let fromEnvironment = try ConfigurationLoader.load(path: nil, environment: { environment[$0] })
+        #expect(fromEnvironment.pinnedSales == ["a", "b", "c"])
+        #expect(fromEnvironment.shardOverrides == [0: ShardOverride(batchSize: 16), 2: ShardOverride(maxInFlight: 64)])
+        #expect(fromEnvironment.sheddingAdaptive)
+        #expect(try Self.error(#"{"shards": {"pinned": ["bad id"]}}"#)?.isInvalidValue(key: "shards.pinned") == true)
+        #expect(try Self.error(#"{"shards": {"overrides": {"1": {"batch": 3}}}}"#) == .unknownKey("shards.overrides.1.batch"))
+        #expect(try Self.error(#"{"shards": {"count": 2, "overrides": {"5": {"batch_size": 3}}}}"#)?.isInvalidValue(key: "shards.overrides") == true)
+        #expect(try Self.error(#"{"shedding": {"adaptive": "maybe"}}"#) == .wrongType(key: "shedding.adaptive", expected: "true or false"))
+    }
+
+    /// The example profile `Config/promo-large.json` loads, pinning its hero sale.
+    @Test func promoProfileLoads() throws {
+        let path = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Config/promo-large.json").path
+        let configuration = try ConfigurationLoader.load(path: path, environment: Self.noEnvironment)
+        #expect(configuration.pinnedSales == ["promo-hero"])
+        #expect(configuration.shardOverrides[8]?.batchSize == 512)
+        #expect(configuration.logFormat == "json")
+    }
+
     /// Every key of the file format round-trips through the file: a file listing each default reloads as the defaults.
     @Test func everyKeyIsSettable() throws {
         let defaults = StampedeConfiguration()
         var sections: [String: [String: String]] = [:]
         var top: [String: String] = [:]
         for key in ConfigurationKey.all {
-            let value: String
-            switch key.kind {
-            case .string: value = "\"\(key.describe(defaults))\""
-            case .int, .double: value = key.describe(defaults)
-            }
+            let value = key.jsonLiteral(defaults)
             let parts = key.name.split(separator: ".")
             if parts.count == 2 { sections[String(parts[0]), default: [:]][String(parts[1])] = value } else { top[key.name] = value }
         }

@@ -38,9 +38,11 @@ public actor Shard {
 
     /// Queues a purchase. Returns false — and does nothing else — when the shard already holds its
     /// maximum of purchases in flight: the caller answers `503 overloaded`.
-    public nonisolated func submit(_ purchase: PendingPurchase) -> Bool {
+    /// `force` admits past the limit: for purchases already admitted elsewhere (held while the
+    /// shard layout changed), which must not be dropped.
+    public nonisolated func submit(_ purchase: PendingPurchase, force: Bool = false) -> Bool {
         let admitted = inFlight.wrappingAdd(1, ordering: .relaxed).newValue
-        if admitted > maxInFlight.load(ordering: .relaxed) {
+        if !force, admitted > maxInFlight.load(ordering: .relaxed) {
             inFlight.wrappingSubtract(1, ordering: .relaxed)
             counters.withLock { $0.shed += 1 }
             return false

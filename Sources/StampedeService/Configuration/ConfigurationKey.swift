@@ -6,6 +6,12 @@ public struct ConfigurationKey: Sendable {
         case string(WritableKeyPath<StampedeConfiguration, String> & Sendable, validate: @Sendable (String) -> String?)
         case int(WritableKeyPath<StampedeConfiguration, Int> & Sendable, ClosedRange<Int>)
         case double(WritableKeyPath<StampedeConfiguration, Double> & Sendable, ClosedRange<Double>)
+        case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
+        /// A JSON array of identifiers; in the environment, a comma-separated list.
+        case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
+        /// `{"<shard index>": {"batch_size": N, "max_in_flight": N}}`; in the environment,
+        /// `index:batch_size:max_in_flight` items separated by commas (empty fields keep the default).
+        case shardOverrides(WritableKeyPath<StampedeConfiguration, [Int: ShardOverride]> & Sendable)
     }
 
     /// The dotted path in the file, e.g. `shards.batch_size`.
@@ -36,6 +42,28 @@ public struct ConfigurationKey: Sendable {
         case .string(let path, _): return configuration[keyPath: path]
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
+        case .bool(let path): return String(configuration[keyPath: path])
+        case .identifiers(let path): return configuration[keyPath: path].joined(separator: ",")
+        case .shardOverrides(let path):
+            return configuration[keyPath: path].sorted { $0.key < $1.key }
+                .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
+                .joined(separator: ",")
+        }
+    }
+
+    /// The value as a JSON literal, as it would be written in the file.
+    public func jsonLiteral(_ configuration: StampedeConfiguration) -> String {
+        switch kind {
+        case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
+        case .int, .double, .bool: return describe(configuration)
+        case .identifiers(let path): return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        case .shardOverrides(let path):
+            return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
+                var fields: [String] = []
+                if let batch = value.batchSize { fields.append("\"batch_size\": \(batch)") }
+                if let limit = value.maxInFlight { fields.append("\"max_in_flight\": \(limit)") }
+                return "\"\(index)\": {" + fields.joined(separator: ", ") + "}"
+            }.joined(separator: ", ") + "}"
         }
     }
 
@@ -63,14 +91,30 @@ public struct ConfigurationKey: Sendable {
                          help: "A second accepted key, for rotation; empty = none.", secret: true),
         ConfigurationKey(name: "purchase_tokens.max_lifetime_seconds", kind: .int(\.purchaseTokenMaxLifetimeSeconds, 1...86_400), live: true,
                          help: "Tokens whose expiry lies further ahead than this are refused."),
-        ConfigurationKey(name: "shards.count", kind: .int(\.shardCount, 1...4096), live: false,
-                         help: "Shards owning purchase traffic; a sale's shard is fnv1a(sale_id) % count."),
+        ConfigurationKey(name: "shards.count", kind: .int(\.shardCount, 1...4096), live: true,
+                         help: "Hashed shards owning purchase traffic; a sale's shard is fnv1a64(sale_id) % count. A change drains the old shards first."),
         ConfigurationKey(name: "shards.max_in_flight", kind: .int(\.shardMaxInFlight, 1...1_000_000), live: true,
-                         help: "Purchases a shard holds at once; past it, 503 overloaded without touching Redis or PostgreSQL."),
+                         help: "Ceiling of purchases a shard holds at once (the adaptive limit moves below it); past it, 503 overloaded without touching Redis or PostgreSQL."),
         ConfigurationKey(name: "shards.batch_size", kind: .int(\.shardBatchSize, 1...5000), live: true,
                          help: "Most purchases one Redis decision carries (one purchase-script call per sale); 1 = no coalescing."),
         ConfigurationKey(name: "shards.commit_group_size", kind: .int(\.shardCommitGroupSize, 1...5000), live: true,
                          help: "Most orders one PostgreSQL commit carries (group commit); 1 = one commit per order."),
+        ConfigurationKey(name: "shards.pinned", kind: .identifiers(\.pinnedSales), live: true,
+                         help: "Sale ids that get a dedicated shard each (indices count, count+1, … in this order). A change drains the old shards first."),
+        ConfigurationKey(name: "shards.overrides", kind: .shardOverrides(\.shardOverrides), live: true,
+                         help: "Per-shard batch_size / max_in_flight by shard index (pinned shards included)."),
+        ConfigurationKey(name: "shedding.adaptive", kind: .bool(\.sheddingAdaptive), live: true,
+                         help: "Adapt each shard's in-flight limit to purchase latency (AIMD); false = fixed at shards.max_in_flight."),
+        ConfigurationKey(name: "shedding.target_latency_ms", kind: .int(\.sheddingTargetLatencyMilliseconds, 1...60_000), live: true,
+                         help: "Purchase latency (admission to answer) the adaptive limit steers to; slower answers shrink the limit."),
+        ConfigurationKey(name: "shedding.min_limit", kind: .int(\.sheddingMinLimit, 1...1_000_000), live: true,
+                         help: "The adaptive limit never goes below this."),
+        ConfigurationKey(name: "shedding.backoff", kind: .double(\.sheddingBackoff, 0.5...0.99), live: true,
+                         help: "Multiplicative decrease of the limit on a slow answer (at most once per target interval)."),
+        ConfigurationKey(name: "shedding.stock_factor", kind: .double(\.sheddingStockFactor, 0...1000), live: true,
+                         help: "Shed a purchase (503 overloaded) when its sale already has remaining units × this many purchases waiting; 0 = off."),
+        ConfigurationKey(name: "shedding.stock_floor", kind: .int(\.sheddingStockFloor, 1...1_000_000), live: true,
+                         help: "Purchases of a sale always allowed to wait, whatever its stock."),
         ConfigurationKey(name: "redis.writer", kind: .string(\.redisWriter, validate: hostPort), live: false,
                          help: "Redis primary, host:port (stock decisions)."),
         ConfigurationKey(name: "redis.reader", kind: .string(\.redisReader, validate: hostPort), live: false,

@@ -57,6 +57,11 @@ public enum ConfigurationLoader {
            configuration.tlsCertificateFile.isEmpty || configuration.tlsPrivateKeyFile.isEmpty {
             throw .inconsistent("tls.listen needs tls.certificate_file and tls.private_key_file")
         }
+        let shards = configuration.shardCount + Set(configuration.pinnedSales).count
+        if let index = configuration.shardOverrides.keys.sorted().last, index >= shards {
+            throw .invalidValue(key: "shards.overrides", value: String(index),
+                                reason: "names no shard: there are \(shards) (shards.count + shards.pinned), numbered from 0")
+        }
         return configuration
     }
 
@@ -65,11 +70,12 @@ public enum ConfigurationLoader {
         getenv(name).map { String(cString: $0) }
     }
 
-    /// Nested objects become dotted names; members whose name starts with `_` are comments.
+    /// Nested objects become dotted names; members whose name starts with `_` are comments. An
+    /// object that is the value of a key (`shards.overrides`) stays whole.
     static func flatten(_ members: [String: JSONValue], prefix: String, into flat: inout [(String, JSONValue)]) {
         for (name, value) in members.sorted(by: { $0.key < $1.key }) where !name.hasPrefix("_") {
             let full = prefix.isEmpty ? name : prefix + "." + name
-            if case .object(let inner) = value {
+            if case .object(let inner) = value, !ConfigurationKey.all.contains(where: { $0.name == full }) {
                 flatten(inner, prefix: full, into: &flat)
             } else {
                 flat.append((full, value))
@@ -88,6 +94,35 @@ public enum ConfigurationLoader {
         case .double:
             guard let number = json.doubleValue else { throw .wrongType(key: key.name, expected: "a number") }
             try apply(key, text: String(number), to: &configuration, source: key.name)
+        case .bool:
+            guard let flag = json.boolValue else { throw .wrongType(key: key.name, expected: "true or false") }
+            try apply(key, text: String(flag), to: &configuration, source: key.name)
+        case .identifiers:
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of sale ids") }
+            var ids: [String] = []
+            for item in items {
+                guard let id = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of sale ids") }
+                ids.append(id)
+            }
+            try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
+        case .shardOverrides:
+            guard case .object(let shards) = json else { throw .wrongType(key: key.name, expected: "an object of shard index → settings") }
+            var items: [String] = []
+            for (index, settings) in shards.sorted(by: { $0.key < $1.key }) {
+                guard case .object(let fields) = settings else {
+                    throw .wrongType(key: "\(key.name).\(index)", expected: "an object with batch_size and/or max_in_flight")
+                }
+                for field in fields.keys where !["batch_size", "max_in_flight"].contains(field) && !field.hasPrefix("_") {
+                    throw .unknownKey("\(key.name).\(index).\(field)")
+                }
+                func number(_ field: String) throws(ConfigurationError) -> String {
+                    guard let value = fields[field] else { return "" }
+                    guard let integer = value.integerValue else { throw .wrongType(key: "\(key.name).\(index).\(field)", expected: "an integer") }
+                    return String(integer)
+                }
+                items.append("\(index):\(try number("batch_size")):\(try number("max_in_flight"))")
+            }
+            try apply(key, text: items.joined(separator: ","), to: &configuration, source: key.name)
         }
     }
 
@@ -106,6 +141,44 @@ public enum ConfigurationLoader {
             guard let value = Double(text) else { throw .wrongType(key: source, expected: "a number") }
             guard range.contains(value) else { throw .outOfRange(key: source, value: text, range: "\(range.lowerBound)...\(range.upperBound)") }
             configuration[keyPath: path] = value
+        case .bool(let path):
+            switch text.lowercased() {
+            case "true", "1", "on", "yes": configuration[keyPath: path] = true
+            case "false", "0", "off", "no": configuration[keyPath: path] = false
+            default: throw .wrongType(key: source, expected: "true or false")
+            }
+        case .identifiers(let path):
+            let ids = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
+            for id in ids where !Self.isIdentifier(id) {
+                throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
+            }
+            configuration[keyPath: path] = ids
+        case .shardOverrides(let path):
+            var overrides: [Int: ShardOverride] = [:]
+            for item in text.split(separator: ",") {
+                let fields = item.split(separator: ":", omittingEmptySubsequences: false)
+                guard fields.count == 3, let index = Int(fields[0]), (0..<8192).contains(index) else {
+                    throw .invalidValue(key: source, value: String(item), reason: "must be index:batch_size:max_in_flight")
+                }
+                func value(_ text: Substring, _ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+                    if text.isEmpty { return nil }
+                    guard let number = Int(text) else { throw .wrongType(key: "\(source).\(index).\(name)", expected: "an integer") }
+                    guard range.contains(number) else {
+                        throw .outOfRange(key: "\(source).\(index).\(name)", value: String(text), range: "\(range.lowerBound)...\(range.upperBound)")
+                    }
+                    return number
+                }
+                overrides[index] = ShardOverride(batchSize: try value(fields[1], "batch_size", 1...5000),
+                                                 maxInFlight: try value(fields[2], "max_in_flight", 1...1_000_000))
+            }
+            configuration[keyPath: path] = overrides
+        }
+    }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return (1...64).contains(bytes.count) && bytes.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 46 || b == 95 || b == 58 || b == 45
         }
     }
 

@@ -1,3 +1,16 @@
+import StampedeInventory
+
+/// One shard's overridden settings (`shards.overrides`); nil fields keep the defaults.
+public struct ShardOverride: Sendable, Equatable {
+    public var batchSize: Int?
+    public var maxInFlight: Int?
+
+    public init(batchSize: Int? = nil, maxInFlight: Int? = nil) {
+        self.batchSize = batchSize
+        self.maxInFlight = maxInFlight
+    }
+}
+
 /// Everything Stampede can be configured with: `Config/stampede.json`, then `STAMPEDE_*`
 /// environment variables over it (see `ConfigurationKey.all` and the README's reference).
 public struct StampedeConfiguration: Sendable, Equatable {
@@ -18,6 +31,14 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
     public var shardCommitGroupSize = 512
+    public var pinnedSales: [String] = []
+    public var shardOverrides: [Int: ShardOverride] = [:]
+    public var sheddingAdaptive = true
+    public var sheddingTargetLatencyMilliseconds = 50
+    public var sheddingMinLimit = 16
+    public var sheddingBackoff = 0.9
+    public var sheddingStockFactor = 2.0
+    public var sheddingStockFloor = 32
     public var redisWriter = "127.0.0.1:6379"
     public var redisReader = "127.0.0.1:6379"
     public var redisPoolSize = 4
@@ -48,6 +69,27 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var logFormat = "text"
 
     public init() {}
+
+    /// The shard layout and shedding settings these values describe, for the inventory.
+    public func inventoryTunables(into inventory: inout InventoryConfiguration) {
+        inventory.shardCount = shardCount
+        inventory.maxInFlightPerShard = shardMaxInFlight
+        inventory.batchSize = shardBatchSize
+        inventory.commitGroupSize = shardCommitGroupSize
+        inventory.pinnedSales = pinnedSales
+        inventory.shardOverrides = shardOverrides.mapValues {
+            ShardSettings(batchSize: $0.batchSize ?? shardBatchSize, maxInFlight: $0.maxInFlight ?? shardMaxInFlight,
+                          commitGroupSize: shardCommitGroupSize)
+        }
+        var shedding = SheddingSettings()
+        shedding.adaptive = sheddingAdaptive
+        shedding.targetLatencySeconds = Double(sheddingTargetLatencyMilliseconds) / 1000
+        shedding.minLimit = sheddingMinLimit
+        shedding.backoff = sheddingBackoff
+        shedding.stockFactor = sheddingStockFactor
+        shedding.stockFloor = sheddingStockFloor
+        inventory.shedding = shedding
+    }
 
     /// `listen` split into host and port.
     public var listenAddress: (host: String, port: Int) {

@@ -34,30 +34,43 @@ extension StampedeHandler {
         }
     }
 
-    /// `GET /admin/shards`: the shard configuration and each shard's figures.
+    /// `GET /admin/shards`: the shard layout and each shard's figures, latency and hot flag.
     func shardsResponse() -> HTTPResponse {
-        let shards = inventory.shardStatistics()
-        var writer = JSONWriter(capacity: 256 + shards.count * 256)
+        let reports = inventory.shardReports()
+        let layout = inventory.directory.layout
+        var writer = JSONWriter(capacity: 512 + reports.count * 512)
         writer.beginObject()
-        writer.field("shard_count", shards.count)
-        writer.field("routing", "fnv1a64(sale_id) % shard_count")
+        writer.field("shard_count", reports.count)
+        writer.field("hashed_shards", layout.hashedCount)
+        writer.key("pinned")
+        writer.beginArray()
+        for sale in layout.pinned { writer.string(sale) }
+        writer.endArray()
+        writer.field("routing", "pinned sale → its own shard; else fnv1a64(sale_id) % hashed_shards")
+        writer.field("switching", inventory.directory.isSwitching)
         writer.key("shards")
         writer.beginArray()
-        for shard in shards {
+        for report in reports {
+            let shard = report.figures
             writer.beginObject()
             writer.field("shard", shard.index)
+            writer.field("kind", report.pinnedSale == nil ? "hashed" : "pinned")
+            if let sale = report.pinnedSale { writer.field("pinned_sale", sale) }
             writer.key("sales")
             writer.beginArray()
             for sale in shard.sales { writer.string(sale) }
             writer.endArray()
             writer.field("in_flight", shard.inFlight)
             writer.field("queue_depth", shard.queueDepth)
-            writer.field("max_in_flight", shard.maxInFlight)
+            writer.field("limit", shard.maxInFlight)
+            writer.field("max_in_flight", report.ceiling)
             writer.field("batch_size", shard.batchSize)
             writer.field("requests_served", shard.served)
-            writer.field("shed", shard.shed)
+            writer.field("shed", shard.shed + report.stockShed)
+            writer.field("shed_in_flight", shard.shed)
+            writer.field("shed_stock", report.stockShed)
             writer.field("batches", shard.batches)
-            writer.field("mean_batch", shard.meanBatch)
+            writer.field("mean_batch", (shard.meanBatch * 10).rounded() / 10)
             writer.field("largest_batch", shard.largestBatch)
             writer.field("last_batch", shard.lastBatch)
             writer.field("commit_queue_depth", shard.commitQueueDepth)
@@ -66,6 +79,11 @@ extension StampedeHandler {
             writer.field("mean_commit_group", shard.meanGroup)
             writer.field("largest_commit_group", shard.largestGroup)
             writer.field("last_commit_group", shard.lastGroup)
+            writer.field("recent_purchases", report.latency.count)
+            writer.field("p50_ms", Self.milliseconds(report.p50))
+            writer.field("p99_ms", Self.milliseconds(report.p99))
+            writer.field("hot", report.hot)
+            if let reason = report.hotReason { writer.field("hot_reason", reason) }
             writer.endObject()
         }
         writer.endArray()
@@ -73,9 +91,14 @@ extension StampedeHandler {
         return APIResponse.json(200, writer)
     }
 
+    /// Seconds → milliseconds with two decimals; an open-ended bucket (+Inf) reads as -1.
+    static func milliseconds(_ seconds: Double) -> Double {
+        seconds.isFinite ? (seconds * 100_000).rounded() / 100 : -1
+    }
+
     /// `POST /admin/config/reload`: re-reads the file; applies live keys, lists the others.
-    func reloadResponse() -> HTTPResponse {
-        switch reload() {
+    func reloadResponse() async -> HTTPResponse {
+        switch await reload() {
         case .failure(let error):
             return APIResponse.error(400, "invalid_config", error.description)
         case .success(let change):
@@ -90,7 +113,6 @@ extension StampedeHandler {
             for key in change.needsRestart { writer.string(key) }
             writer.endArray()
             writer.endObject()
-            logger.notice("configuration reloaded", metadata: ["applied": "\(change.applied)", "needs_restart": "\(change.needsRestart)"])
             return APIResponse.json(200, writer)
         }
     }

@@ -6,7 +6,8 @@ extension StampedeHandler {
     /// `GET /metrics` in the Prometheus text format.
     func metricsResponse() -> HTTPResponse {
         var figures = scrape()
-        let shards = inventory.shardStatistics().map { (name: String($0.index), item: $0) }
+        let reports = inventory.shardReports()
+        let shards = reports.map { (name: String($0.figures.index), item: $0.figures) }
         figures.add("stampede_shard_queue_depth", "gauge", "Purchases waiting for the next batch.", label: "shard", shards, \.queueDepth)
         figures.add("stampede_shard_in_flight", "gauge", "Purchases admitted and not yet answered.", label: "shard", shards, \.inFlight)
         figures.add("stampede_shard_max_in_flight", "gauge", "In-flight limit past which purchases are shed.", label: "shard", shards, \.maxInFlight)
@@ -16,6 +17,14 @@ extension StampedeHandler {
         figures.add("stampede_shard_commit_queue_depth", "gauge", "Reservations waiting for the next group commit.", label: "shard", shards, \.commitQueueDepth)
         figures.add("stampede_shard_commit_groups_total", "counter", "PostgreSQL group commits made by the shard.", label: "shard", shards, \.commitGroups)
         figures.add("stampede_shard_committed_orders_total", "counter", "Order rows the shard's group commits carried.", label: "shard", shards, \.committedOrders)
+        let monitored = reports.map { (name: String($0.figures.index), item: $0) }
+        figures.add("stampede_shard_limit_ceiling", "gauge", "Configured ceiling of the adaptive in-flight limit.", label: "shard", monitored, \.ceiling)
+        figures.add("stampede_shard_stock_shed_total", "counter", "Purchases shed for stock (waiting > remaining units × stock factor).", label: "shard", monitored, \.stockShed)
+        figures.add("stampede_shard_hot", "gauge", "1 when /admin/shards flags the shard hot.", label: "shard", monitored) { $0.hot ? 1 : 0 }
+        figures.add("stampede_shard_purchase_p50_seconds", "gauge", "Median purchase latency (admission to answer) over the last 10-20 s (bucket bound).",
+                    monitored.map { .init(labels: [("shard", $0.name)], value: $0.item.p50.isFinite ? $0.item.p50 : 10) })
+        figures.add("stampede_shard_purchase_p99_seconds", "gauge", "p99 purchase latency (admission to answer) over the last 10-20 s (bucket bound).",
+                    monitored.map { .init(labels: [("shard", $0.name)], value: $0.item.p99.isFinite ? $0.item.p99 : 10) })
         let repairs = inventory.repairCounts
         figures.add("stampede_reconciler_repairs_total", "counter", "What background work repaired, by kind.", [
             .init(labels: [("kind", "expired")], value: Double(repairs.expired)),

@@ -98,7 +98,7 @@ extension StampedeHandler {
             metrics.recordPurchase(outcome: "invalid_quantity")
             return exchange.send(APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
         }
-        let accepted = inventory.submit(PendingPurchase(request: purchase) { outcome in
+        let admission = inventory.admit(PendingPurchase(request: purchase) { outcome in
             if outcome == .unknownSale, retryUnknown {
                 // Redis does not know the sale (it lost its data?): rebuild it from PostgreSQL once.
                 Task {
@@ -111,9 +111,9 @@ extension StampedeHandler {
                 return
             }
             self.answer(outcome, purchase, exchange)
-        })
-        if !accepted {
-            metrics.recordShed()
+        }, available: sale.available)
+        if admission != .queued {
+            metrics.recordShed(reason: admission.reason)
             metrics.recordPurchase(outcome: "overloaded")
             let retryAfter = live.withLock { $0.retryAfterSeconds }
             exchange.send(APIResponse.overloaded(retryAfter: retryAfter))

@@ -19,7 +19,7 @@ public final class StampedeHandler: HTTPRequestHandler {
     /// The `/admin` rate limit, per client address.
     let adminLimiter: AdminRateLimiter
     /// Re-reads the configuration file and applies what can change live.
-    let reload: @Sendable () -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
+    let reload: @Sendable () async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
 
     /// Settings a reload can change without a restart.
     struct LiveSettings {
@@ -33,7 +33,7 @@ public final class StampedeHandler: HTTPRequestHandler {
     init(inventory: Inventory, metrics: ServiceMetrics, logger: Logger, configuration: StampedeConfiguration,
          scrape: @escaping @Sendable () -> ScrapeFigures,
          probe: @escaping @Sendable () async -> [(name: String, ok: Bool)],
-         reload: @escaping @Sendable () -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>) {
+         reload: @escaping @Sendable () async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>) {
         self.inventory = inventory
         self.metrics = metrics
         self.logger = logger
@@ -83,7 +83,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .putSale(let id): putSale(id, request, exchange)
         case .restock(let id): restock(id, request, exchange)
         case .shards: exchange.send(shardsResponse())
-        case .reloadConfig: exchange.send(reloadResponse())
+        case .reloadConfig: run(exchange) { await self.reloadResponse() }
         case .metrics: exchange.send(metricsResponse())
         case .live: exchange.send(APIResponse.json(200, Self.status("live")))
         case .ready: run(exchange) { await self.readyResponse() }

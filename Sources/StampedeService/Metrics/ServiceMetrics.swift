@@ -12,7 +12,7 @@ public final class ServiceMetrics: Sendable {
     private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
     private let outcomeCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let limitedCounters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let shedCounter: CoreMetrics.Counter
+    private let shedCounters: [String: CoreMetrics.Counter]
     private let batchSizes: CoreMetrics.Recorder
     private let commitGroupSizes: CoreMetrics.Recorder
     private let failedCommits: CoreMetrics.Counter
@@ -34,7 +34,9 @@ public final class ServiceMetrics: Sendable {
         ]
         factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         self.factory = factory
-        shedCounter = CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", "shard_in_flight")], factory: factory)
+        shedCounters = Dictionary(uniqueKeysWithValues: ["shard_in_flight", "stock"].map {
+            ($0, CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", $0)], factory: factory))
+        })
         batchSizes = CoreMetrics.Recorder(label: "stampede_purchase_batch_size", dimensions: [], aggregate: true, factory: factory)
         commitGroupSizes = CoreMetrics.Recorder(label: "stampede_commit_group_size", dimensions: [], aggregate: true, factory: factory)
         failedCommits = CoreMetrics.Counter(label: "stampede_commit_groups_failed_total", dimensions: [], factory: factory)
@@ -77,8 +79,8 @@ public final class ServiceMetrics: Sendable {
         counter.increment()
     }
 
-    /// Counts a request shed with `503 overloaded`.
-    public func recordShed() { shedCounter.increment() }
+    /// Counts a request shed with `503 overloaded`, by reason (`shard_in_flight`, `stock`).
+    public func recordShed(reason: String = "shard_in_flight") { shedCounters[reason]?.increment() }
 
     /// Records one pipeline stage: a Redis decision (batch size, time) or a PostgreSQL group commit.
     public func recordBatch(_ report: PurchaseBatchProcessor.StageReport) {

@@ -1,0 +1,99 @@
+@testable import StampedeInventory
+import StampedePool
+import Testing
+
+/// Shard layouts, the adaptive limit, stock-aware admission, latency windows and hot flags, as
+/// pure values.
+struct ShardTuningTests {
+    static let defaults = ShardSettings(batchSize: 128, maxInFlight: 1024)
+
+    /// Pinned sales get their own shard after the hashed ones; other sales hash as before.
+    @Test func layoutOwnership() {
+        let plain = ShardLayout(hashedCount: 8, defaults: Self.defaults)
+        let pinned = ShardLayout(hashedCount: 8, pinned: ["hot", "other", "hot"], defaults: Self.defaults,
+                                 overrides: [8: ShardSettings(batchSize: 256, maxInFlight: 4096)])
+        #expect(pinned.shardCount == 10)
+        #expect(pinned.owner(of: "hot") == 8)
+        #expect(pinned.owner(of: "other") == 9)
+        #expect(pinned.owner(of: "s1") == ShardRouter(shardCount: 8).shard(for: "s1"))
+        #expect(pinned.pinnedSale(of: 8) == "hot" && pinned.pinnedSale(of: 3) == nil)
+        #expect(pinned.settings(of: 8).batchSize == 256 && pinned.settings(of: 9) == Self.defaults)
+        #expect(!plain.sameOwnership(as: pinned))
+        var retuned = plain
+        retuned.defaults = ShardSettings(batchSize: 1, maxInFlight: 10)
+        #expect(plain.sameOwnership(as: retuned))
+        #expect(!plain.sameOwnership(as: ShardLayout(hashedCount: 4, defaults: Self.defaults)))
+    }
+
+    /// Slow answers shrink the limit by the backoff at most once per target interval; fast answers
+    /// grow it while it is in use, never past the ceiling nor under the floor.
+    @Test func adaptiveLimitFollowsLatency() {
+        var settings = SheddingSettings()
+        settings.targetLatencySeconds = 0.05
+        settings.minLimit = 10
+        var limit = AdaptiveLimit(initial: 100)
+        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.0, ceiling: 100, settings: settings) == 90)
+        // A second slow answer within the same interval (same batch) is the same congestion signal.
+        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.01, ceiling: 100, settings: settings) == 90)
+        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.06, ceiling: 100, settings: settings) == 81)
+        for step in 0..<200 { limit.observe(latency: 0.3, inFlight: 50, now: 2 + Double(step), ceiling: 100, settings: settings) }
+        #expect(limit.limit == 10)
+        // Fast answers while the limit is used grow it by about one per limit's worth of answers.
+        for _ in 0..<100 { limit.observe(latency: 0.001, inFlight: 10, now: 500, ceiling: 100, settings: settings) }
+        #expect(limit.limit > 10 && limit.limit < 100)
+        // An idle shard (little in flight) does not inflate its limit.
+        let before = limit.limit
+        for _ in 0..<1000 { limit.observe(latency: 0.001, inFlight: 0, now: 600, ceiling: 100, settings: settings) }
+        #expect(limit.limit == before)
+        for _ in 0..<100_000 { limit.observe(latency: 0.001, inFlight: 1000, now: 700, ceiling: 100, settings: settings) }
+        #expect(limit.limit == 100)
+        limit.clamp(ceiling: 40, settings: settings)
+        #expect(limit.limit == 40)
+    }
+
+    /// A sale may queue up to its remaining units × the factor (at least the floor); 0 turns it off.
+    @Test func stockAwareAdmission() {
+        var settings = SheddingSettings()
+        settings.stockFactor = 2
+        settings.stockFloor = 4
+        #expect(StockAdmission.admits(waiting: 999, available: 500, settings: settings))
+        #expect(!StockAdmission.admits(waiting: 1000, available: 500, settings: settings))
+        #expect(StockAdmission.admits(waiting: 3, available: 0, settings: settings))
+        #expect(!StockAdmission.admits(waiting: 4, available: 0, settings: settings))
+        #expect(!StockAdmission.admits(waiting: 4, available: 1, settings: settings))
+        settings.stockFactor = 0
+        #expect(StockAdmission.admits(waiting: 1_000_000, available: 0, settings: settings))
+    }
+
+    /// The latency window forgets observations older than two windows.
+    @Test func windowedLatencyForgets() {
+        var window = WindowedLatency(windowSeconds: 10, now: 0)
+        window.record(seconds: 1, now: 1)
+        #expect(window.recent(now: 5).count == 1)
+        #expect(window.recent(now: 15).count == 1)
+        window.record(seconds: 0.001, now: 15)
+        #expect(window.recent(now: 16).count == 2)
+        #expect(window.recent(now: 40).count == 0)
+    }
+
+    /// A shard with a queue longer than a batch, a collapsed limit, or a p99 far above the others
+    /// is flagged hot, with a reason; the others are not.
+    @Test func hotShardsAreFlagged() {
+        func report(_ index: Int, queue: Int = 0, limit: Int = 1024, latency: Double, count: Int) -> ShardReport {
+            var histogram = LatencyHistogram()
+            for _ in 0..<count { histogram.record(seconds: latency) }
+            let figures = ShardStatistics(index: index, inFlight: 0, queueDepth: queue, commitQueueDepth: 0, maxInFlight: limit,
+                                          batchSize: 128, commitGroupSize: 512, served: count, shed: 0, batches: 1,
+                                          largestBatch: 1, lastBatch: 1, commitGroups: 1, committedOrders: count,
+                                          largestGroup: 1, lastGroup: 1, sales: [])
+            return ShardReport(figures: figures, pinnedSale: nil, ceiling: 1024, stockShed: 0, latency: histogram)
+        }
+        var reports = [report(0, latency: 0.002, count: 10), report(1, latency: 0.002, count: 10),
+                       report(2, latency: 0.2, count: 500), report(3, queue: 500, latency: 0.002, count: 10),
+                       report(4, limit: 100, latency: 0.002, count: 10), report(5, latency: 0, count: 0)]
+        ShardReport.flagHot(&reports)
+        #expect(reports.map(\.hot) == [false, false, true, true, true, false])
+        #expect(reports[2].hotReason?.contains("p99") == true)
+        #expect(reports[3].hotReason?.contains("queue") == true)
+    }
+}
