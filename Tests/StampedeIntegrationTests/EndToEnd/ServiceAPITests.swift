@@ -166,7 +166,9 @@ struct ServiceAPITests {
                 return
             }
             #expect(applied.contains(.string("shards.batch_size")))
-            #expect(restart.contains(.string("shards.count")))
+            #expect(applied.contains(.string("shards.count")))
+            #expect(restart.contains(.string("listen")))
+            #expect(stampede.service.inventory.shardStatistics().count == 9)
             #expect(stampede.service.inventory.shardStatistics().allSatisfy { $0.batchSize == 7 })
             try #"{"shards": {"batch_size": "seven"}}"#.write(toFile: path, atomically: true, encoding: .utf8)
             let refused = try await stampede.client().call("POST", "/admin/config/reload", headers: auth)

@@ -14,19 +14,19 @@ struct LiveShardTuningTests {
     /// every request gets an answer, every 201 is committed once, exactly the stock is sold.
     @Test func reshardingUnderLoadLosesNothing() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("reshard") + ".json").path
-        try #"{"shards": {"count": 4}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        try #"{"admin_token": "test-admin-token", "shards": {"count": 4}}"#.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestStampede.with(configurationPath: path, { $0.sheddingStockFactor = 0 }) { stampede in
             let sale = TestServices.uniqueName("moving")
             #expect(try await stampede.createSale(sale, stock: 300, perUserLimit: 1).status == 201)
             let port = stampede.port
             let layouts = [
-                #"{"shards": {"count": 4, "pinned": ["\#(sale)"], "overrides": {"4": {"batch_size": 16}}}}"#,
-                #"{"shards": {"count": 2}}"#,
-                #"{"shards": {"count": 3, "pinned": ["\#(sale)"]}}"#,
-                #"{"shards": {"count": 3, "pinned": ["\#(sale)"], "batch_size": 4}}"#,
-                #"{"shards": {"count": 5}}"#,
-                #"{"shards": {"count": 2, "pinned": ["other", "\#(sale)"]}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 4, "pinned": ["\#(sale)"], "overrides": {"4": {"batch_size": 16}}}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 2}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 3, "pinned": ["\#(sale)"]}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 3, "pinned": ["\#(sale)"], "batch_size": 4}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 5}}"#,
+                #"{"admin_token": "test-admin-token", "shards": {"count": 2, "pinned": ["other", "\#(sale)"]}}"#,
             ]
             async let answers = BlockingThreads.run(8) { thread -> [(Int, String?)] in
                 guard let client = try? HTTPTestClient(port: port) else { return [] }
