@@ -25,27 +25,33 @@ struct ShardTuningTests {
         #expect(!plain.sameOwnership(as: ShardLayout(hashedCount: 4, defaults: Self.defaults)))
     }
 
-    /// Slow answers shrink the limit by the backoff at most once per target interval; fast answers
-    /// grow it while it is in use, never past the ceiling nor under the floor.
+    /// A window (one target long) whose mean latency is over the target shrinks the limit by the
+    /// backoff, once; windows of fast answers grow it by answers ÷ limit while it is in use; it stays
+    /// between the floor and the ceiling.
     @Test func adaptiveLimitFollowsLatency() {
         var settings = SheddingSettings()
         settings.targetLatencySeconds = 0.05
         settings.minLimit = 10
         var limit = AdaptiveLimit(initial: 100)
-        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.0, ceiling: 100, settings: settings) == 90)
-        // A second slow answer within the same interval (same batch) is the same congestion signal.
-        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.01, ceiling: 100, settings: settings) == 90)
-        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.06, ceiling: 100, settings: settings) == 81)
-        for step in 0..<200 { limit.observe(latency: 0.3, inFlight: 50, now: 2 + Double(step), ceiling: 100, settings: settings) }
+        // A window of slow answers (many samples) is one congestion signal.
+        for i in 0..<50 { limit.observe(latency: 0.2, inFlight: 100, now: 1.0 + Double(i) * 0.001, ceiling: 100, settings: settings) }
+        #expect(limit.limit == 100, "no decision before the window closes")
+        #expect(limit.observe(latency: 0.2, inFlight: 100, now: 1.06, ceiling: 100, settings: settings) == 90)
+        // A few slow answers in a window whose mean is under the target do not shrink it.
+        for i in 0..<99 { limit.observe(latency: 0.001, inFlight: 80, now: 1.07 + Double(i) * 0.0001, ceiling: 100, settings: settings) }
+        limit.observe(latency: 0.3, inFlight: 80, now: 1.2, ceiling: 100, settings: settings)
+        #expect(limit.limit > 90)
+        // Sustained slowness drives it to the floor, never below.
+        for step in 0..<200 { limit.observe(latency: 0.3, inFlight: 50, now: 2 + Double(step) * 0.06, ceiling: 100, settings: settings) }
         #expect(limit.limit == 10)
-        // Fast answers while the limit is used grow it by about one per limit's worth of answers.
-        for _ in 0..<100 { limit.observe(latency: 0.001, inFlight: 10, now: 500, ceiling: 100, settings: settings) }
-        #expect(limit.limit > 10 && limit.limit < 100)
+        // Fast windows while the limit is in use grow it by answers ÷ limit: 10 → 10.1 (a window of
+        // one answer) → 10.1 + 29 / 10.1 ≈ 12.97.
+        for i in 0..<29 { limit.observe(latency: 0.001, inFlight: 10, now: 100 + Double(i) * 0.001, ceiling: 100, settings: settings) }
+        #expect(limit.observe(latency: 0.001, inFlight: 10, now: 100.06, ceiling: 100, settings: settings) == 12)
         // An idle shard (little in flight) does not inflate its limit.
-        let before = limit.limit
-        for _ in 0..<1000 { limit.observe(latency: 0.001, inFlight: 0, now: 600, ceiling: 100, settings: settings) }
-        #expect(limit.limit == before)
-        for _ in 0..<100_000 { limit.observe(latency: 0.001, inFlight: 1000, now: 700, ceiling: 100, settings: settings) }
+        for i in 0..<1000 { limit.observe(latency: 0.001, inFlight: 0, now: 200 + Double(i) * 0.01, ceiling: 100, settings: settings) }
+        #expect(limit.limit == 12)
+        for i in 0..<10_000 { limit.observe(latency: 0.001, inFlight: 1000, now: 300 + Double(i) * 0.01, ceiling: 100, settings: settings) }
         #expect(limit.limit == 100)
         limit.clamp(ceiling: 40, settings: settings)
         #expect(limit.limit == 40)

@@ -7,6 +7,10 @@ local threads = {}
 local sale = os.getenv("SALE") or "flash1"
 local sale2 = os.getenv("SALE2")
 local share2 = tonumber(os.getenv("SHARE2") or "0")
+-- BACKOFF_MS > 0: a connection that got 503 waits that long before its next request, like a
+-- client honouring Retry-After (with a shorter, jittered wait). 0: retry at once (worst case).
+local backoff = tonumber(os.getenv("BACKOFF_MS") or "0")
+local shed_last = false
 
 function setup(thread)
   thread:set("id", #threads + 1)
@@ -27,10 +31,19 @@ function request()
   return wrk.format("POST", "/v1/sales/" .. target .. "/orders", {["Content-Type"] = "application/json"}, body)
 end
 
+function delay()
+  if shed_last and backoff > 0 then
+    shed_last = false
+    return backoff * (0.5 + math.random())
+  end
+  shed_last = false
+  return 0
+end
+
 function response(status, headers, body)
   if status == 201 or status == 200 then ok = ok + 1
   elseif status == 409 then conflict = conflict + 1
-  elseif status == 503 then shed = shed + 1
+  elseif status == 503 then shed = shed + 1; shed_last = true
   else other = other + 1 end
 end
 

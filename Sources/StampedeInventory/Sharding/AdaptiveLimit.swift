@@ -2,11 +2,11 @@
 public struct SheddingSettings: Sendable, Equatable {
     /// Whether the in-flight limit adapts to latency (else it stays at the shard's `maxInFlight`).
     public var adaptive = true
-    /// The purchase latency (admission to answer) the limit steers to.
+    /// The mean purchase latency (admission to answer) the limit steers to, per window of this length.
     public var targetLatencySeconds = 0.05
     /// The limit never goes below this.
     public var minLimit = 16
-    /// Multiplicative decrease on a slow answer (at most once per `targetLatencySeconds`).
+    /// Multiplicative decrease after a window whose mean latency was over the target.
     public var backoff = 0.9
     /// Shed a sale's purchase when the sale's waiting purchases reach its remaining units times
     /// this factor (0 = off).
@@ -17,17 +17,22 @@ public struct SheddingSettings: Sendable, Equatable {
     public init() {}
 }
 
-/// An AIMD concurrency limit in the manner of Netflix's concurrency-limits: grow by about one
-/// purchase per limit's worth of fast answers while the limit is in use, shrink by `backoff` when
-/// an answer took longer than the target — at most once per target interval, so one slow batch of
-/// many purchases counts as one congestion signal.
+/// An AIMD concurrency limit in the manner of Netflix's concurrency-limits, fed by answered
+/// purchases and decided once per window (one target latency long, at least 10 ms): when the
+/// window's **mean** latency exceeded the target the limit is multiplied by `backoff`; otherwise,
+/// if the limit was in use (in flight ≥ half of it), it grows by the window's answers ÷ limit —
+/// about one purchase per limit's worth of answers, the additive increase of TCP.
 ///
-/// Under overload the queue (and so the latency) of admitted purchases stays near the target, and
-/// the surplus is shed at the door in microseconds. Pure: times and latencies are passed in.
+/// Deciding on the window's mean, not on single answers, keeps the ordinary tail of a healthy shard
+/// from ratcheting the limit down. Under overload the queue of admitted purchases (and so their
+/// latency) stays near the target and the surplus is shed at the door. Pure: times are passed in.
 public struct AdaptiveLimit: Sendable, Equatable {
     /// The current limit (fractional, so additive increase can be smaller than one).
     public private(set) var value: Double
-    private var lastDecrease: Double = -.infinity
+    private var windowStart: Double?
+    private var samples = 0
+    private var latencySum = 0.0
+    private var used = false
 
     public init(initial: Int) {
         value = Double(max(1, initial))
@@ -37,24 +42,33 @@ public struct AdaptiveLimit: Sendable, Equatable {
     public var limit: Int { Int(value) }
 
     /// Feeds one answered purchase: its latency, how many purchases were in flight, the time now
-    /// (seconds, any monotonic origin); returns the new limit.
+    /// (seconds, any monotonic origin); returns the limit (changed only when a window closes).
     @discardableResult
     public mutating func observe(latency: Double, inFlight: Int, now: Double, ceiling: Int,
                                  settings: SheddingSettings) -> Int {
-        let floor = Double(max(1, min(settings.minLimit, ceiling)))
-        if latency > settings.targetLatencySeconds {
-            if now - lastDecrease >= settings.targetLatencySeconds {
-                value = max(floor, value * settings.backoff)
-                lastDecrease = now
+        let start = windowStart ?? now
+        windowStart = start
+        samples += 1
+        latencySum += latency
+        if inFlight * 2 >= limit { used = true }
+        let window = max(0.01, settings.targetLatencySeconds)
+        if now - start >= window {
+            let mean = latencySum / Double(samples)
+            if mean > settings.targetLatencySeconds {
+                value *= settings.backoff
+            } else if used {
+                value += Double(samples) / value
             }
-        } else if inFlight * 2 >= limit {
-            value += 1 / value
+            windowStart = now
+            samples = 0
+            latencySum = 0
+            used = false
         }
-        value = min(max(value, floor), Double(max(1, ceiling)))
+        clamp(ceiling: ceiling, settings: settings)
         return limit
     }
 
-    /// Clamps after the ceiling changed (a reload).
+    /// Keeps the limit between `settings.minLimit` (or the ceiling, if lower) and `ceiling`.
     public mutating func clamp(ceiling: Int, settings: SheddingSettings) {
         value = min(max(value, Double(max(1, min(settings.minLimit, ceiling)))), Double(max(1, ceiling)))
     }
