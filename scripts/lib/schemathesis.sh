@@ -29,6 +29,7 @@ run_openapi_check() {
   STAMPEDE_LISTEN="127.0.0.1:$port" STAMPEDE_ADMIN_TOKEN="$token" \
   STAMPEDE_REDIS_WRITER="$redis" STAMPEDE_REDIS_READER="$redis" \
   STAMPEDE_POSTGRES_WRITER="$pg" STAMPEDE_POSTGRES_READER="$pg" STAMPEDE_THREADS=1 \
+  STAMPEDE_LIMITS_ADMIN_REQUESTS_PER_SECOND=0 \
     "$binary" serve --config "$STAMPEDE_ROOT/Config/stampede.json" >"$out/stampede.log" 2>&1 &
   pid=$!
   local base="http://127.0.0.1:$port"
@@ -38,6 +39,8 @@ run_openapi_check() {
     sleep 0.1
   done
 
+  # The /admin rate limit is off for this server (its own tests cover it): at 5 requests/s the
+  # admin operations would mostly be answered 429 and their logic left untested.
   # A live sale so the examples reach real resources, not only 404s.
   local now until
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ); until=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
