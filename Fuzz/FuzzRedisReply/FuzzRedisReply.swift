@@ -26,7 +26,7 @@ public func fuzzRedisReply(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         require(again == [value], "\(value) written as RESP reads back as \(again)")
 
         _ = (value.string, value.bytes, value.int, value.array, value.errorMessage, value.isNull)
-        if let decisions = try? PurchaseDecision.decode(value, for: requests) {
+        if let decisions = try? PurchaseDecision.decode(value, for: requests, now: Timestamp(milliseconds: 1_700_000_000_000)).decisions {
             require(decisions.count == requests.count, "\(decisions.count) decisions for \(requests.count) purchases")
             for decision in decisions {
                 if case .reserved(let order) = decision {
