@@ -99,3 +99,26 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Fuzz targets
+// libFuzzer executables under Fuzz/, declared only when STAMPEDE_FUZZ is set: `scripts/fuzz` builds
+// them in their own scratch path with `-sanitize=fuzzer,address`, so a normal `swift build` or
+// `swift test` never sees them. Each defines `LLVMFuzzerTestOneInput` and a `main` that hands it
+// to libFuzzer's driver.
+if Context.environment["STAMPEDE_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzHTTPParser", ["StampedeHTTP"]),
+        ("FuzzJSONBody", ["StampedeService", "StampedeInventory"]),
+        ("FuzzRoute", ["StampedeService", "StampedeInventory", "StampedeHTTP"]),
+        ("FuzzRedisReply", ["StampedeRedis", "StampedeInventory", "CHiredis"]),
+    ]
+    package.targets.append(.target(name: "CFuzzDriver", path: "Fuzz/CFuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Fuzz/FuzzSupport"))
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name,
+            dependencies: ["FuzzSupport"] + target.dependencies,
+            path: "Fuzz/\(target.name)"
+        ))
+    }
+}

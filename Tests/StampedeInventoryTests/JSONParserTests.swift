@@ -161,4 +161,27 @@ struct JSONParserTests {
     @Test func duplicateKeysKeepLast() {
         #expect(Self.parse(#"{"a":1,"a":2}"#)?["a"]?.integerValue == 2)
     }
+
+    /// Numbers past Double's range are refused instead of reading as infinity, which the writer
+    /// could only write back as `null` (a fuzzing find: `[1e400]`, `{"quantity":1e400}`).
+    @Test(arguments: ["1e400", "-1e400", "[1e400]", #"{"quantity":1e400}"#, "1" + String(repeating: "0", count: 400)])
+    func rejectsNumbersOutOfRange(_ text: String) throws {
+        #expect(throws: JSONParser.SyntaxError.self) { try JSONParser.parse(text) }
+    }
+
+    /// What the parser reads, the response writer writes back to the same value, numbers at the
+    /// edges of their range included (the fuzz target's round-trip property, as examples).
+    @Test(arguments: ["1.7976931348623157e308", "-5e-324", "9223372036854775807", "-9223372036854775808",
+                      "1e16", "0.1", "-0", #""\u0000\n\"\\""#])
+    func writerOutputReparses(_ text: String) throws {
+        let value = try JSONParser.parse(text)
+        var writer = JSONWriter()
+        switch value {
+        case .number(let double, let integer):
+            if let integer { writer.int(integer) } else { writer.double(double) }
+        case .string(let string): writer.string(string)
+        default: Issue.record("unexpected \(value)")
+        }
+        #expect(try JSONParser.parse(writer.bytes) == value)
+    }
 }

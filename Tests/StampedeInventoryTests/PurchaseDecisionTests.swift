@@ -171,4 +171,15 @@ struct PurchaseDecisionTests {
     @Test func emptyBatch() throws {
         #expect(try Self.decode(.array([Self.header]), for: []).isEmpty)
     }
+
+    /// A reservation TTL no sale can have (a damaged Redis hash) is refused as an unexpected reply
+    /// instead of overflowing the expiry and trapping (a FuzzRedisReply find).
+    @Test(arguments: [Int64.max, -1, Int64(7 * 86_400 + 1)] as [Int64])
+    func refusesTTLOutOfRange(_ ttl: Int64) {
+        let header: RESPValue = .array([Self.bulk("sku-42"), .integer(999), .integer(2), .integer(5), .integer(ttl),
+                                        .integer(2_000_000)])
+        #expect(throws: InventoryError.self) {
+            try Self.decode(.array([header, .integer(InventoryScripts.PurchaseCode.reserved.rawValue)]), for: [Self.request(1)])
+        }
+    }
 }

@@ -61,6 +61,18 @@ struct TimestampTests {
         }
     }
 
+    /// An offset that carries the instant out of years 0000…9999 in UTC is refused: `rfc3339` could
+    /// not print it back (a fuzzing find: `0000-01-01T00:00:00+01:00` printed as `00-1-12-31…`).
+    @Test func rejectsInstantsOutsideFourDigitYears() {
+        #expect(Timestamp(rfc3339: "0000-01-01T00:00:00+01:00") == nil)
+        #expect(Timestamp(rfc3339: "9999-12-31T23:59:59-00:01") == nil)
+        let first = Timestamp(rfc3339: "0000-01-01T00:00:00Z")
+        let last = Timestamp(rfc3339: "9999-12-31T23:59:59.999Z")
+        #expect(first?.rfc3339 == "0000-01-01T00:00:00Z")
+        #expect(last?.rfc3339 == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp(rfc3339: "0000-01-01T00:59:00+00:59")?.rfc3339 == "0000-01-01T00:00:00Z")
+    }
+
     /// Lower-case `t` and `z` (and a space for `T`) are accepted as RFC 3339 allows.
     @Test func parsesLowerCaseSeparators() {
         #expect(Timestamp(rfc3339: "2026-11-21t12:00:00z")?.milliseconds == 1_795_262_400_000)

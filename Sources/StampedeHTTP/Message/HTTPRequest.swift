@@ -34,9 +34,12 @@ public struct HTTPRequest: Sendable {
     ) {
         self.method = method
         self.target = target
-        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            self.path = String(target[..<mark])
-            self.query = String(target[target.index(after: mark)...])
+        // Split on the UTF-8 view: `?` is one byte, whereas `String.index(after:)` would step over
+        // a whole grapheme cluster and drop a combining mark that follows the `?` (a fuzzing find).
+        let utf8 = target.utf8
+        if let mark = utf8.firstIndex(of: UInt8(ascii: "?")) {
+            self.path = String(Substring(utf8[..<mark]))
+            self.query = String(Substring(utf8[utf8.index(after: mark)...]))
         } else {
             self.path = target
             self.query = nil

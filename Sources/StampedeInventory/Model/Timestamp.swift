@@ -122,8 +122,17 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         guard index == b.count else { return nil }
         let days = Self.days(fromCivil: year, month, day)
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetSeconds)
-        self.milliseconds = seconds * 1000 + Int64(millis)
+        let milliseconds = seconds * 1000 + Int64(millis)
+        // An offset can carry a time past year 0000 or 9999 in UTC, which `rfc3339` cannot print
+        // with four year digits (found by fuzzing: `0000-01-01T00:00:00+01:00`).
+        guard Self.representable.contains(milliseconds) else { return nil }
+        self.milliseconds = milliseconds
     }
+
+    /// The instants `rfc3339` prints as it parses them: 0000-01-01T00:00:00Z to the last
+    /// millisecond of 9999-12-31 in UTC.
+    static let representable: ClosedRange<Int64> =
+        days(fromCivil: 0, 1, 1) * 86_400_000...(days(fromCivil: 9999, 12, 31) + 1) * 86_400_000 - 1
 
     // Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms).
     static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int64 {

@@ -65,7 +65,11 @@ extension PurchaseDecision {
                                                          available: header[3].int ?? 0,
                                                          reservationTTLSeconds: header[4].int ?? 0,
                                                          endsAt: Timestamp(milliseconds: header[5].int ?? 0))
-        let expires = Timestamp(milliseconds: now.milliseconds + (sale?.reservationTTLSeconds ?? 0) * 1000)
+        // A TTL outside what a sale may define (a damaged hash) would overflow the expiry and trap
+        // the whole server (found by fuzzing the reply): refuse the reply instead.
+        let ttl = sale?.reservationTTLSeconds ?? 0
+        guard (0...7 * 86_400).contains(ttl) else { throw .unavailable("redis: reservation ttl \(ttl) out of range") }
+        let expires = Timestamp(milliseconds: now.milliseconds + ttl * 1000)
         var decisions: [PurchaseDecision] = []
         decisions.reserveCapacity(requests.count)
         for (request, item) in zip(requests, items.dropFirst()) {

@@ -214,6 +214,9 @@ public struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let double = Double(text) else { throw error("invalid number") }
+        // Past Double's range the literal would read as infinity, which no JSON writer can write
+        // back (found by fuzzing: `1e400` came back as `null`).
+        guard double.isFinite else { throw error("number out of range") }
         var integer: Int64? = isInteger ? Int64(text) : nil
         if integer == nil, double.rounded() == double, abs(double) < 9.007_199_254_740_992e15 {
             integer = Int64(double)
