@@ -201,9 +201,12 @@ public final class StampedeService: Sendable {
         maintenance.withLock { $0?.cancel() }
         if drained {
             // Reservations this instance took but could not commit (PostgreSQL failed under them)
-            // are committed now rather than after the grace; committing another instance's
-            // in-flight entry too is harmless (the insert is idempotent and fenced).
-            let report = await inventory.reconcile(outboxGraceSeconds: 0)
+            // are committed now rather than after the grace, for the sales it sold lately;
+            // committing another instance's in-flight entry too is harmless (the insert is
+            // idempotent and fenced).
+            let touched = Array(Set(inventory.shardStatistics().flatMap(\.sales)))
+            let report = touched.isEmpty ? ReconcileReport(dryRun: false)
+                : await inventory.reconcile(outboxGraceSeconds: 0, saleIDs: touched, sweeps: false)
             if report.total > 0 { logger.notice("shutdown reconciler pass", metadata: ["repairs": "\(report.total)"]) }
         } else {
             logger.error("shutdown: purchases still in flight after the drain timeout; the reconciler of the next start commits their outbox entries",

@@ -15,7 +15,9 @@
 extension Inventory {
     /// One reconciler pass. `outboxGraceSeconds` overrides the configured grace (0 = every entry);
     /// `saleIDs` limits the per-sale steps to those sales (ended or not).
-    public func reconcile(dryRun: Bool = false, outboxGraceSeconds: Double? = nil, saleIDs only: [String]? = nil) async -> ReconcileReport {
+    /// `sweeps: false` skips the cross-sale steps (stock-return retries, expiry).
+    public func reconcile(dryRun: Bool = false, outboxGraceSeconds: Double? = nil, saleIDs only: [String]? = nil,
+                          sweeps: Bool = true) async -> ReconcileReport {
         var report = ReconcileReport(dryRun: dryRun)
         let settings = configuration.withLock { $0 }
         let grace = outboxGraceSeconds ?? settings.outboxGraceSeconds
@@ -28,7 +30,9 @@ extension Inventory {
         } catch {
             report.errors.append("sales: \(error)")
         }
-        if dryRun {
+        if !sweeps {
+            // Only the per-sale steps (a shutdown's last outbox pass).
+        } else if dryRun {
             if let backlog = try? await orders.backlog(graceSeconds: 10) {
                 report.record(.stockReturned, backlog.unreturned, "\(backlog.unreturned) settled orders whose stock has not gone back")
                 report.record(.expired, backlog.due, "\(backlog.due) reservations past expires_at")
@@ -69,7 +73,8 @@ extension Inventory {
                 reason = "missing or invalidated in Redis"
             } else if !redis.isCurrent {
                 reason = "counters from another Redis run (restart or failover: they may be behind)"
-            } else if pg.epoch != redis.epoch {
+            } else if pg.epoch != redis.epoch, try await sales.epochs([redis.saleID])[redis.saleID] != redis.epoch {
+                // (Read again: a rebuild between the PostgreSQL read and the Redis read is no fault.)
                 reason = "Redis epoch \(redis.epoch!) is not the one PostgreSQL accepts (\(pg.epoch.map(String.init(describing:)) ?? "none"))"
             } else if pg.ordersTaken > redis.ordersTaken {
                 reason = "Redis is behind: PostgreSQL holds \(pg.ordersTaken) orders, Redis took \(redis.ordersTaken)"

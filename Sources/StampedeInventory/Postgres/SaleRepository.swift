@@ -11,7 +11,7 @@ public struct SaleRepository: Sendable {
         let result = try await run("""
         INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
                            purchase_token_required, redis_epoch)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9)
+        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10)
         ON CONFLICT (sale_id) DO UPDATE SET
             sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
             restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
@@ -65,16 +65,17 @@ public struct SaleRepository: Sendable {
                 let head = try connection.query("""
                 SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
                        (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
-                       reservation_ttl_seconds
+                       reservation_ttl_seconds, purchase_token_required
                 FROM sales WHERE sale_id = $1 FOR UPDATE
                 """, [saleID])
-                guard let row = head.rows.first, row.count == 9 else { return nil }
+                guard let row = head.rows.first, row.count == 10 else { return nil }
                 let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
                 _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
                 let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
                 let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
                                                 perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
-                                                endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8])
+                                                endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
+                                                purchaseTokenRequired: row[9] == "t")
                 let totals = try connection.query("""
                 SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
                 FROM orders WHERE sale_id = $1
