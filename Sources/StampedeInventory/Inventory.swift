@@ -38,6 +38,8 @@ public struct InventoryConfiguration: Sendable, Equatable {
     public var outboxGraceSeconds: Double = 30.0
     /// How often the read replica's health and replay position are checked.
     public var replicaCheckSeconds: Double = 0.25
+    /// The reconciler checks the epochs of sales that ended less than this long ago.
+    public var reconcileEndedSaleSeconds: Int = 86_400
 
     public init() {}
 }
@@ -59,13 +61,17 @@ public final class Inventory: Sendable {
     let configuration: Mutex<InventoryConfiguration>
     let logger: Logger
     let repairs = Mutex(RepairCounts())
+    /// Rebuilds in progress in this process, one per sale; concurrent callers join it.
+    let rebuilds = Mutex<[String: Task<Bool, any Error>]>([:])
 
     /// What the background work has repaired since start (for logs and `/metrics`).
     public struct RepairCounts: Sendable, Equatable {
         public var expired = 0
         public var stockReturned = 0
         public var outboxCommitted = 0
-        public var salesRestored = 0
+        public var outboxDropped = 0
+        public var salesRebuilt = 0
+        public var salesInvalidated = 0
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
@@ -139,19 +145,76 @@ public final class Inventory: Sendable {
             cache.store(saleID, sale)
             return sale
         }
-        guard let truth = try await sales.sale(saleID) else {
+        guard try await rebuild(saleID) else {
             cache.store(saleID, nil)
             return nil
         }
-        let holdings = try await orders.holdings(saleID: saleID)
-        if try await ledger.restore(truth, orders: holdings.orders, holdings: holdings.users) {
-            soldOut.clear(saleID)
-            repairs.withLock { $0.salesRestored += 1 }
-            logger.warning("rebuilt a sale missing from Redis from PostgreSQL", metadata: ["sale_id": "\(saleID)"])
-        }
-        let sale = try await ledger.sales([saleID])[0] ?? truth
+        guard let sale = try await ledger.sales([saleID])[0] else { throw .unavailable("sale \(saleID) is being rebuilt") }
         cache.store(saleID, sale)
         return sale
+    }
+
+    /// Rebuilds a sale's Redis counters from PostgreSQL at a new epoch, unless Redis already holds
+    /// current counters at the epoch PostgreSQL accepts. Returns false when the sale does not exist.
+    ///
+    /// Concurrent calls in this process share one rebuild; instances racing each other are safe
+    /// (the newer generation wins in Redis, and PostgreSQL accepts only its own epoch).
+    public func rebuild(_ saleID: String) async throws(InventoryError) -> Bool {
+        let task = rebuilds.withLock { running in
+            if let task = running[saleID] { return task }
+            let task = Task<Bool, any Error> { try await self.performRebuild(saleID) }
+            running[saleID] = task
+            return task
+        }
+        defer { rebuilds.withLock { _ = $0.removeValue(forKey: saleID) } }
+        do {
+            return try await task.value
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+
+    private func performRebuild(_ saleID: String) async throws(InventoryError) -> Bool {
+        var lastError = InventoryError.unavailable("rebuild of \(saleID) did not finish")
+        for _ in 0..<3 {
+            if try await isCurrent(saleID, waitingForAnotherRebuild: true) { return true }
+            let runID = try await ledger.serverRunID()
+            guard let snapshot = try await sales.rebuildSnapshot(saleID, runID: runID) else { return false }
+            do {
+                if try await ledger.restore(snapshot) {
+                    soldOut.clear(saleID)
+                    repairs.withLock { $0.salesRebuilt += 1 }
+                    logger.warning("rebuilt a sale's Redis counters from PostgreSQL", metadata: [
+                        "sale_id": "\(saleID)", "epoch": "\(snapshot.epoch)",
+                        "available": "\(snapshot.sale.available)", "orders": "\(snapshot.ordersTaken)",
+                    ])
+                }
+                cache.store(saleID, snapshot.sale)
+                return true
+            } catch {
+                lastError = error  // Redis restarted again mid-rebuild: start over on the new run
+            }
+        }
+        throw lastError
+    }
+
+    /// Whether Redis holds current counters for the sale at the epoch PostgreSQL accepts. When
+    /// PostgreSQL already moved to a newer epoch on this Redis run — another rebuild (maybe
+    /// another instance's) committed its snapshot and is writing Redis — waits up to a second for
+    /// that write instead of starting a rebuild that would fence the other one's purchases.
+    private func isCurrent(_ saleID: String, waitingForAnotherRebuild: Bool) async throws(InventoryError) -> Bool {
+        for attempt in 0..<20 {
+            guard let seen = try await ledger.inspect([saleID]).first else { return false }
+            let accepted = try await sales.epochs([saleID])[saleID]
+            if seen.isCurrent, accepted == seen.epoch { return true }
+            guard waitingForAnotherRebuild, attempt < 19, let accepted, accepted.runID == seen.serverRunID,
+                  seen.generation < accepted.generation
+            else { return false }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return false
     }
 
     /// Creates (`created` true) or replaces a sale; refused with `saleHasOrders` once it sold.
@@ -160,24 +223,30 @@ public final class Inventory: Sendable {
             throw .invalidField(field: violation.field, reason: violation.reason)
         }
         if try await sales.hasOrders(definition.saleID) { throw .saleHasOrders(definition.saleID) }
-        let createdInRedis = try await ledger.define(definition)
-        let createdInPostgres = try await sales.save(definition)
+        let defined = try await ledger.define(definition)
+        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch)
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
         soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)
-        return (sale, createdInRedis && createdInPostgres)
+        return (sale, defined.created && createdInPostgres)
     }
 
-    /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis).
+    /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis) if it is
+    /// at the epoch PostgreSQL holds; otherwise the sale is rebuilt, which counts the restock.
     public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> Sale {
         guard quantity >= 1, quantity <= 1_000_000_000 else {
             throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")
         }
-        guard try await sales.restock(saleID, quantity: quantity) else { throw .unknownSale(saleID) }
+        let recorded = try await sales.restock(saleID, quantity: quantity)
+        guard recorded.found else { throw .unknownSale(saleID) }
         defer { soldOut.clear(saleID) }
-        if !(try await ledger.restock(saleID: saleID, quantity: quantity)) {
-            // Redis lost the sale: rebuilding it from PostgreSQL includes this restock.
-            _ = try await loadSale(saleID)
+        var applied = false
+        if let epoch = recorded.epoch { applied = try await ledger.restock(saleID: saleID, quantity: quantity, epoch: epoch) }
+        if !applied {
+            if let current = try await ledger.inspect([saleID]).first?.epoch {
+                try await ledger.invalidate(saleID: saleID, epoch: current)
+            }
+            _ = try await rebuild(saleID)
         }
         guard let sale = try await loadSale(saleID) else { throw .unknownSale(saleID) }
         return sale

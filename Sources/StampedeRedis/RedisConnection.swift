@@ -15,6 +15,14 @@ public final class RedisConnection: PooledConnection {
     /// Whether an I/O or protocol error (or `close()`) made this connection unusable.
     public private(set) var isBroken = false
 
+    /// The `run_id` of the Redis process this connection reached (from `INFO server` at connect),
+    /// or `""` when the server does not report one.
+    ///
+    /// A Redis restart or failover gives a new `run_id`, and no connection survives either, so
+    /// every call made on this connection talks to that one incarnation of the data set. Stampede
+    /// uses it as the *epoch* of its counters: see the README's consistency design.
+    public private(set) var serverRunID = ""
+
     /// hiredis writes with `write(2)`: a reset peer would raise SIGPIPE and kill the process.
     private static let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
@@ -38,6 +46,17 @@ public final class RedisConnection: PooledConnection {
             throw .connect("\(host):\(port): \(reason)")
         }
         self.context = context
+        if case .bulkString(let bytes)? = try? command(["INFO", "server"]) {
+            serverRunID = Self.runID(inInfo: String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    /// The `run_id:` field of an `INFO server` reply, or `""`.
+    static func runID(inInfo info: String) -> String {
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {
+            return String(line.dropFirst("run_id:".count))
+        }
+        return ""
     }
 
     deinit {

@@ -55,17 +55,18 @@ public final class StampedeService: Sendable {
         }
         redisWriter = redis(configuration.redisWriter)
         redisReader = configuration.redisReader == configuration.redisWriter ? redisWriter : redis(configuration.redisReader)
-        let connectTimeout = configuration.postgresConnectTimeoutSeconds
-        postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, connectTimeout: connectTimeout),
+        postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
-        postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, connectTimeout: connectTimeout, readOnly: true),
+        postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, configuration, readOnly: true),
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
         var inventoryConfiguration = InventoryConfiguration()
         configuration.inventoryTunables(into: &inventoryConfiguration)
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
         inventoryConfiguration.replicaCheckSeconds = Double(configuration.replicaCheckMilliseconds) / 1000
+        inventoryConfiguration.reconcileSeconds = configuration.reconcileIntervalSeconds
+        inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redisWriter, redisReader: redisReader, writer: postgresWriter, reader: postgresReader,
                               configuration: inventoryConfiguration, logger: logger,
@@ -124,7 +125,7 @@ public final class StampedeService: Sendable {
         let inventory = self.inventory
         maintenance.withLock { task in
             task = Task {
-                _ = await inventory.commitStrandedReservations()
+                // runMaintenance starts with a reconciler pass (Redis restarted? stranded outbox?)
                 await inventory.runMaintenance()
             }
         }
@@ -140,11 +141,38 @@ public final class StampedeService: Sendable {
 
     /// Applies the schema migrations with a short-lived connection (`stampede migrate`).
     public static func migrate(configuration: StampedeConfiguration) async throws -> [Int] {
-        let postgres = PostgresClient(conninfo: conninfo(configuration.postgresWriter, connectTimeout: configuration.postgresConnectTimeoutSeconds),
+        let postgres = PostgresClient(conninfo: conninfo(configuration.postgresWriter, configuration),
                                       poolSize: 1, maxWaiting: 1,
                                       acquireTimeout: .milliseconds(configuration.poolAcquireTimeoutMilliseconds))
         defer { postgres.shutdown() }
         return try await SchemaMigrations.apply(on: postgres)
+    }
+
+    /// One reconciler pass for ops (`stampede reconcile`), with short-lived pools. A dry run only
+    /// reads; otherwise the schema is migrated first and every repair is made.
+    public static func reconcile(configuration: StampedeConfiguration, dryRun: Bool, outboxGraceSeconds: Double?,
+                                 logger: Logger) async throws -> ReconcileReport {
+        let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
+        let (host, port) = StampedeConfiguration.splitHostPort(configuration.redisWriter)!
+        let redis = RedisClient(host: host, port: port, poolSize: 1, maxWaiting: 64, acquireTimeout: acquire,
+                                connectTimeout: .milliseconds(configuration.redisConnectTimeoutMilliseconds),
+                                commandTimeout: .milliseconds(configuration.redisCommandTimeoutMilliseconds))
+        let postgres = PostgresClient(conninfo: conninfo(configuration.postgresWriter, configuration),
+                                      poolSize: 1, maxWaiting: 64, acquireTimeout: acquire)
+        defer {
+            redis.shutdown()
+            postgres.shutdown()
+        }
+        guard await redis.ping() else {
+            throw ServiceError.redisUnreachable(address: configuration.redisWriter, reason: "no answer to PING")
+        }
+        guard await postgres.ping() else { throw ServiceError.postgresUnreachable(reason: "no answer to SELECT 1") }
+        if !dryRun { try await SchemaMigrations.apply(on: postgres) }
+        var settings = InventoryConfiguration()
+        settings.shardCount = 1
+        settings.outboxGraceSeconds = configuration.outboxGraceSeconds
+        let inventory = Inventory(redis: redis, writer: postgres, reader: postgres, configuration: settings, logger: logger)
+        return await inventory.reconcile(dryRun: dryRun, outboxGraceSeconds: outboxGraceSeconds)
     }
 
     /// The port the server listens on (useful with port 0).
@@ -153,18 +181,44 @@ public final class StampedeService: Sendable {
     /// The port of the HTTPS listener (useful with port 0); 0 when there is none.
     public var localTLSPort: Int { server.localTLSPort }
 
-    /// Stops listening, waits for in-flight work briefly, stops background work and closes pools.
-    public func stop() async {
-        server.stop()
-        for _ in 0..<50 where inventory.shardStatistics().contains(where: { $0.inFlight > 0 }) {
-            try? await Task.sleep(nanoseconds: 20_000_000)
+    /// Stops gracefully: closes the listeners (new connections are refused), answers new
+    /// purchases on open connections `503 unavailable` (nothing taken; retry elsewhere), waits up
+    /// to `shutdown.drain_timeout_seconds` for every admitted purchase to be committed and
+    /// answered, commits what the outbox still holds, then closes connections and pools.
+    /// Returns whether everything in flight finished in time.
+    @discardableResult
+    public func stop() async -> Bool {
+        let drainTimeout = current.withLock { $0.drainTimeoutSeconds }
+        server.stopAccepting()
+        handler.beginDraining()
+        let deadline = ContinuousClock.now + .milliseconds(Int(drainTimeout * 1000))
+        while inventory.shardStatistics().contains(where: { $0.inFlight > 0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(nanoseconds: 10_000_000)
         }
+        let drained = !inventory.shardStatistics().contains(where: { $0.inFlight > 0 })
+        // Let the loops write the last answers before their connections close.
+        try? await Task.sleep(nanoseconds: 100_000_000)
         maintenance.withLock { $0?.cancel() }
+        if drained {
+            // Reservations this instance took but could not commit (PostgreSQL failed under them)
+            // are committed now rather than after the grace, for the sales it sold lately;
+            // committing another instance's in-flight entry too is harmless (the insert is
+            // idempotent and fenced).
+            let touched = Array(Set(inventory.shardStatistics().flatMap(\.sales)))
+            let report = touched.isEmpty ? ReconcileReport(dryRun: false)
+                : await inventory.reconcile(outboxGraceSeconds: 0, saleIDs: touched, sweeps: false)
+            if report.total > 0 { logger.notice("shutdown reconciler pass", metadata: ["repairs": "\(report.total)"]) }
+        } else {
+            logger.error("shutdown: purchases still in flight after the drain timeout; the reconciler of the next start commits their outbox entries",
+                         metadata: ["drain_timeout_seconds": "\(drainTimeout)"])
+        }
+        server.stop()
         redisWriter.shutdown()
         if redisReader !== redisWriter { redisReader.shutdown() }
         postgresWriter.shutdown()
         postgresReader.shutdown()
         logger.notice("stampede stopped")
+        return drained
     }
 
     /// Re-reads the configuration file (and environment); applies the live keys. Returns once a
@@ -258,21 +312,32 @@ public final class StampedeService: Sendable {
         return figures
     }
 
-    /// A libpq URI with `connect_timeout` and `application_name` added when absent; `readOnly`
+    /// A libpq URI with the bounded-time parameters added when absent: `connect_timeout`, TCP
+    /// keepalives and `tcp_user_timeout` (a vanished server is noticed), `statement_timeout`
+    /// (no statement, and so no pool thread, waits forever), and `application_name`; `readOnly`
     /// makes every session read-only (`default_transaction_read_only`), so the reader pool can
     /// never write, even when it points at the primary.
-    static func conninfo(_ uri: String, connectTimeout: Int, readOnly: Bool = false) -> String {
+    static func conninfo(_ uri: String, _ configuration: StampedeConfiguration, readOnly: Bool = false) -> String {
+        let tcpMilliseconds = configuration.postgresTCPTimeoutMilliseconds
+        let keepaliveSeconds = max(1, tcpMilliseconds / 3000)
+        var options = "-c%20statement_timeout%3D\(configuration.postgresStatementTimeoutMilliseconds)"
+        if readOnly { options += "%20-c%20default_transaction_read_only%3Don" }
+        let parameters: [(String, String)] = [
+            ("connect_timeout", String(configuration.postgresConnectTimeoutSeconds)),
+            ("keepalives", "1"),
+            ("keepalives_idle", String(keepaliveSeconds)),
+            ("keepalives_interval", String(keepaliveSeconds)),
+            ("keepalives_count", "2"),
+            ("tcp_user_timeout", String(tcpMilliseconds)),
+            ("options", options),
+            ("application_name", readOnly ? "stampede-reader" : "stampede"),
+        ]
         var out = uri
         var separator = uri.contains("?") ? "&" : "?"
-        if !uri.contains("connect_timeout=") {
-            out += separator + "connect_timeout=\(connectTimeout)"
+        for (name, value) in parameters where !uri.contains(name + "=") {
+            out += separator + name + "=" + value
             separator = "&"
         }
-        if !uri.contains("application_name=") {
-            out += separator + "application_name=stampede" + (readOnly ? "-reader" : "")
-            separator = "&"
-        }
-        if readOnly, !uri.contains("options=") { out += separator + "options=-c%20default_transaction_read_only%3Don" }
         return out
     }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Glibc
 import Logging
 import StampedeService
+import StampedeInventory
 import Synchronization
 
 /// The `stampede` command line: `serve` runs the service, `migrate` applies the schema.
@@ -11,7 +12,7 @@ struct Stampede: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede",
         abstract: "A flash-sale inventory service: sells every unit, never one more.",
-        subcommands: [Serve.self, Migrate.self, PrintScript.self, Shards.self],
+        subcommands: [Serve.self, Migrate.self, Reconcile.self, PrintScript.self, Shards.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -95,6 +96,44 @@ struct Migrate: AsyncParsableCommand {
         let applied = try await StampedeService.migrate(configuration: configuration)
         logger.notice("schema up to date", metadata: ["applied_now": "\(applied)"])
         print(applied.isEmpty ? "schema already up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
+
+/// `stampede reconcile`: one reconciler pass on demand, printing what it repaired.
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare Redis with PostgreSQL and repair: stale or lost sale counters, stranded outbox entries, stock returns, due expiries.",
+        discussion: "Exits 0 when nothing needed repair, 2 when something did (or would, with --dry-run), 1 when a store is unreachable.")
+
+    @OptionGroup var options: CommonOptions
+
+    @Flag(help: "Only read and print what would be repaired.")
+    var dryRun = false
+
+    @Option(help: "Treat outbox entries older than this many seconds as stranded (default: reconciler.outbox_grace_seconds).")
+    var outboxGrace: Double?
+
+    func run() async throws {
+        let configuration = try options.load()
+        var quiet = configuration
+        quiet.logLevel = "error"  // the report goes to standard output; logs only for failures
+        let logger = options.makeLogger(quiet)
+        let report: ReconcileReport
+        do {
+            report = try await StampedeService.reconcile(configuration: configuration, dryRun: dryRun,
+                                                         outboxGraceSeconds: outboxGrace, logger: logger)
+        } catch {
+            print("reconcile: \(error)")
+            throw ExitCode(1)
+        }
+        print(dryRun ? "reconcile (dry run: nothing changed)" : "reconcile")
+        for line in report.findings { print("  " + line) }
+        for line in report.drifts { print("  drift: " + line) }
+        for line in report.errors { print("  error: " + line) }
+        let kinds = ReconcileReport.Kind.allCases.map { "\($0.rawValue)=\(report.counts[$0] ?? 0)" }
+        print("  totals: " + kinds.joined(separator: " "))
+        if !report.errors.isEmpty { throw ExitCode(1) }
+        if report.total > 0 || !report.drifts.isEmpty { throw ExitCode(2) }
     }
 }
 

@@ -6,9 +6,9 @@ import Testing
 struct PurchaseDecisionTests {
     static func bulk(_ text: String) -> RESPValue { .bulkString(Array(text.utf8)) }
 
-    /// sku, price, limit, units left, reservation TTL (s), end of the sale (ms).
+    /// sku, price, limit, units left, reservation TTL (s), end of the sale (ms), counters' generation.
     static let header: RESPValue = .array([bulk("sku-42"), .integer(999), .integer(2), .integer(5), .integer(900),
-                                           .integer(2_000_000)])
+                                           .integer(2_000_000), .integer(3)])
     static let now = Timestamp(milliseconds: 1000)
 
     static func request(_ n: Int, user: String = "u-1", idem: String? = nil) -> PurchaseRequest {
@@ -62,12 +62,12 @@ struct PurchaseDecisionTests {
     /// Every result code maps to its decision, in request order; a reservation is the request's
     /// order, created now and expiring after the sale's reservation TTL.
     @Test func decodesEveryCode() throws {
-        let requests = (0..<8).map { Self.request($0) }
+        let requests = (0..<9).map { Self.request($0) }
         let reply: RESPValue = .array([
             Self.header,
             .integer(0),
             Self.duplicate("o-earlier", record: "u-1|1|500|900500|k"),
-            .integer(2), .integer(3), .integer(4), .integer(5), .integer(6), .integer(7),
+            .integer(2), .integer(3), .integer(4), .integer(5), .integer(6), .integer(7), .integer(8),
         ])
         let decisions = try Self.decode(reply, for: requests)
         let reserved = Order(orderID: "o-0", saleID: "s1", sku: "sku-42", userID: "u-1", quantity: 1, priceCents: 999,
@@ -85,6 +85,7 @@ struct PurchaseDecisionTests {
             .rejected(.ended),
             .rejected(.unknownSale),
             .rejected(.invalidQuantity(limit: 2)),
+            .rejected(.stale),
         ])
     }
 
@@ -92,7 +93,8 @@ struct PurchaseDecisionTests {
     @Test func decodesSaleAfterBatch() throws {
         let decoded = try PurchaseDecision.decode(.array([Self.header, .integer(2)]), for: [Self.request(0)], now: Self.now)
         #expect(decoded.sale == PurchaseBatchSale(sku: "sku-42", priceCents: 999, perUserLimit: 2, available: 5,
-                                                  reservationTTLSeconds: 900, endsAt: Timestamp(milliseconds: 2_000_000)))
+                                                  reservationTTLSeconds: 900, endsAt: Timestamp(milliseconds: 2_000_000),
+                                                  generation: 3))
     }
 
     /// A reservation keeps the request's idempotency key.
@@ -114,7 +116,7 @@ struct PurchaseDecisionTests {
     /// `unknownSale`, with no sale state.
     @Test func decodesUnknownSaleReply() throws {
         let reply: RESPValue = .array([
-            .array([Self.bulk(""), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0)]),
+            .array([Self.bulk(""), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0)]),
             .integer(6), .integer(6),
         ])
         let decoded = try PurchaseDecision.decode(reply, for: [Self.request(0), Self.request(1)], now: Self.now)
@@ -122,10 +124,22 @@ struct PurchaseDecisionTests {
         #expect(decoded.sale == nil)
     }
 
+    /// A sale whose counters predate the Redis run (`stale`) decodes to `stale`, with no sale state:
+    /// nothing was decided at any epoch.
+    @Test func decodesStaleReply() throws {
+        let reply: RESPValue = .array([
+            .array([Self.bulk(""), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0), .integer(0)]),
+            .integer(8),
+        ])
+        let decoded = try PurchaseDecision.decode(reply, for: [Self.request(0)], now: Self.now)
+        #expect(decoded.decisions == [.rejected(.stale)])
+        #expect(decoded.sale == nil)
+    }
+
     /// Integers sent as strings (as Redis may convert Lua values) are accepted.
     @Test func acceptsStringIntegers() throws {
         let reply: RESPValue = .array([
-            .array([Self.bulk("sku-42"), Self.bulk("999"), Self.bulk("3"), Self.bulk("0"), Self.bulk("60"), Self.bulk("5000")]),
+            .array([Self.bulk("sku-42"), Self.bulk("999"), Self.bulk("3"), Self.bulk("0"), Self.bulk("60"), Self.bulk("5000"), Self.bulk("1")]),
             .integer(7),
         ])
         #expect(try Self.decode(reply, for: [Self.request(0)]) == [.rejected(.invalidQuantity(limit: 3))])

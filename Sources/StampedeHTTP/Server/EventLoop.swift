@@ -23,6 +23,8 @@ final class EventLoop: @unchecked Sendable {
         /// The eventfd was signalled and the loop has not drained the mailbox since.
         var wakeupPending = false
         var stopRequested = false
+        /// Close the listener but keep serving the open connections (graceful drain).
+        var stopAcceptingRequested = false
         /// The loop has exited and closed its eventfd; deliveries are dropped.
         var closed = false
     }
@@ -62,9 +64,10 @@ final class EventLoop: @unchecked Sendable {
     private let budget: ConnectionBudget
     private let clientLimiter: ClientConnectionLimiter?
     private let epollFD: Int32
-    private let listenFD: Int32
-    /// The HTTPS listener and the context its connections' sessions come from.
-    private let tlsListenFD: Int32?
+    private var listenFD: Int32
+    /// The HTTPS listener and the context its connections' sessions come from (`-1`/nil once
+    /// closed by a graceful drain).
+    private var tlsListenFD: Int32?
     private let tlsContext: TLSContext?
     private let wakeFD: Int32
     private let mailbox = Mutex(Mailbox())
@@ -157,6 +160,16 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Asks the loop to close its listener (new connections are refused) and keep serving the
+    /// connections it has.
+    func requestStopAccepting() {
+        mailbox.withLock { mailbox in
+            guard !mailbox.closed else { return }
+            mailbox.stopAcceptingRequested = true
+            signalIfNeeded(&mailbox)
+        }
+    }
+
     /// Writes the eventfd unless a wakeup is already pending. Called with the mailbox locked, so
     /// the loop cannot close the eventfd in between.
     private func signalIfNeeded(_ mailbox: inout Mailbox) {
@@ -239,10 +252,20 @@ final class EventLoop: @unchecked Sendable {
     /// The eventfd is read before the mailbox is emptied so a delivery in between is never lost.
     private func drainMailbox() -> Bool {
         try? System.eventFDDrain(wakeFD)
-        let stopRequested = mailbox.withLock { mailbox in
+        let (stopRequested, stopAccepting) = mailbox.withLock { mailbox in
             swap(&mailbox.completions, &drainedCompletions)
             mailbox.wakeupPending = false
-            return mailbox.stopRequested
+            return (mailbox.stopRequested, mailbox.stopAcceptingRequested)
+        }
+        if stopAccepting, listenFD >= 0 {
+            try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: listenFD, events: 0, token: Self.listenerToken)
+            System.close(listenFD)
+            listenFD = -1
+            if let tls = tlsListenFD, tls >= 0 {
+                try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: tls, events: 0, token: Self.tlsListenerToken)
+                System.close(tls)
+                tlsListenFD = -1
+            }
         }
         for completion in drainedCompletions {
             connections[completion.connectionID]?.complete(completion.sequence, with: completion.response)
@@ -252,7 +275,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func checkTimeouts() {
-        if listenerPaused {
+        if listenerPaused, listenFD >= 0 {
             listenerPaused = !setListenerInterest(EPOLLIN.rawValue)
         }
         for connection in connections.values {
@@ -276,6 +299,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func acceptConnections(secure: Bool) {
         let listener = secure ? tlsListenFD ?? listenFD : listenFD
+        guard listener >= 0 else { return }
         var peer = SocketAddress(storage: sockaddr_storage(), length: 0)
         for _ in 0..<Self.acceptBatch {
             let fd: Int32
@@ -350,8 +374,8 @@ final class EventLoop: @unchecked Sendable {
         for connection in Array(connections.values) {
             connection.close()
         }
-        System.close(listenFD)
-        if let tlsListenFD { System.close(tlsListenFD) }
+        if listenFD >= 0 { System.close(listenFD) }
+        if let tlsListenFD, tlsListenFD >= 0 { System.close(tlsListenFD) }
         System.close(epollFD)
         mailbox.withLock { mailbox in
             mailbox.closed = true

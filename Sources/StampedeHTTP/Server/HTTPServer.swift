@@ -91,6 +91,17 @@ public final class HTTPServer: Sendable {
         return HTTPServerStatistics(openConnections: budget.openConnections, loops: counters)
     }
 
+    /// Closes the listeners — new connections are refused — while the open connections keep
+    /// being served, so in-flight requests can finish (the first step of a graceful shutdown).
+    /// `stop()` ends the rest. Idempotent; a no-op unless running.
+    public func stopAccepting() {
+        let loops = state.withLock { state -> [EventLoop] in
+            if case .running(let running) = state { return running.loops }
+            return []
+        }
+        for loop in loops { loop.requestStopAccepting() }
+    }
+
     /// Stops accepting, closes the listeners and every connection, and joins the loop threads.
     /// Answers still pending are dropped. Idempotent; must not be called from a handler (it
     /// would wait for its own thread).

@@ -1,9 +1,10 @@
 /// The inventory's background work: keeping the sale cache fresh, expiring unpaid reservations,
-/// retrying stock returns, and committing reservations stranded in the outbox.
+/// and the reconciler (see `reconcile`).
 ///
 /// Every step is idempotent and safe with several Stampede instances on the same Redis and
 /// PostgreSQL: expiry claims rows with `FOR UPDATE SKIP LOCKED`, stock returns are once per order
-/// in Redis, and outbox commits are `INSERT … ON CONFLICT DO NOTHING`.
+/// and fenced on the sale's epoch, outbox commits are `INSERT … ON CONFLICT DO NOTHING` fenced on
+/// the epoch, and rebuilds serialize on the sale's row lock.
 extension Inventory {
     /// Runs every periodic task until the surrounding task is cancelled.
     public func runMaintenance() async {
@@ -16,12 +17,21 @@ extension Inventory {
                 }
             }
             group.addTask { await self.every(settings.expirySweepSeconds) { _ = await self.expireDueReservations() } }
+            group.addTask { await self.every(0.5) { await self.probeWriter() } }
             group.addTask {
-                await self.every(settings.reconcileSeconds) {
-                    _ = await self.retryStockReturns()
-                    _ = await self.commitStrandedReservations()
-                }
+                // The first pass runs at once: at start, sales whose counters predate a Redis
+                // restart are rebuilt before buyers reach them.
+                await self.every(settings.reconcileSeconds) { _ = await self.reconcile() }
             }
+        }
+    }
+
+    /// While the PostgreSQL writer is marked down, checks whether it answers again.
+    func probeWriter() async {
+        guard orders.writerHealth.isDown else { return }
+        if await orders.writer.ping() {
+            orders.writerHealth.markUp()
+            logger.notice("PostgreSQL answers again; purchases resume")
         }
     }
 
@@ -60,44 +70,22 @@ extension Inventory {
     /// Returns the stock of cancelled or expired orders whose return did not complete earlier.
     public func retryStockReturns(graceSeconds: Int = 10) async -> Int {
         guard let pending = try? await orders.unreturned(graceSeconds: graceSeconds), !pending.isEmpty else { return 0 }
-        logger.warning("retrying stock returns", metadata: ["count": "\(pending.count)"])
-        await returnStock(pending)
-        return pending.count
-    }
-
-    /// Commits outbox entries older than the grace period — reservations taken in Redis whose batch
-    /// never acknowledged them (a crash or a PostgreSQL failure) — and clears them. Returns how many
-    /// orders were committed now.
-    public func commitStrandedReservations(graceSeconds: Double? = nil) async -> Int {
-        let grace = graceSeconds ?? configuration.withLock { $0.outboxGraceSeconds }
-        let cutoff = Timestamp.now().milliseconds - Int64(grace * 1000)
-        guard let saleIDs = try? await sales.saleIDs() else { return 0 }
-        var committed = 0
-        for saleID in saleIDs {
-            guard let entries = try? await ledger.pending(saleID: saleID) else { continue }
-            let stranded = entries.filter { $0.record.createdAt.milliseconds <= cutoff }
-            guard !stranded.isEmpty, let sale = try? await ledger.sales([saleID])[0] else { continue }
-            let recovered = stranded.map {
-                $0.record.order(orderID: $0.orderID, saleID: saleID, sku: sale.definition.sku,
-                                priceCents: sale.definition.priceCents)
-            }
-            do {
-                let inserted = try await orders.commitRecovered(recovered)
-                try await ledger.acknowledge(recovered)
-                committed += inserted
-                if inserted > 0 {
-                    logger.warning("committed reservations stranded in the outbox",
-                                   metadata: ["sale_id": "\(saleID)", "count": "\(inserted)"])
-                }
-            } catch {
-                logger.warning("outbox reconciliation failed", metadata: ["sale_id": "\(saleID)", "error": "\(error)"])
-            }
+        let returned = await returnStock(pending)
+        if returned > 0 {
+            repairs.withLock { $0.stockReturned += returned }
+            logger.warning("completed deferred stock returns", metadata: ["count": "\(returned)"])
         }
-        if committed > 0 { repairs.withLock { $0.outboxCommitted += committed } }
-        return committed
+        return returned
     }
 
-    private func every(_ seconds: Double, _ work: @Sendable () async -> Void) async {
+    /// Commits outbox entries older than the grace period and clears them; returns how many
+    /// orders were committed now (one reconciler step, kept for callers that want only it).
+    public func commitStrandedReservations(graceSeconds: Double? = nil, saleIDs: [String]? = nil) async -> Int {
+        let report = await reconcile(outboxGraceSeconds: graceSeconds, saleIDs: saleIDs)
+        return report.counts[.outboxCommitted] ?? 0
+    }
+
+    func every(_ seconds: Double, _ work: @Sendable () async -> Void) async {
         let nanos = UInt64(max(0.01, seconds) * 1e9)
         while !Task.isCancelled {
             await work()

@@ -19,7 +19,7 @@ extension Inventory {
         for _ in 0..<2 {
             if let moved = try await orders.transition(orderID, to: target) {
                 if target == .cancelled { await returnStock([moved]) }
-                return moved
+                return moved.order
             }
             guard let current = try await orders.order(orderID, primaryOnly: true) else { throw .unknownOrder(orderID) }
             switch current.status {
@@ -38,21 +38,29 @@ extension Inventory {
         throw .unavailable("order \(orderID) could not be read consistently; retry")
     }
 
-    /// Returns the stock of cancelled or expired orders to Redis and records it in PostgreSQL.
-    /// A failure leaves `stock_returned` false, and the reconciler tries again later.
-    func returnStock(_ settled: [Order]) async {
-        guard !settled.isEmpty else { return }
+    /// Returns the stock of cancelled or expired orders to Redis (each at most once, and only to
+    /// counters at the epoch PostgreSQL held when the order settled) and records it in PostgreSQL.
+    /// Returns how many went back now. A failure, or counters being rebuilt, leaves
+    /// `stock_returned` false, and the reconciler tries again later.
+    @discardableResult
+    func returnStock(_ settled: [SettledOrder]) async -> Int {
+        guard !settled.isEmpty else { return 0 }
         do {
-            let returnedNow = try await ledger.release(settled.map(StockReturn.init(order:)))
-            try await orders.markStockReturned(settled.map(\.orderID))
-            let count = returnedNow.filter { $0 }.count
-            repairs.withLock { $0.stockReturned += count }
-            for order in settled {
-                soldOut.clear(order.saleID)
-                cache.forget(order.saleID)
+            let results = try await ledger.release(settled.map { StockReturn(order: $0.order, epoch: $0.epoch) })
+            let done = zip(settled, results).filter { $0.1 != .stale }.map(\.0.order.orderID)
+            try await orders.markStockReturned(done)
+            for item in settled {
+                soldOut.clear(item.order.saleID)
+                cache.forget(item.order.saleID)
             }
+            if done.count < settled.count {
+                logger.info("stock return waits for a rebuild of the sale's counters",
+                            metadata: ["orders": "\(settled.count - done.count)"])
+            }
+            return results.filter { $0 == .returned }.count
         } catch {
             logger.warning("stock return deferred to the reconciler", metadata: ["error": "\(error)", "orders": "\(settled.count)"])
+            return 0
         }
     }
 }

@@ -31,6 +31,9 @@ public enum PurchaseOutcome: Sendable, Equatable {
     /// `quantity` is above the sale's per-user limit (`400 invalid_quantity`).
     case invalidQuantity(limit: Int64)
     case unknownSale
+    /// The sale's Redis counters predate a Redis restart (or were invalidated) and must be rebuilt
+    /// from PostgreSQL before it sells again; nothing was taken.
+    case stale
     /// Redis or PostgreSQL failed; nothing was sold that is not also committed (`503 unavailable`).
     case unavailable(String)
 }

@@ -11,6 +11,9 @@ public struct OrderRepository: Sendable {
     public let reader: PostgresClient
     /// Where reads go; every write records its orders and users here once committed.
     public let routing: ReplicaReadRouter
+    /// Whether the writer was last seen unreachable (a commit failed to connect or lost its
+    /// connection); purchases are refused up front meanwhile instead of taking stock in Redis.
+    public let writerHealth = DependencyHealth()
 
     public init(writer: PostgresClient, reader: PostgresClient, routing: ReplicaReadRouter = ReplicaReadRouter()) {
         self.writer = writer
@@ -28,46 +31,65 @@ public struct OrderRepository: Sendable {
     public struct BatchCommit: Sendable {
         /// Orders of the batch as committed (inserted now or found already committed).
         public var orders: [String: Order]
+        /// Sales whose reservations were refused: decided under an epoch PostgreSQL no longer
+        /// accepts (the counters were rebuilt meanwhile). Nothing of theirs was inserted.
+        public var fenced: Set<String> = []
     }
 
     /// Commits a group: inserts `reserved` (new reservations) and `replayed` (reservations still in
     /// the outbox, re-sent by idempotent retries) — each at most once — and reads back every order
     /// of `lookup`. Returning means committed.
     ///
-    /// The common group — only new reservations — is one `INSERT` statement, which PostgreSQL runs
-    /// and commits atomically on its own: one round trip and one commit for the whole group.
-    public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String]) async throws(InventoryError) -> BatchCommit {
+    /// Each sale's row is locked `FOR KEY SHARE` and its `redis_epoch` must equal the epoch the
+    /// sale's purchases were decided at (`epochs`); otherwise that sale's orders are left out and
+    /// reported in `fenced`. This is what keeps a rebuild's snapshot exact (see
+    /// `SaleRepository.rebuildSnapshot`).
+    ///
+    /// The common group — only new reservations — is one `INSERT` statement (fence included),
+    /// which PostgreSQL runs and commits atomically on its own: one round trip and one commit for
+    /// the whole group.
+    public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
+                            epochs: [String: RedisEpoch]) async throws(InventoryError) -> BatchCommit {
         do {
             defer { routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID)) }
+            let requested = Set((reserved + replayed).map(\.saleID))
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return BatchCommit(orders: [:]) }
-                try await writer.withConnection { connection in _ = try Self.insert(reserved, on: connection) }
-                return BatchCommit(orders: Dictionary(reserved.map { ($0.orderID, $0) }, uniquingKeysWith: { first, _ in first }))
-            }
-            let inserts = reserved + replayed
-            return try await writer.transaction { connection in
-                if !inserts.isEmpty { try Self.insert(inserts, on: connection) }
+                let accepted = try await writer.withConnection { connection in
+                    try Self.insertFenced(reserved, epochs: epochs, on: connection).accepted
+                }
+                let fenced = requested.subtracting(accepted)
                 var found: [String: Order] = [:]
-                for order in reserved { found[order.orderID] = order }
+                for order in reserved where !fenced.contains(order.saleID) { found[order.orderID] = order }
+                return BatchCommit(orders: found, fenced: fenced)
+            }
+            return try await writer.transaction { connection in
+                let accepted = try Self.insertFenced(reserved + replayed, epochs: epochs, on: connection).accepted
+                let fenced = requested.subtracting(accepted)
+                var found: [String: Order] = [:]
+                for order in reserved where !fenced.contains(order.saleID) { found[order.orderID] = order }
                 let missing = Array(Set(lookup + replayed.map(\.orderID)))
                 if !missing.isEmpty {
                     for order in try Self.find(missing, on: connection) { found[order.orderID] = order }
                 }
-                return BatchCommit(orders: found)
+                return BatchCommit(orders: found, fenced: fenced)
             }
         } catch let error as InventoryError {
             throw error
         } catch {
+            if DependencyHealth.isConnectionFailure(error) { writerHealth.markDown() }
             throw .unavailable("postgres: \(error)")
         }
     }
 
-    /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`): committing the same
-    /// reservation twice — by the shard and by the reconciler — is harmless. Returns how many rows
-    /// were new. One statement whatever the group size: the rows travel as ten arrays, so the SQL
-    /// text is constant and cheap to parse.
-    @discardableResult
-    static func insert(_ orders: [Order], on connection: PostgresConnection) throws -> Int {
+    /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`: committing the same
+    /// reservation twice — by the shard and by the reconciler — is harmless), but only those of
+    /// sales whose row, locked `FOR KEY SHARE`, holds the epoch they were decided at. One statement
+    /// whatever the group size: the rows travel as arrays, so the SQL text is constant. Returns the
+    /// sales that passed the fence and how many rows were new.
+    static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch],
+                             on connection: PostgresConnection) throws -> (accepted: Set<String>, inserted: Int) {
+        guard !orders.isEmpty else { return ([], 0) }
         var ids: [String?] = [], sales: [String?] = [], skus: [String?] = [], users: [String?] = []
         var quantities: [Int64] = [], prices: [Int64] = [], statuses: [String?] = []
         var created: [Int64] = [], expires: [Int64] = [], keys: [String?] = []
@@ -81,18 +103,31 @@ public struct OrderRepository: Sendable {
             created.append(order.createdAt.milliseconds); expires.append(order.expiresAt.milliseconds)
             keys.append(order.idempotencyKey)
         }
+        let fenceSales = Array(Set(orders.map(\.saleID))).sorted()
+        let fenceEpochs: [String?] = fenceSales.map { epochs[$0]?.description }
         let sql = """
-        INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key)
-        SELECT o, s, k, u, q, p, st, to_timestamp(c / 1000.0), to_timestamp(e / 1000.0), i
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
-                    $8::bigint[], $9::bigint[], $10::text[]) AS t(o, s, k, u, q, p, st, c, e, i)
-        ON CONFLICT (order_id) DO NOTHING
+        WITH fence AS (
+            SELECT s.sale_id FROM sales s
+            JOIN unnest($11::text[], $12::text[]) AS f(id, epoch) ON s.sale_id = f.id AND s.redis_epoch = f.epoch
+            ORDER BY s.sale_id
+            FOR KEY SHARE OF s),
+        ins AS (
+            INSERT INTO orders (order_id, sale_id, sku, user_id, quantity, price_cents, status, created_at, expires_at, idempotency_key)
+            SELECT o, s, k, u, q, p, st, to_timestamp(c / 1000.0), to_timestamp(e / 1000.0), i
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+                        $8::bigint[], $9::bigint[], $10::text[]) AS t(o, s, k, u, q, p, st, c, e, i)
+            WHERE t.s IN (SELECT sale_id FROM fence)
+            ON CONFLICT (order_id) DO NOTHING
+            RETURNING 1)
+        SELECT sale_id, (SELECT count(*) FROM ins) FROM fence
         """
-        return try connection.query(sql, [
+        let rows = try connection.query(sql, [
             PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
             PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
             PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
-        ]).affectedRows
+            PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
+        ]).rows
+        return (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
     }
 
     static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
@@ -139,41 +174,81 @@ public struct OrderRepository: Sendable {
     }
 
     /// Moves a `reserved`, unexpired order to `paid` or `cancelled`; the one conditional update that
-    /// decides a race with expiry or a concurrent cancel/pay. Returns the order when it moved.
-    public func transition(_ orderID: String, to status: OrderStatus) async throws(InventoryError) -> Order? {
+    /// decides a race with expiry or a concurrent cancel/pay. Returns the order when it moved, with
+    /// its sale's epoch read under `FOR KEY SHARE` (a cancel's stock return is fenced on it).
+    public func transition(_ orderID: String, to status: OrderStatus) async throws(InventoryError) -> SettledOrder? {
         defer { routing.recordWrite(orders: [orderID], users: []) }
-        let moved = try await fetch(writer, """
-        UPDATE orders SET status = $2, updated_at = now()
-        WHERE order_id = $1 AND status = 'reserved' AND expires_at > now()
-        RETURNING \(Self.columns)
+        let moved = try await fetchSettled("""
+        WITH moved AS (
+            UPDATE orders SET status = $2, updated_at = now()
+            WHERE order_id = $1 AND status = 'reserved' AND expires_at > now()
+            RETURNING *)
+        SELECT \(Self.settledColumns) FROM moved o JOIN sales s ON s.sale_id = o.sale_id FOR KEY SHARE OF s
         """, [orderID, status.rawValue]).first
-        if let moved { routing.recordWrite(orders: [], users: [moved.userID]) }
+        if let moved { routing.recordWrite(orders: [], users: [moved.order.userID]) }
         return moved
     }
 
     /// Expires reserved orders past `expires_at` (at most `limit`, skipping rows another instance
-    /// is expiring); returns them so their stock can be returned.
-    public func expireDue(limit: Int = 500, orderID: String? = nil) async throws(InventoryError) -> [Order] {
-        let expired = try await fetch(writer, """
-        UPDATE orders SET status = 'expired', updated_at = now()
-        WHERE order_id IN (
-            SELECT order_id FROM orders
-            WHERE status = 'reserved' AND expires_at <= now() AND ($2::text IS NULL OR order_id = $2)
-            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING \(Self.columns)
+    /// is expiring); returns them, with their sales' epochs, so their stock can be returned.
+    public func expireDue(limit: Int = 500, orderID: String? = nil) async throws(InventoryError) -> [SettledOrder] {
+        let expired = try await fetchSettled("""
+        WITH moved AS (
+            UPDATE orders SET status = 'expired', updated_at = now()
+            WHERE order_id IN (
+                SELECT order_id FROM orders
+                WHERE status = 'reserved' AND expires_at <= now() AND ($2::text IS NULL OR order_id = $2)
+                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING *)
+        SELECT \(Self.settledColumns) FROM moved o JOIN sales s ON s.sale_id = o.sale_id FOR KEY SHARE OF s
         """, [String(limit), orderID])
-        routing.recordWrite(orders: expired.map(\.orderID), users: expired.map(\.userID))
+        routing.recordWrite(orders: expired.map(\.order.orderID), users: expired.map(\.order.userID))
         return expired
     }
 
-    /// Cancelled or expired orders whose stock return is not yet recorded, older than `graceSeconds`.
-    public func unreturned(graceSeconds: Int, limit: Int = 500) async throws(InventoryError) -> [Order] {
-        try await fetch(writer, """
-        SELECT \(Self.columns) FROM orders
-        WHERE status IN ('cancelled', 'expired') AND NOT stock_returned
-          AND updated_at < now() - make_interval(secs => $1)
-        ORDER BY updated_at LIMIT $2
+    /// Cancelled or expired orders whose stock return is not yet recorded, older than `graceSeconds`,
+    /// with their sales' current epochs.
+    public func unreturned(graceSeconds: Int, limit: Int = 500) async throws(InventoryError) -> [SettledOrder] {
+        try await fetchSettled("""
+        SELECT \(Self.settledColumns) FROM orders o JOIN sales s ON s.sale_id = o.sale_id
+        WHERE o.status IN ('cancelled', 'expired') AND NOT o.stock_returned
+          AND o.updated_at < now() - make_interval(secs => $1)
+        ORDER BY o.updated_at LIMIT $2
         """, [String(graceSeconds), String(limit)])
+    }
+
+    static let settledColumns = """
+    o.order_id, o.sale_id, o.sku, o.user_id, o.quantity, o.price_cents, o.status,
+    (extract(epoch FROM o.created_at) * 1000)::bigint, (extract(epoch FROM o.expires_at) * 1000)::bigint,
+    o.idempotency_key, s.redis_epoch
+    """
+
+    private func fetchSettled(_ sql: String, _ params: [String?]) async throws(InventoryError) -> [SettledOrder] {
+        let result = try await run(writer, sql, params)
+        let orders = try Self.decode(PostgresResult(columns: Array(result.columns.prefix(10)),
+                                                    rows: result.rows.map { Array($0.prefix(10)) },
+                                                    affectedRows: result.affectedRows, commandTag: result.commandTag))
+        return zip(orders, result.rows).map { SettledOrder(order: $0, epoch: ($1.last ?? nil).flatMap(RedisEpoch.init)) }
+    }
+
+    /// Which of `orderIDs` are committed (primary).
+    public func committed(_ orderIDs: [String]) async throws(InventoryError) -> Set<String> {
+        guard !orderIDs.isEmpty else { return [] }
+        let result = try await run(writer, "SELECT order_id FROM orders WHERE order_id = ANY($1::text[])",
+                                   [PostgresArray.text(orderIDs)])
+        return Set(result.rows.compactMap { $0[0] })
+    }
+
+    /// How many reservations are past `expires_at`, and how many settled orders still wait for
+    /// their stock to go back (for `stampede reconcile --dry-run`).
+    public func backlog(graceSeconds: Int) async throws(InventoryError) -> (due: Int, unreturned: Int) {
+        let result = try await run(writer, """
+        SELECT (SELECT count(*) FROM orders WHERE status = 'reserved' AND expires_at <= now()),
+               (SELECT count(*) FROM orders WHERE status IN ('cancelled', 'expired') AND NOT stock_returned
+                  AND updated_at < now() - make_interval(secs => $1))
+        """, [String(graceSeconds)])
+        let row = result.rows.first ?? []
+        return (Int(row.first.flatMap { $0 } ?? "0") ?? 0, Int(row.count > 1 ? row[1] ?? "0" : "0") ?? 0)
     }
 
     /// Records that these orders' stock went back to Redis.
@@ -183,12 +258,16 @@ public struct OrderRepository: Sendable {
                           [PostgresArray.text(orderIDs)])
     }
 
-    /// Inserts reservations recovered from the outbox (the reconciler); returns how many were new.
-    public func commitRecovered(_ orders: [Order]) async throws(InventoryError) -> Int {
+    /// Inserts reservations of one sale recovered from its outbox (the reconciler), fenced like a
+    /// batch on the epoch they were read under; returns how many were new, nil when fenced off.
+    public func commitRecovered(_ orders: [Order], saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Int? {
         guard !orders.isEmpty else { return 0 }
         do {
             defer { routing.recordWrite(orders: orders.map(\.orderID), users: orders.map(\.userID)) }
-            return try await writer.withConnection { connection in try Self.insert(orders, on: connection) }
+            return try await writer.withConnection { connection -> Int? in
+                let result = try Self.insertFenced(orders, epochs: [saleID: epoch], on: connection)
+                return result.accepted.contains(saleID) ? result.inserted : nil
+            }
         } catch {
             throw .unavailable("postgres: \(error)")
         }
@@ -237,6 +316,18 @@ public struct OrderRepository: Sendable {
                          status: status, createdAt: Timestamp(milliseconds: created),
                          expiresAt: Timestamp(milliseconds: expires), idempotencyKey: row[9])
         }
+    }
+}
+
+/// An order that left `reserved` for `cancelled` or `expired`, with the epoch its sale's
+/// counters must be at for its stock to go back (`StockLedger.release`).
+public struct SettledOrder: Sendable, Equatable {
+    public var order: Order
+    public var epoch: RedisEpoch?
+
+    public init(order: Order, epoch: RedisEpoch?) {
+        self.order = order
+        self.epoch = epoch
     }
 }
 

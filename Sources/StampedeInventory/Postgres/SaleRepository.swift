@@ -6,21 +6,22 @@ public struct SaleRepository: Sendable {
 
     public init(writer: PostgresClient) { self.writer = writer }
 
-    /// Creates or replaces a sale's row; true when it was created.
-    public func save(_ d: SaleDefinition) async throws(InventoryError) -> Bool {
+    /// Creates or replaces a sale's row at `epoch` (what Redis was defined at); true when created.
+    public func save(_ d: SaleDefinition, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
         let result = try await run("""
         INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
-                           purchase_token_required)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9)
+                           purchase_token_required, redis_epoch)
+        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10)
         ON CONFLICT (sale_id) DO UPDATE SET
             sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
             restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
             ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
-            purchase_token_required = EXCLUDED.purchase_token_required, updated_at = now()
+            purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
+            updated_at = now()
         RETURNING (xmax = 0)
         """, [d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
               String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
-              d.purchaseTokenRequired ? "true" : "false"])
+              d.purchaseTokenRequired ? "true" : "false", epoch.description])
         return result.rows.first?[0] == "t"
     }
 
@@ -29,10 +30,83 @@ public struct SaleRepository: Sendable {
         try await run("SELECT 1 FROM orders WHERE sale_id = $1 LIMIT 1", [saleID]).rows.isEmpty == false
     }
 
-    /// Records a restock; false when the sale does not exist.
-    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> Bool {
-        try await run("UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1",
-                      [saleID, String(quantity)]).affectedRows == 1
+    /// Records a restock; returns whether the sale exists and the epoch it is at (the Redis
+    /// counters that may receive the units; a rebuild after this commit counts them itself).
+    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
+        let result = try await run(
+            "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch",
+            [saleID, String(quantity)])
+        guard let row = result.rows.first else { return (false, nil) }
+        return (true, row[0].flatMap(RedisEpoch.init))
+    }
+
+    /// The epoch PostgreSQL accepts commits for, per sale (absent: unknown sale or never set).
+    public func epochs(_ saleIDs: [String]) async throws(InventoryError) -> [String: RedisEpoch] {
+        guard !saleIDs.isEmpty else { return [:] }
+        let result = try await run("SELECT sale_id, redis_epoch FROM sales WHERE sale_id = ANY($1::text[])",
+                                   [PostgresArray.text(saleIDs)])
+        var out: [String: RedisEpoch] = [:]
+        for row in result.rows {
+            if let id = row[0], let epoch = row[1].flatMap(RedisEpoch.init) { out[id] = epoch }
+        }
+        return out
+    }
+
+    /// Moves a sale to the next epoch on Redis run `runID` and computes its counters from the
+    /// committed orders, in one transaction holding the sale row `FOR UPDATE`.
+    ///
+    /// Every order insert, cancel and expiry takes the row `FOR KEY SHARE`, so the lock waits for
+    /// those in flight (the counts include them) and holds off the rest until the new epoch is
+    /// committed (inserts decided under the old one are then refused; returns are fenced to the new
+    /// one). Nil when the sale does not exist.
+    public func rebuildSnapshot(_ saleID: String, runID: String) async throws(InventoryError) -> SaleSnapshot? {
+        do {
+            return try await writer.transaction { connection -> SaleSnapshot? in
+                let head = try connection.query("""
+                SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
+                       (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
+                       reservation_ttl_seconds, purchase_token_required
+                FROM sales WHERE sale_id = $1 FOR UPDATE
+                """, [saleID])
+                guard let row = head.rows.first, row.count == 10 else { return nil }
+                let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
+                _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
+                let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
+                let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
+                                                perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
+                                                endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
+                                                purchaseTokenRequired: row[9] == "t")
+                let totals = try connection.query("""
+                SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+                FROM orders WHERE sale_id = $1
+                """, [saleID])
+                let taken = Int64(totals.rows.first?[0] ?? "0") ?? 0
+                let held = Int64(totals.rows.first?[1] ?? "0") ?? 0
+                let users = try connection.query("""
+                SELECT user_id, sum(quantity) FROM orders
+                WHERE sale_id = $1 AND status IN ('reserved', 'paid') GROUP BY user_id
+                """, [saleID]).rows.compactMap { row -> (userID: String, units: Int64)? in
+                    guard let user = row[0], let units = row[1].flatMap({ Int64($0) }) else { return nil }
+                    return (user, units)
+                }
+                let keys = try connection.query(
+                    "SELECT user_id || '|' || idempotency_key, order_id FROM orders WHERE sale_id = $1 AND idempotency_key IS NOT NULL",
+                    [saleID]).rows.compactMap { row -> (field: String, orderID: String)? in
+                        guard let field = row[0], let id = row[1] else { return nil }
+                        return (field, id)
+                    }
+                let released = try connection.query(
+                    "SELECT order_id FROM orders WHERE sale_id = $1 AND status IN ('cancelled', 'expired')",
+                    [saleID]).rows.compactMap { $0[0] }
+                let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - held)
+                return SaleSnapshot(epoch: epoch, sale: sale, ordersTaken: taken, holdings: users,
+                                    idempotencyKeys: keys, released: released)
+            }
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
     }
 
     /// The sale with its availability computed from committed orders (the truth after Redis lost it).
@@ -54,9 +128,43 @@ public struct SaleRepository: Sendable {
         return Sale(definition: definition, restocked: n[3], available: n[2] + n[3] - n[8])
     }
 
-    /// Every sale id, for the reconciler's sweep over outboxes.
-    public func saleIDs() async throws(InventoryError) -> [String] {
-        try await run("SELECT sale_id FROM sales ORDER BY sale_id", []).rows.compactMap { $0[0] }
+    /// What PostgreSQL says about a sale, for the reconciler.
+    public struct Figures: Sendable, Equatable {
+        public var stock: Int64
+        public var restocked: Int64
+        /// The epoch PostgreSQL accepts commits for; nil when never set.
+        public var epoch: RedisEpoch?
+        /// Orders ever committed (any status), and units held by reserved + paid ones.
+        public var ordersTaken: Int64
+        public var held: Int64
+    }
+
+    /// Figures of each sale that exists, in one query.
+    public func figures(_ saleIDs: [String]) async throws(InventoryError) -> [String: Figures] {
+        guard !saleIDs.isEmpty else { return [:] }
+        let result = try await run("""
+        SELECT s.sale_id, s.stock_total, s.restocked, s.redis_epoch, count(o.order_id),
+               COALESCE(sum(o.quantity) FILTER (WHERE o.status IN ('reserved', 'paid')), 0)
+        FROM sales s LEFT JOIN orders o ON o.sale_id = s.sale_id
+        WHERE s.sale_id = ANY($1::text[]) GROUP BY s.sale_id
+        """, [PostgresArray.text(saleIDs)])
+        var out: [String: Figures] = [:]
+        for row in result.rows {
+            guard let id = row[0] else { continue }
+            let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
+            out[id] = Figures(stock: n[1], restocked: n[2], epoch: row[3].flatMap(RedisEpoch.init), ordersTaken: n[4], held: n[5])
+        }
+        return out
+    }
+
+    /// Every sale id, for the reconciler's sweep; with `endedBeforeSeconds`, only sales that had
+    /// not ended that many seconds ago.
+    public func saleIDs(endedBeforeSeconds: Int? = nil) async throws(InventoryError) -> [String] {
+        guard let seconds = endedBeforeSeconds else {
+            return try await run("SELECT sale_id FROM sales ORDER BY sale_id", []).rows.compactMap { $0[0] }
+        }
+        return try await run("SELECT sale_id FROM sales WHERE ends_at > now() - make_interval(secs => $1) ORDER BY sale_id",
+                             [String(seconds)]).rows.compactMap { $0[0] }
     }
 
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {

@@ -51,6 +51,10 @@ public enum SchemaMigrations {
         Migration(version: 2, name: "purchase tokens", sql: """
         ALTER TABLE sales ADD COLUMN purchase_token_required boolean NOT NULL DEFAULT false;
         """),
+        Migration(version: 3, name: "redis epoch fence", sql: """
+        ALTER TABLE sales ADD COLUMN redis_epoch text;
+        CREATE INDEX orders_sale_idempotency ON orders (sale_id) WHERE idempotency_key IS NOT NULL;
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

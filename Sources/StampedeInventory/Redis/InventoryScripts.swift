@@ -8,28 +8,33 @@ public enum InventoryScripts {
     /// Result codes of `purchase`, one per purchase in the batch.
     public enum PurchaseCode: Int64, Sendable {
         case reserved = 0, duplicate = 1, soldOut = 2, limitExceeded = 3, notStarted = 4, ended = 5,
-             unknownSale = 6, invalidQuantity = 7
+             unknownSale = 6, invalidQuantity = 7, stale = 8
     }
 
     /// Decides a batch of purchases of one sale, in order.
     ///
-    /// KEYS: sale, users, idem, pending. ARGV: now_ms, then for each purchase
-    /// `order_id, user_id, quantity, idempotency_key ('' for none)`.
-    /// Returns `{ {sku, price, limit, avail, ttl, ends_ms}, r1, r2, … }`: the sale's fields and the
-    /// units left after the batch, then per purchase its integer code, or for `duplicate`
-    /// `{1, first_order_id, pending_record}` (the record is '' once the first order left the outbox).
-    /// A reservation decrements `avail`, adds to the user's units, records the idempotency key and
-    /// writes the outbox entry `user|qty|created|expires|idem` — all or nothing.
+    /// KEYS: sale, users, idem, pending. ARGV: now_ms, run_id (of the Redis the caller's connection
+    /// reached), then for each purchase `order_id, user_id, quantity, idempotency_key ('' for none)`.
+    /// Returns `{ {sku, price, limit, avail, ttl, ends_ms, gen}, r1, r2, … }`: the sale's fields,
+    /// the units left after the batch and the counters' generation, then per purchase its integer
+    /// code, or for `duplicate` `{1, first_order_id, pending_record}` (the record is '' once the
+    /// first order left the outbox). A reservation decrements `avail`, adds to the user's units,
+    /// records the idempotency key and writes the outbox entry `user|qty|created|expires|idem` —
+    /// all or nothing. When the sale's counters were not rebuilt for this Redis run (`run`
+    /// differs: Redis restarted, failed over, or the sale was invalidated) every purchase is
+    /// `stale` and nothing changes: the counters may be behind PostgreSQL and must be rebuilt first.
     ///
     /// Redis time is what one hot sale is limited by, so the script reads every buyer's units and
     /// every idempotency key with one `HMGET` each and writes with one `HSET` per key: a purchase
     /// costs a few Lua steps, not several Redis commands.
     public static let purchase = RedisScript("""
-    local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price')
+    local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price', 'run', 'gen')
     local results = {}
-    if not sale[1] then
-      results[1] = {'', 0, 0, 0, 0, 0}
-      for i = 2, #ARGV, 4 do results[#results + 1] = 6 end
+    local code = nil
+    if not sale[1] then code = 6 elseif sale[8] ~= ARGV[2] then code = 8 end
+    if code then
+      results[1] = {'', 0, 0, 0, 0, 0, 0}
+      for i = 3, #ARGV, 4 do results[#results + 1] = code end
       return results
     end
     local avail, limit = tonumber(sale[1]), tonumber(sale[2])
@@ -51,7 +56,7 @@ public enum InventoryScripts {
       end
     end
     local users, idems = {}, {}
-    for i = 2, #ARGV, 4 do
+    for i = 3, #ARGV, 4 do
       users[#users + 1] = ARGV[i + 1]
       if ARGV[i + 3] ~= '' then idems[#idems + 1] = ARGV[i + 1] .. '|' .. ARGV[i + 3] end
     end
@@ -70,7 +75,7 @@ public enum InventoryScripts {
     local userWrites, idemWrites, pendingWrites, records = {}, {}, {}, {}
     local taken = 0
     results[1] = 0
-    for i = 2, #ARGV, 4 do
+    for i = 3, #ARGV, 4 do
       local oid, user, qty, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
       local r = nil
       local field = nil
@@ -117,16 +122,19 @@ public enum InventoryScripts {
       if #idemWrites > 0 then hset(KEYS[3], idemWrites) end
       hset(KEYS[4], pendingWrites)
     end
-    results[1] = {sale[6], tonumber(sale[7]), limit, avail, ttl, ends}
+    results[1] = {sale[6], tonumber(sale[7]), limit, avail, ttl, ends, tonumber(sale[9] or '0')}
     return results
     """)
 
     /// Returns one order's stock to its sale, at most once per order id.
     ///
-    /// KEYS: sale, users, released. ARGV: order_id, user_id, quantity. Returns 1 when the stock
-    /// was returned now, 0 when it had been returned before (or the sale is gone).
+    /// KEYS: sale, users, released. ARGV: order_id, user_id, quantity, run_id, gen (the epoch
+    /// PostgreSQL held when the order left `reserved`). Returns 1 when the stock was returned now,
+    /// 0 when it had been returned before, -1 when the sale's counters are not at that epoch (gone,
+    /// or rebuilt since): nothing changes and the caller retries later, after the rebuild.
     public static let release = RedisScript("""
-    if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    local epoch = redis.call('HMGET', KEYS[1], 'run', 'gen')
+    if epoch[1] ~= ARGV[4] or epoch[2] ~= ARGV[5] then return -1 end
     if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 0 end
     local qty = tonumber(ARGV[3])
     redis.call('HINCRBY', KEYS[1], 'avail', qty)
@@ -138,8 +146,8 @@ public enum InventoryScripts {
     /// Creates or replaces a sale's definition; a sale that ever took a reservation is not replaced.
     ///
     /// KEYS: sale, users, idem, pending, released. ARGV: sku, price, stock, limit, starts_ms,
-    /// ends_ms, ttl_seconds, token ('1' when purchases need a purchase token, else '0').
-    /// Returns 1 created, 0 replaced, -1 refused (the sale has orders).
+    /// ends_ms, ttl_seconds, token ('1' when purchases need a purchase token, else '0'), run_id,
+    /// gen. Returns 1 created, 0 replaced, -1 refused (the sale has orders).
     public static let define = RedisScript("""
     local existed = redis.call('EXISTS', KEYS[1])
     if existed == 1 then
@@ -149,32 +157,63 @@ public enum InventoryScripts {
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
     redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'avail', ARGV[3],
       'restocked', 0, 'orders', 0, 'limit', ARGV[4], 'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7],
-      'token', ARGV[8])
+      'token', ARGV[8], 'run', ARGV[9], 'gen', ARGV[10])
     if existed == 1 then return 0 end
     return 1
     """)
 
-    /// Adds units to a sale. KEYS: sale. ARGV: quantity. Returns the new `avail`, or -1 if the sale
-    /// does not exist in Redis.
+    /// Adds units to a sale. KEYS: sale. ARGV: quantity, run_id, gen (the epoch PostgreSQL held
+    /// when it recorded the restock). Returns the new `avail`, or -1 when the sale's counters are
+    /// not at that epoch (the caller rebuilds the sale, which counts the restock).
     public static let restock = RedisScript("""
-    if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+    local epoch = redis.call('HMGET', KEYS[1], 'run', 'gen')
+    if epoch[1] ~= ARGV[2] or epoch[2] ~= ARGV[3] then return -1 end
     redis.call('HINCRBY', KEYS[1], 'restocked', ARGV[1])
     return redis.call('HINCRBY', KEYS[1], 'avail', ARGV[1])
     """)
 
-    /// Rebuilds a sale that Redis lost (restart without data) from PostgreSQL's truth, unless it
-    /// exists already. KEYS: sale, users. ARGV: sku, price, total, limit, starts, ends, ttl,
-    /// restocked, avail, orders, token, then pairs `user, units`. Returns 1 rebuilt, 0 already present.
+    /// Rebuilds a sale's counters from PostgreSQL's committed orders at a new epoch.
+    ///
+    /// KEYS: sale, users, idem, pending, released. ARGV: run_id, gen, sku, price, total, limit,
+    /// starts, ends, ttl, restocked, avail, orders, token, n_users, then n_users pairs `user, units`,
+    /// n_keys, then n_keys pairs `user|idempotency_key, order_id`, then the ids of every cancelled
+    /// or expired order (their stock is already counted as returned). Replaces everything — the
+    /// outbox too: reservations decided under the old counters can no longer commit (PostgreSQL
+    /// moved to the new epoch) and none of them was confirmed. Returns 1 rebuilt, 0 when the sale
+    /// is already at this epoch or a newer generation of it (another rebuild won).
     public static let restore = RedisScript("""
-    if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-    redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'limit', ARGV[4],
-      'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7], 'restocked', ARGV[8], 'avail', ARGV[9],
-      'orders', ARGV[10], 'token', ARGV[11])
-    redis.call('DEL', KEYS[2])
-    for i = 12, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+    local epoch = redis.call('HMGET', KEYS[1], 'run', 'gen')
+    if epoch[1] == ARGV[1] and tonumber(epoch[2] or '-1') >= tonumber(ARGV[2]) then return 0 end
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+    redis.call('HSET', KEYS[1], 'sku', ARGV[3], 'price', ARGV[4], 'total', ARGV[5], 'limit', ARGV[6],
+      'starts', ARGV[7], 'ends', ARGV[8], 'ttl', ARGV[9], 'restocked', ARGV[10], 'avail', ARGV[11],
+      'orders', ARGV[12], 'token', ARGV[13], 'run', ARGV[1], 'gen', ARGV[2])
+    local i = 15
+    for _ = 1, tonumber(ARGV[14]) do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
+    local keys = tonumber(ARGV[i]); i = i + 1
+    for _ = 1, keys do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
+    while i <= #ARGV do redis.call('SADD', KEYS[5], ARGV[i]); i = i + 1 end
     return 1
     """)
 
+    /// Marks a sale's counters as needing a rebuild, if they are still at the given epoch.
+    /// KEYS: sale. ARGV: run_id, gen. Returns 1 when invalidated.
+    public static let invalidate = RedisScript("""
+    local epoch = redis.call('HMGET', KEYS[1], 'run', 'gen')
+    if epoch[1] ~= ARGV[1] or epoch[2] ~= ARGV[2] then return 0 end
+    redis.call('HDEL', KEYS[1], 'run')
+    return 1
+    """)
+
+    /// A consistent view of a sale for the reconciler. KEYS: sale, pending. Returns
+    /// `{run, gen, orders, avail, {order_id, record, …}}` (`run` false when the sale is missing or
+    /// invalidated).
+    public static let inspect = RedisScript("""
+    local sale = redis.call('HMGET', KEYS[1], 'run', 'gen', 'orders', 'avail')
+    return {sale[1], tonumber(sale[2] or '0'), tonumber(sale[3] or '0'), tonumber(sale[4] or '0'),
+      redis.call('HGETALL', KEYS[2])}
+    """)
+
     /// Every script, for loading at start.
-    public static let all: [RedisScript] = [purchase, release, define, restock, restore]
+    public static let all: [RedisScript] = [purchase, release, define, restock, restore, invalidate, inspect]
 }

@@ -48,6 +48,8 @@ public struct PurchaseBatchSale: Sendable, Equatable {
     public var available: Int64
     public var reservationTTLSeconds: Int64
     public var endsAt: Timestamp
+    /// The generation of the sale's counters the batch was decided at (see `RedisEpoch`).
+    public var generation: Int64
 }
 
 extension PurchaseDecision {
@@ -55,7 +57,7 @@ extension PurchaseDecision {
     /// `now`): the decisions, and the sale's state after the batch (nil when the sale is unknown).
     static func decode(_ reply: RESPValue, for requests: [PurchaseRequest], now: Timestamp) throws(InventoryError) -> (decisions: [PurchaseDecision], sale: PurchaseBatchSale?) {
         guard let items = try reply.orThrow().array, items.count == requests.count + 1,
-              let header = items[0].array, header.count == 6 else {
+              let header = items[0].array, header.count == 7 else {
             throw .unavailable("redis: unexpected purchase script reply")
         }
         let sku = header[0].string ?? ""
@@ -64,7 +66,8 @@ extension PurchaseDecision {
         let sale = sku.isEmpty ? nil : PurchaseBatchSale(sku: sku, priceCents: price, perUserLimit: limit,
                                                          available: header[3].int ?? 0,
                                                          reservationTTLSeconds: header[4].int ?? 0,
-                                                         endsAt: Timestamp(milliseconds: header[5].int ?? 0))
+                                                         endsAt: Timestamp(milliseconds: header[5].int ?? 0),
+                                                         generation: header[6].int ?? 0)
         // A TTL outside what a sale may define (a damaged hash) would overflow the expiry and trap
         // the whole server (found by fuzzing the reply): refuse the reply instead.
         let ttl = sale?.reservationTTLSeconds ?? 0
@@ -98,6 +101,7 @@ extension PurchaseDecision {
             case .notStarted: decisions.append(.rejected(.notStarted))
             case .ended: decisions.append(.rejected(.ended))
             case .unknownSale: decisions.append(.rejected(.unknownSale))
+            case .stale: decisions.append(.rejected(.stale))
             case .invalidQuantity: decisions.append(.rejected(.invalidQuantity(limit: limit)))
             }
         }

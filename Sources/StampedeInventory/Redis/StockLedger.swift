@@ -6,17 +6,61 @@ public struct StockReturn: Sendable, Equatable {
     public var orderID: String
     public var userID: String
     public var quantity: Int64
+    /// The epoch PostgreSQL held for the sale when the order left `reserved`: the return applies
+    /// only to counters at that epoch (see `InventoryScripts.release`).
+    public var epoch: RedisEpoch?
 
-    public init(saleID: String, orderID: String, userID: String, quantity: Int64) {
+    public init(saleID: String, orderID: String, userID: String, quantity: Int64, epoch: RedisEpoch?) {
         self.saleID = saleID
         self.orderID = orderID
         self.userID = userID
         self.quantity = quantity
+        self.epoch = epoch
     }
 
-    public init(order: Order) {
-        self.init(saleID: order.saleID, orderID: order.orderID, userID: order.userID, quantity: order.quantity)
+    public init(order: Order, epoch: RedisEpoch?) {
+        self.init(saleID: order.saleID, orderID: order.orderID, userID: order.userID, quantity: order.quantity, epoch: epoch)
     }
+}
+
+/// What `StockLedger.release` did with one return.
+public enum ReleaseResult: Sendable, Equatable {
+    /// The units went back now.
+    case returned
+    /// They had gone back before (each order's stock returns once).
+    case alreadyReturned
+    /// The sale's counters are not at the order's epoch (being rebuilt): retry after the rebuild.
+    case stale
+}
+
+/// A batch's decisions, each known sale's state after it, and the Redis run that decided.
+public struct LedgerDecisions: Sendable {
+    public var decisions: [PurchaseDecision]
+    public var sales: [String: PurchaseBatchSale]
+    /// The `run_id` of the Redis that ran the scripts.
+    public var runID: String
+
+    /// The epoch each sale was decided at (absent for stale or unknown sales): its commit's fence.
+    public var epochs: [String: RedisEpoch] {
+        sales.mapValues { RedisEpoch(runID: runID, generation: $0.generation) }
+    }
+}
+
+/// A sale as the reconciler sees it in Redis, read atomically with its outbox.
+public struct SaleInspection: Sendable {
+    public var saleID: String
+    /// The sale's epoch, nil when the sale is missing or invalidated.
+    public var epoch: RedisEpoch?
+    /// The counters' generation, kept when the sale is invalidated (0 when missing).
+    public var generation: Int64
+    /// The `run_id` of the Redis that answered: the sale is current only if `epoch.runID` equals it.
+    public var serverRunID: String
+    public var ordersTaken: Int64
+    public var available: Int64
+    public var pending: [(orderID: String, record: PendingRecord)]
+
+    /// Whether the counters may be used: present and rebuilt for this Redis run.
+    public var isCurrent: Bool { epoch?.runID == serverRunID }
 }
 
 /// Stampede's stock counters in Redis: every call that changes them is one of `InventoryScripts`.
@@ -39,11 +83,22 @@ public struct StockLedger: Sendable {
     /// pipelined in one round trip. The decisions come back in the order of `requests`, with each
     /// known sale's state after its part of the batch.
     public func decide(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale]) {
+        let decided = try await decideBatch(requests, now: now)
+        return (decided.decisions, decided.sales)
+    }
+
+    /// `decide`, with the `run_id` of the Redis that decided, so each sale's epoch (what its commit
+    /// is fenced on) is known. The scripts get that `run_id`, so a sale whose counters predate a
+    /// Redis restart answers `stale` instead of selling from them.
+    public func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            let reply = try await evaluate([purchaseCall(first.saleID, requests[...], now: now)])[0]
-            let decided = try PurchaseDecision.decode(reply, for: requests, now: now)
-            return (decided.decisions, decided.sale.map { [first.saleID: $0] } ?? [:])
+            let (runID, replies) = try await onConnection { connection in
+                let runID = connection.serverRunID
+                return (runID, try connection.evalScripts([Self.purchaseCall(first.saleID, requests[...], now: now, runID: runID)]))
+            }
+            let decided = try PurchaseDecision.decode(replies[0], for: requests, now: now)
+            return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:], runID: runID)
         }
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
@@ -51,10 +106,14 @@ public struct StockLedger: Sendable {
             if groups[request.saleID] == nil { saleOrder.append(request.saleID) }
             groups[request.saleID, default: []].append(index)
         }
-        let calls = saleOrder.map { saleID in
-            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
+        let (groupsBySale, saleList) = (groups, saleOrder)
+        let (runID, replies) = try await onConnection { connection in
+            let runID = connection.serverRunID
+            let calls = saleList.map { saleID in
+                Self.purchaseCall(saleID, groupsBySale[saleID]!.map { requests[$0] }[...], now: now, runID: runID)
+            }
+            return (runID, try connection.evalScripts(calls))
         }
-        let replies = try await evaluate(calls)
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
         var sales: [String: PurchaseBatchSale] = [:]
         for (saleID, reply) in zip(saleOrder, replies) {
@@ -63,15 +122,17 @@ public struct StockLedger: Sendable {
             for (index, decision) in zip(indexes, decided.decisions) { decisions[index] = decision }
             if let sale = decided.sale { sales[saleID] = sale }
         }
-        return (decisions.map { $0! }, sales)
+        return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, runID: runID)
     }
 
     /// One purchase-script call deciding `requests`, all for `saleID`.
-    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisScriptCall {
+    private static func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp,
+                                     runID: String) -> RedisScriptCall {
         let keys = SaleKeys(saleID: saleID)
         var args: [String] = []
-        args.reserveCapacity(1 + requests.count * 4)
+        args.reserveCapacity(2 + requests.count * 4)
         args.append(String(now.milliseconds))
+        args.append(runID)
         for request in requests {
             args.append(request.orderID)
             args.append(request.userID)
@@ -97,53 +158,114 @@ public struct StockLedger: Sendable {
         }
     }
 
-    /// Returns the stock of each order, at most once per order. Returns the orders returned now.
-    @discardableResult
-    public func release(_ returns: [StockReturn]) async throws(InventoryError) -> [Bool] {
+    /// Returns the stock of each order, at most once per order and only to counters at the
+    /// order's epoch. One result per return.
+    public func release(_ returns: [StockReturn]) async throws(InventoryError) -> [ReleaseResult] {
         guard !returns.isEmpty else { return [] }
         let calls = returns.map { item in
             let keys = SaleKeys(saleID: item.saleID)
             return RedisScriptCall(InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
-                                   arguments: [item.orderID, item.userID, String(item.quantity)])
+                                   arguments: [item.orderID, item.userID, String(item.quantity),
+                                               item.epoch?.runID ?? "", String(item.epoch?.generation ?? -1)])
         }
-        var returned: [Bool] = []
-        for reply in try await evaluate(calls) { returned.append(try reply.orThrow().int == 1) }
-        return returned
+        var results: [ReleaseResult] = []
+        for reply in try await evaluate(calls) {
+            switch try reply.orThrow().int {
+            case 1: results.append(.returned)
+            case 0: results.append(.alreadyReturned)
+            default: results.append(.stale)
+            }
+        }
+        return results
     }
 
-    /// Defines a sale; true when it was created, false when replaced; throws `saleHasOrders`.
-    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> Bool {
+    /// Defines a sale at generation 0 of the current Redis run; returns whether it was created
+    /// (false: replaced) and that epoch, for PostgreSQL. Throws `saleHasOrders`.
+    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (created: Bool, epoch: RedisEpoch) {
         let keys = SaleKeys(saleID: definition.saleID)
-        let call = RedisScriptCall(
-            InventoryScripts.define,
-            keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
-            arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
-                   String(definition.perUserLimit), String(definition.startsAt.milliseconds),
-                   String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
-                   definition.purchaseTokenRequired ? "1" : "0"])
-        let result = try await evaluate([call])[0].orThrow().int
+        let (runID, reply) = try await onConnection { connection in
+            let runID = connection.serverRunID
+            let call = RedisScriptCall(
+                InventoryScripts.define,
+                keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
+                arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
+                            String(definition.perUserLimit), String(definition.startsAt.milliseconds),
+                            String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
+                            definition.purchaseTokenRequired ? "1" : "0", runID, "0"])
+            return (runID, try connection.evalScripts([call])[0])
+        }
+        let result = try reply.orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
-        return result == 1
+        return (result == 1, RedisEpoch(runID: runID, generation: 0))
     }
 
-    /// Adds `quantity` units; false when Redis does not know the sale.
-    public func restock(saleID: String, quantity: Int64) async throws(InventoryError) -> Bool {
+    /// Adds `quantity` units to counters at `epoch`; false when they are not at it (or missing).
+    public func restock(saleID: String, quantity: Int64, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
         let call = RedisScriptCall(InventoryScripts.restock, keys: [SaleKeys(saleID: saleID).sale],
-                                   arguments: [String(quantity)])
+                                   arguments: [String(quantity), epoch.runID, String(epoch.generation)])
         return (try await evaluate([call])[0].orThrow().int ?? -1) >= 0
     }
 
-    /// Rebuilds a sale Redis lost, from PostgreSQL's committed orders; no-op when it exists.
-    public func restore(_ sale: Sale, orders: Int64, holdings: [(userID: String, units: Int64)]) async throws(InventoryError) -> Bool {
-        let keys = SaleKeys(saleID: sale.saleID)
-        let d = sale.definition
-        var args = [d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
-                    String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
-                    String(d.reservationTTLSeconds), String(sale.restocked), String(sale.available), String(orders),
-                    d.purchaseTokenRequired ? "1" : "0"]
-        for holding in holdings { args.append(holding.userID); args.append(String(holding.units)) }
-        let call = RedisScriptCall(InventoryScripts.restore, keys: [keys.sale, keys.users], arguments: args)
+    /// Writes a sale's counters rebuilt from PostgreSQL at `snapshot.epoch`. Returns true when
+    /// written, false when the sale already is at that epoch or a newer generation; throws
+    /// `unavailable` when Redis is no longer the run the epoch names (it restarted again).
+    public func restore(_ snapshot: SaleSnapshot) async throws(InventoryError) -> Bool {
+        let keys = SaleKeys(saleID: snapshot.sale.saleID)
+        let d = snapshot.sale.definition
+        var args = [snapshot.epoch.runID, String(snapshot.epoch.generation), d.sku, String(d.priceCents), String(d.stock),
+                    String(d.perUserLimit), String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
+                    String(d.reservationTTLSeconds), String(snapshot.sale.restocked), String(snapshot.sale.available),
+                    String(snapshot.ordersTaken), d.purchaseTokenRequired ? "1" : "0", String(snapshot.holdings.count)]
+        args.reserveCapacity(args.count + snapshot.holdings.count * 2 + snapshot.idempotencyKeys.count * 2
+                             + snapshot.released.count + 1)
+        for holding in snapshot.holdings { args.append(holding.userID); args.append(String(holding.units)) }
+        args.append(String(snapshot.idempotencyKeys.count))
+        for key in snapshot.idempotencyKeys { args.append(key.field); args.append(key.orderID) }
+        args.append(contentsOf: snapshot.released)
+        let call = RedisScriptCall(InventoryScripts.restore,
+                                   keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
+                                   arguments: args)
+        let expected = snapshot.epoch.runID
+        let reply = try await onConnection { connection throws -> RESPValue in
+            guard connection.serverRunID == expected else {
+                throw InventoryError.unavailable("redis restarted during the rebuild of \(snapshot.sale.saleID)")
+            }
+            return try connection.evalScripts([call])[0]
+        }
+        return try reply.orThrow().int == 1
+    }
+
+    /// Marks a sale's counters for a rebuild if they are still at `epoch`; true when done now.
+    @discardableResult
+    public func invalidate(saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
+        let call = RedisScriptCall(InventoryScripts.invalidate, keys: [SaleKeys(saleID: saleID).sale],
+                                   arguments: [epoch.runID, String(epoch.generation)])
         return try await evaluate([call])[0].orThrow().int == 1
+    }
+
+    /// The `run_id` of the Redis the primary pool reaches now.
+    public func serverRunID() async throws(InventoryError) -> String {
+        try await onConnection { connection in connection.serverRunID }
+    }
+
+    /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip.
+    public func inspect(_ saleIDs: [String]) async throws(InventoryError) -> [SaleInspection] {
+        guard !saleIDs.isEmpty else { return [] }
+        let (runID, replies) = try await onConnection { connection in
+            (connection.serverRunID, try connection.evalScripts(saleIDs.map {
+                let keys = SaleKeys(saleID: $0)
+                return RedisScriptCall(InventoryScripts.inspect, keys: [keys.sale, keys.pending], arguments: [])
+            }))
+        }
+        return try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
+            guard let items = try reply.orThrow().array, items.count == 5 else {
+                throw .unavailable("redis: unexpected inspect reply")
+            }
+            let epoch = items[0].string.map { RedisEpoch(runID: $0, generation: items[1].int ?? 0) }
+            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: runID,
+                                  ordersTaken: items[2].int ?? 0,
+                                  available: items[3].int ?? 0, pending: Self.decodePending(items[4]))
+        }
     }
 
     /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip.
@@ -169,7 +291,11 @@ public struct StockLedger: Sendable {
         } catch {
             throw .unavailable("redis: \(error)")
         }
-        let items = try reply.orThrow().array ?? []
+        return Self.decodePending(try reply.orThrow())
+    }
+
+    static func decodePending(_ reply: RESPValue) -> [(orderID: String, record: PendingRecord)] {
+        let items = reply.array ?? []
         var out: [(String, PendingRecord)] = []
         var index = 0
         while index + 1 < items.count {
@@ -198,6 +324,17 @@ public struct StockLedger: Sendable {
                                         endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl,
                                         purchaseTokenRequired: fields["token"]?.int == 1)
         return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
+    }
+
+    /// Runs `body` on one pooled connection (its `serverRunID` is the Redis run it talks to).
+    private func onConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws(InventoryError) -> T {
+        do {
+            return try await redis.withConnection(body)
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("redis: \(error)")
+        }
     }
 
     private func evaluate(_ calls: [RedisScriptCall]) async throws(InventoryError) -> [RESPValue] {

@@ -31,6 +31,8 @@ public struct PurchaseBatchProcessor: Sendable {
     public struct PendingCommit: Sendable {
         public var purchase: PendingPurchase
         public var decision: PurchaseDecision
+        /// The epoch of the counters that decided it: its commit is fenced on it.
+        public var epoch: RedisEpoch?
     }
 
     public init(ledger: StockLedger, orders: OrderRepository, soldOut: SoldOutBoard = SoldOutBoard(),
@@ -44,14 +46,20 @@ public struct PurchaseBatchProcessor: Sendable {
     /// Decides `batch` in Redis; answers every rejection (and every purchase when Redis failed) and
     /// returns the purchases that need a commit before they are answered.
     public func decide(_ batch: [PendingPurchase]) async -> [PendingCommit] {
+        if orders.writerHealth.isDown {
+            // PostgreSQL was just seen unreachable: taking stock in Redis now would only strand it
+            // in the outbox. Refuse fast; the maintenance probe clears the mark when it answers.
+            for purchase in batch { purchase.complete(.unavailable("postgres is unreachable")) }
+            return []
+        }
         let started = MonotonicClock.now()
         var generations: [String: UInt64] = [:]
         for purchase in batch where generations[purchase.request.saleID] == nil {
             generations[purchase.request.saleID] = soldOut.generation(of: purchase.request.saleID)
         }
-        let decided: (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale])
+        let decided: LedgerDecisions
         do {
-            decided = try await ledger.decide(batch.map { $0.request }, now: .now())
+            decided = try await ledger.decideBatch(batch.map { $0.request }, now: .now())
         } catch {
             observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
             for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }
@@ -63,12 +71,13 @@ public struct PurchaseBatchProcessor: Sendable {
                 soldOut.markSoldOut(saleID, endsAt: sale.endsAt, generation: generation)
             }
         }
+        let epochs = decided.epochs
         var pending: [PendingCommit] = []
         for (purchase, decision) in zip(batch, decided.decisions) {
             if case .rejected(let outcome) = decision {
                 purchase.complete(outcome)
             } else {
-                pending.append(PendingCommit(purchase: purchase, decision: decision))
+                pending.append(PendingCommit(purchase: purchase, decision: decision, epoch: epochs[purchase.request.saleID]))
             }
         }
         return pending
@@ -78,7 +87,24 @@ public struct PurchaseBatchProcessor: Sendable {
     /// committed order, `200` for a retry, `503 unavailable` when the commit failed (the
     /// reservations stay in the outbox for the reconciler; a retry with the same
     /// `Idempotency-Key` returns the order once it is committed).
-    public func commit(_ group: [PendingCommit]) async {
+    ///
+    /// Each sale's reservations commit only if PostgreSQL still accepts the epoch they were decided
+    /// at (the fence); those refused are answered like stale counters (`PurchaseOutcome.stale`:
+    /// the caller rebuilds the sale and retries once).
+    public func commit(_ whole: [PendingCommit]) async {
+        // One epoch per sale and commit: the latest decided. Items decided at an older one (a
+        // rebuild came between two decisions) are fenced off without asking PostgreSQL.
+        var epochs: [String: RedisEpoch] = [:]
+        for item in whole { if let epoch = item.epoch { epochs[item.purchase.request.saleID] = epoch } }
+        var group: [PendingCommit] = []
+        group.reserveCapacity(whole.count)
+        for item in whole {
+            if item.epoch == nil || item.epoch != epochs[item.purchase.request.saleID] {
+                item.purchase.complete(.stale)
+            } else {
+                group.append(item)
+            }
+        }
         var reserved: [Order] = []
         var replayed: [Order] = []
         var lookup: [String] = []
@@ -94,14 +120,25 @@ public struct PurchaseBatchProcessor: Sendable {
         let started = MonotonicClock.now()
         let commit: OrderRepository.BatchCommit
         do {
-            commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup)
+            commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup, epochs: epochs)
         } catch {
             observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: true))
             for item in group { item.purchase.complete(.unavailable(Self.reason(error))) }
             return
         }
         observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: false))
+        for saleID in commit.fenced {
+            // Decided at counters PostgreSQL no longer accepts: a rebuild replaced them (then this
+            // is a no-op) or PostgreSQL's epoch is not Redis's (this forces a rebuild).
+            if let epoch = epochs[saleID] { _ = try? await ledger.invalidate(saleID: saleID, epoch: epoch) }
+        }
         for item in group {
+            if commit.fenced.contains(item.purchase.request.saleID) {
+                // Nothing was committed and the replaced counters do not count it: the same as
+                // meeting stale counters.
+                item.purchase.complete(.stale)
+                continue
+            }
             switch item.decision {
             case .reserved(let order):
                 item.purchase.complete(.created(commit.orders[order.orderID] ?? order))
@@ -115,7 +152,7 @@ public struct PurchaseBatchProcessor: Sendable {
                 continue
             }
         }
-        try? await ledger.acknowledge(reserved + replayed)
+        try? await ledger.acknowledge((reserved + replayed).filter { !commit.fenced.contains($0.saleID) })
     }
 
     static func reason(_ error: any Error) -> String {

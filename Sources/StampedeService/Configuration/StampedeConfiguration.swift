@@ -50,6 +50,11 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var postgresReaderPoolSize = 4
     public var postgresConnectTimeoutSeconds = 3
     public var replicaCheckMilliseconds = 250
+    public var postgresStatementTimeoutMilliseconds = 5000
+    public var postgresTCPTimeoutMilliseconds = 5000
+    public var reconcileIntervalSeconds = 5.0
+    public var outboxGraceSeconds = 30.0
+    public var drainTimeoutSeconds = 10.0
     public var poolAcquireTimeoutMilliseconds = 2000
     public var poolMaxWaiting = 4096
     public var maxConnections = 10_000

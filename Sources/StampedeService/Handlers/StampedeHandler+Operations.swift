@@ -30,7 +30,8 @@ extension StampedeHandler {
             .init(labels: [("kind", "expired")], value: Double(repairs.expired)),
             .init(labels: [("kind", "stock_returned")], value: Double(repairs.stockReturned)),
             .init(labels: [("kind", "outbox_committed")], value: Double(repairs.outboxCommitted)),
-            .init(labels: [("kind", "sale_restored")], value: Double(repairs.salesRestored)),
+            .init(labels: [("kind", "outbox_acknowledged")], value: Double(repairs.outboxDropped)),
+            .init(labels: [("kind", "sale_rebuilt")], value: Double(repairs.salesRebuilt)),
         ])
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                             body: metrics.render(figures))
@@ -38,7 +39,8 @@ extension StampedeHandler {
 
     /// `GET /health/ready`: `200` when Redis and PostgreSQL answer, else `503` naming the one down.
     func readyResponse() async -> HTTPResponse {
-        let checks = await probe()
+        var checks = await probe()
+        if draining.load(ordering: .relaxed) { checks.append(("accepting", false)) }
         let ready = checks.allSatisfy(\.ok)
         var writer = JSONWriter()
         writer.beginObject()

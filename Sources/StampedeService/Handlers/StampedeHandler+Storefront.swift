@@ -29,6 +29,10 @@ extension StampedeHandler {
     /// `POST /v1/sales/{id}/orders`: validates, then hands the purchase to the sale's shard, which
     /// answers once the order is committed (or rejected).
     func purchase(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+        if draining.load(ordering: .relaxed) {
+            metrics.recordPurchase(outcome: "unavailable")
+            return exchange.send(APIResponse.from(.unavailable("this instance is shutting down; retry")))
+        }
         let buyer: (userID: String, quantity: Int64)
         do {
             buyer = try RequestDecoding.purchase(request.body)
@@ -99,13 +103,18 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
         }
         let admission = inventory.admit(PendingPurchase(request: purchase) { outcome in
-            if outcome == .unknownSale, retryUnknown {
-                // Redis does not know the sale (it lost its data?): rebuild it from PostgreSQL once.
+            if outcome == .unknownSale || outcome == .stale, retryUnknown {
+                // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
+                // PostgreSQL, then try once more (the buyer waits for the rebuild, nothing was taken).
                 Task {
-                    if let sale = try? await self.inventory.loadSale(purchase.saleID) {
-                        self.submit(purchase, sale: sale, exchange, retryUnknown: false)
-                    } else {
-                        self.answer(.unknownSale, purchase, exchange)
+                    do {
+                        if try await self.inventory.rebuild(purchase.saleID), let sale = try await self.inventory.loadSale(purchase.saleID) {
+                            self.submit(purchase, sale: sale, exchange, retryUnknown: false)
+                        } else {
+                            self.answer(.unknownSale, purchase, exchange)
+                        }
+                    } catch {
+                        self.answer(.unavailable("the sale's stock counters are being rebuilt: \(error)"), purchase, exchange)
                     }
                 }
                 return
@@ -144,6 +153,8 @@ extension StampedeHandler {
             exchange.logger.warning("purchase answered 503 unavailable", metadata: [
                 "request_id": "\(exchange.requestID)", "sale_id": "\(purchase.saleID)", "reason": "\(why)"])
             (name, response) = ("unavailable", APIResponse.from(.unavailable(why)))
+        case .stale:
+            (name, response) = ("unavailable", APIResponse.from(.unavailable("the sale's stock counters are being rebuilt; retry")))
         }
         metrics.recordPurchase(outcome: name)
         exchange.send(response)

@@ -12,6 +12,8 @@ public final class StampedeHandler: HTTPRequestHandler {
     let logger: Logger
     /// The tunables that may change at run time (reload), read on every request.
     let live: Mutex<LiveSettings>
+    /// Set by a graceful shutdown: new purchases are refused (`503 unavailable`, nothing taken).
+    let draining = Atomic<Bool>(false)
     /// Figures of pools, the HTTP server and repairs, read at scrape time for `/metrics`.
     let scrape: @Sendable () -> ScrapeFigures
     /// Checks each dependency (`redis`, `postgres`) for `/health/ready`.
@@ -42,6 +44,11 @@ public final class StampedeHandler: HTTPRequestHandler {
         self.scrape = scrape
         self.probe = probe
         self.reload = reload
+    }
+
+    /// Starts refusing new purchases and reporting not-ready, for a graceful shutdown.
+    func beginDraining() {
+        draining.store(true, ordering: .relaxed)
     }
 
     /// Applies the live part of a configuration.

@@ -24,12 +24,12 @@ struct ConsistencyRepairTests {
             }
             #expect(try await inventory.orders.order(request.orderID) == nil)
 
-            let committed = await inventory.commitStrandedReservations(graceSeconds: 0)
+            let committed = await inventory.commitStrandedReservations(graceSeconds: 0, saleIDs: [sale])
             #expect(committed >= 1)
             #expect(try await inventory.orders.order(request.orderID)?.status == .reserved)
             #expect(try await inventory.ledger.pending(saleID: sale).isEmpty)
             // Running it again commits nothing twice.
-            _ = await inventory.commitStrandedReservations(graceSeconds: 0)
+            _ = await inventory.commitStrandedReservations(graceSeconds: 0, saleIDs: [sale])
             let retry = try await stampede.client().call("POST", "/v1/sales/\(sale)/orders", body: #"{"user_id":"judy","quantity":1}"#,
                                                       headers: [("Idempotency-Key", "crash-1")])
             #expect(retry.status == 200)

@@ -12,6 +12,22 @@ struct OrderRepositoryTests {
         return (OrderRepository(writer: postgres, reader: postgres), postgres)
     }
 
+    /// The epoch test sales are registered at; commits are fenced on it.
+    static let epoch = RedisEpoch(runID: "test-run", generation: 0)
+
+    /// Registers `sale` in `sales` at `epoch`, as defining it would; returns the epochs map for commits.
+    /// The sale ended two days ago, so the reconcilers of other tests' services (which skip sales
+    /// ended over a day ago) do not rebuild it — it has no Redis keys — and move its epoch.
+    private static func register(_ sale: String, on postgres: PostgresClient) async throws -> [String: RedisEpoch] {
+        let now = Timestamp.now()
+        _ = try await SaleRepository(writer: postgres).save(
+            SaleDefinition(saleID: sale, sku: "sku", priceCents: 250, stock: 1000, perUserLimit: 10,
+                           startsAt: now.adding(seconds: -3 * 86_400), endsAt: now.adding(seconds: -2 * 86_400),
+                           reservationTTLSeconds: 900),
+            epoch: epoch)
+        return [sale: epoch]
+    }
+
     private static func order(sale: String, user: String, quantity: Int64 = 1, expiresIn: Int64 = 900) -> Order {
         let now = Timestamp.now()
         return Order(orderID: OrderIDGenerator.next(), saleID: sale, sku: "sku", userID: user, quantity: quantity,
@@ -34,12 +50,13 @@ struct OrderRepositoryTests {
         let (orders, postgres) = try await Self.repository()
         defer { postgres.shutdown() }
         let sale = TestServices.uniqueName("repo")
+        let epochs = try await Self.register(sale, on: postgres)
         let batch = (0..<50).map { Self.order(sale: sale, user: "u\($0)") }
-        let first = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [])
+        let first = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [], epochs: epochs)
         #expect(first.orders.count == 50)
-        let again = try await orders.commitBatch(reserved: [], replayed: Array(batch.prefix(10)), lookup: [batch[20].orderID])
+        let again = try await orders.commitBatch(reserved: [], replayed: Array(batch.prefix(10)), lookup: [batch[20].orderID], epochs: epochs)
         #expect(again.orders[batch[20].orderID] == batch[20])
-        #expect(try await orders.commitRecovered(batch) == 0)
+        #expect(try await orders.commitRecovered(batch, saleID: sale, epoch: Self.epoch) == 0)
         let count = try await postgres.query("SELECT count(*) FROM orders WHERE sale_id = $1", [sale])
         #expect(count.rows.first?[0] == "50")
         #expect(try await orders.order(batch[7].orderID) == batch[7])
@@ -53,21 +70,23 @@ struct OrderRepositoryTests {
         let (orders, postgres) = try await Self.repository()
         defer { postgres.shutdown() }
         let sale = TestServices.uniqueName("state")
+        let epochs = try await Self.register(sale, on: postgres)
         let live = Self.order(sale: sale, user: "a")
         let cancelled = Self.order(sale: sale, user: "c")
         let due = Self.order(sale: sale, user: "b", expiresIn: -1)
-        _ = try await orders.commitBatch(reserved: [live, cancelled, due], replayed: [], lookup: [])
-        #expect(try await orders.transition(live.orderID, to: .paid)?.status == .paid)
+        _ = try await orders.commitBatch(reserved: [live, cancelled, due], replayed: [], lookup: [], epochs: epochs)
+        #expect(try await orders.transition(live.orderID, to: .paid)?.order.status == .paid)
         #expect(try await orders.transition(live.orderID, to: .cancelled) == nil)
         #expect(try await orders.transition(due.orderID, to: .paid) == nil, "an expired reservation cannot be paid")
         let expired = try await orders.expireDue(limit: 10, orderID: due.orderID)
-        #expect(expired.isEmpty || expired.map(\.orderID) == [due.orderID])
+        #expect(expired.isEmpty || expired.map(\.order.orderID) == [due.orderID])
+        #expect(expired.allSatisfy { $0.epoch == Self.epoch }, "a settled order carries its sale's epoch")
         #expect(try await orders.expireDue(limit: 10, orderID: due.orderID).isEmpty, "an order expires once")
         #expect(try await orders.order(due.orderID)?.status == .expired)
-        #expect(try await orders.transition(cancelled.orderID, to: .cancelled)?.status == .cancelled)
-        #expect(try await orders.unreturned(graceSeconds: 0).contains { $0.orderID == cancelled.orderID })
+        #expect(try await orders.transition(cancelled.orderID, to: .cancelled)?.order.status == .cancelled)
+        #expect(try await orders.unreturned(graceSeconds: 0, limit: 100_000).contains { $0.order.orderID == cancelled.orderID })
         try await orders.markStockReturned([cancelled.orderID])
-        #expect(try await orders.unreturned(graceSeconds: 0).contains { $0.orderID == cancelled.orderID } == false)
+        #expect(try await orders.unreturned(graceSeconds: 0, limit: 100_000).contains { $0.order.orderID == cancelled.orderID } == false)
     }
 
     /// Concurrent expiry sweeps never claim an order twice (FOR UPDATE SKIP LOCKED), and every due
@@ -76,10 +95,11 @@ struct OrderRepositoryTests {
         let (orders, postgres) = try await Self.repository()
         defer { postgres.shutdown() }
         let sale = TestServices.uniqueName("sweep")
+        let epochs = try await Self.register(sale, on: postgres)
         let due = (0..<40).map { Self.order(sale: sale, user: "s\($0)", expiresIn: -5) }
-        _ = try await orders.commitBatch(reserved: due, replayed: [], lookup: [])
+        _ = try await orders.commitBatch(reserved: due, replayed: [], lookup: [], epochs: epochs)
         let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
-            for _ in 0..<4 { group.addTask { try await orders.expireDue(limit: 500).map(\.orderID) } }
+            for _ in 0..<4 { group.addTask { try await orders.expireDue(limit: 500).map(\.order.orderID) } }
             var all: [String] = []
             for try await ids in group { all += ids }
             return all

@@ -96,9 +96,13 @@ struct PurchaseScriptTests {
         let sale = try await Self.define(ledger, stock: 3, limit: 3)
         let request = PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)
         _ = try await ledger.decisions([request], now: .now())
-        let item = StockReturn(saleID: sale, orderID: request.orderID, userID: "heidi", quantity: 3)
-        #expect(try await ledger.release([item, item]) == [true, false])
-        #expect(try await ledger.release([item]) == [false])
+        let epoch = try await ledger.inspect([sale])[0].epoch
+        let stale = StockReturn(saleID: sale, orderID: request.orderID, userID: "heidi", quantity: 3,
+                                epoch: RedisEpoch(runID: "another-run", generation: 0))
+        #expect(try await ledger.release([stale]) == [.stale], "a return fenced on other counters changes nothing")
+        let item = StockReturn(saleID: sale, orderID: request.orderID, userID: "heidi", quantity: 3, epoch: epoch)
+        #expect(try await ledger.release([item, item]) == [.returned, .alreadyReturned])
+        #expect(try await ledger.release([item]) == [.alreadyReturned])
         #expect(try await ledger.sales([sale])[0]?.available == 3)
         // Heidi's units were returned too: she may buy the full limit again.
         let again = try await ledger.decisions([PurchaseRequest(saleID: sale, userID: "heidi", quantity: 3, idempotencyKey: nil)], now: .now())
@@ -112,7 +116,7 @@ struct PurchaseScriptTests {
         let now = Timestamp.now()
         let definition = SaleDefinition(saleID: sale, sku: "sku2", priceCents: 1, stock: 4, perUserLimit: 1,
                                         startsAt: now.adding(seconds: -1), endsAt: now.adding(seconds: 60), reservationTTLSeconds: 60)
-        #expect(try await ledger.define(definition) == false)
+        #expect(try await ledger.define(definition).created == false)
         _ = try await ledger.decisions([PurchaseRequest(saleID: sale, userID: "ivan", quantity: 1, idempotencyKey: nil)], now: .now())
         await #expect(throws: InventoryError.saleHasOrders(sale)) { try await ledger.define(definition) }
     }

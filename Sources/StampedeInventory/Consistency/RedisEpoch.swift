@@ -1,0 +1,33 @@
+/// Which incarnation of Redis's counters a sale's decisions were made against.
+///
+/// `runID` is the `run_id` of the Redis process (new on every restart or failover: see
+/// `RedisConnection.serverRunID`); `generation` counts the rebuilds of the sale's counters from
+/// PostgreSQL. Redis keeps both in the sale's hash (`run`, `gen`); PostgreSQL keeps the one it
+/// accepts commits for in `sales.redis_epoch` (text `run/gen`). A reservation commits only if it
+/// was decided under the epoch PostgreSQL holds, so a rebuild fences off every decision made
+/// against the counters it replaced.
+public struct RedisEpoch: Sendable, Equatable, CustomStringConvertible {
+    public var runID: String
+    public var generation: Int64
+
+    public init(runID: String, generation: Int64) {
+        self.runID = runID
+        self.generation = generation
+    }
+
+    /// Parses `run/gen`; nil for anything else (a sale never rebuilt under this scheme).
+    public init?(_ text: String) {
+        guard let slash = text.lastIndex(of: "/"), let generation = Int64(text[text.index(after: slash)...]) else {
+            return nil
+        }
+        self.init(runID: String(text[..<slash]), generation: generation)
+    }
+
+    /// `run/gen`, as stored in `sales.redis_epoch`.
+    public var description: String { "\(runID)/\(generation)" }
+
+    /// The epoch a rebuild on the Redis run `runID` moves to from `previous` (what PostgreSQL held).
+    public static func next(after previous: RedisEpoch?, runID: String) -> RedisEpoch {
+        RedisEpoch(runID: runID, generation: (previous?.generation ?? 0) + 1)
+    }
+}

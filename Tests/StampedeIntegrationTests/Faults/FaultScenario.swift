@@ -1,0 +1,202 @@
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// The Stampede ports buyers may use, shared with their threads.
+final class PortBoard: Sendable {
+    let list = Mutex<[Int]>([])
+}
+
+/// One fault-injection run: its own Redis, PostgreSQL and Stampede processes, a sale, a rush of
+/// concurrent buyers (each retrying with its Idempotency-Key after a 503, a timeout or a dropped
+/// connection, like a storefront), and the invariant checks made straight on PostgreSQL and Redis.
+final class FaultScenario: @unchecked Sendable {
+    static let adminToken = "fault-admin-token"
+
+    let name: String
+    let directory: String
+    let redis: FaultRedis
+    let postgres: FaultPostgres
+    let saleID: String
+    let stock: Int
+    /// The instances buyers may use now; a killed one is removed, a restarted one added.
+    let ports = PortBoard()
+    private let instances = Mutex<[FaultStampede]>([])
+
+    init(_ name: String, stock: Int) throws {
+        self.name = name
+        self.stock = stock
+        directory = try FaultEnvironment.directory() + "/" + name
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        redis = try FaultRedis(directory: directory + "/redis")
+        postgres = try FaultPostgres(directory: directory + "/pg")
+        saleID = TestServices.uniqueName(name)
+    }
+
+    /// Stops everything this scenario started.
+    func tearDown() {
+        for instance in instances.withLock({ $0 }) { instance.kill9() }
+        redis.kill9()
+        postgres.stopImmediately()
+    }
+
+    /// Starts one more Stampede instance and lets buyers use it.
+    @discardableResult
+    func startStampede() throws -> FaultStampede {
+        let count = instances.withLock { $0.count }
+        let instance = try FaultStampede(redis: redis.address, postgres: postgres.uri,
+                                         logPath: "\(directory)/stampede-\(count).log")
+        instances.withLock { $0.append(instance) }
+        ports.list.withLock { $0.append(instance.port) }
+        return instance
+    }
+
+    /// The instances buyers may use now.
+    var liveInstances: [FaultStampede] {
+        let live = ports.list.withLock { $0 }
+        return instances.withLock { $0 }.filter { live.contains($0.port) }
+    }
+
+    /// Takes an instance away from buyers (before killing or stopping it).
+    func retire(_ instance: FaultStampede) {
+        ports.list.withLock { $0.removeAll { $0 == instance.port } }
+    }
+
+    func createSale(on instance: FaultStampede) throws {
+        let now = Date()
+        let format = ISO8601DateFormatter()
+        let body = """
+        {"sku":"sku-fault","price_cents":500,"stock":\(stock),"per_user_limit":1,\
+        "starts_at":"\(format.string(from: now.addingTimeInterval(-60)))","ends_at":"\(format.string(from: now.addingTimeInterval(3600)))"}
+        """
+        let answer = try HTTPTestClient(port: instance.port).request("PUT", "/admin/sales/\(saleID)", body: body,
+                                                                     headers: [("Authorization", "Bearer \(Self.adminToken)")])
+        guard answer.status == 201 else { throw ChildFailure(description: "create sale: \(answer.status) \(answer.text)") }
+    }
+
+    // MARK: The rush
+
+    /// What one buyer saw.
+    struct Buyer: Sendable {
+        var user: String
+        var key: String
+        /// Order ids of every 201/200 answer (retries with the key must all name the same order).
+        var confirmed: [String] = []
+        /// The last status seen (0: none before the deadline).
+        var finalStatus = 0
+        var attempts = 0
+        var resolved = false
+    }
+
+    /// `buyers` buyers on `threads` threads, each buying one unit with its own key, retrying
+    /// after 503s, timeouts and connection failures until answered or `deadline` seconds pass.
+    /// Each thread waits `pace` seconds between its buyers, so the rush lasts long enough for a
+    /// fault to land in the middle of it.
+    func rush(buyers: Int, threads: Int = 24, pace: Double = 0.04, deadline: Double = 40) async -> [Buyer] {
+        let ends = Date().addingTimeInterval(deadline)
+        let saleID = self.saleID
+        let ports = self.ports
+        let perThread = await BlockingThreads.run(threads) { thread -> [Buyer] in
+            var out: [Buyer] = []
+            var client: HTTPTestClient?
+            var clientPort = 0
+            var index = thread
+            while index < buyers {
+                var buyer = Buyer(user: "buyer\(index)", key: "key-\(index)")
+                while !buyer.resolved && Date() < ends {
+                    buyer.attempts += 1
+                    let live = ports.list.withLock { $0 }
+                    guard !live.isEmpty else { usleep(50_000); continue }
+                    if client == nil || !live.contains(clientPort) {
+                        clientPort = live[(index + buyer.attempts) % live.count]
+                        client = try? HTTPTestClient(port: clientPort, timeoutSeconds: 2)
+                        if client == nil { usleep(50_000); continue }
+                    }
+                    let body = "{\"user_id\":\"\(buyer.user)\",\"quantity\":1}"
+                    guard let answer = try? client!.request("POST", "/v1/sales/\(saleID)/orders", body: body,
+                                                            headers: [("Idempotency-Key", buyer.key)]) else {
+                        client = nil  // timeout or dropped connection: retry with the same key
+                        usleep(50_000)
+                        continue
+                    }
+                    buyer.finalStatus = answer.status
+                    switch answer.status {
+                    case 200, 201:
+                        buyer.confirmed.append(answer.json["order_id"]?.stringValue ?? "?")
+                        buyer.resolved = true
+                    case 503:
+                        if answer.headers["connection"] == "close" { client = nil }
+                        usleep(100_000)
+                    default:
+                        buyer.resolved = true
+                    }
+                }
+                out.append(buyer)
+                index += threads
+                usleep(UInt32(pace * 1_000_000))
+            }
+            return out
+        }
+        return perThread.flatMap { $0 }
+    }
+
+    // MARK: Invariants
+
+    /// Checks, straight on PostgreSQL and Redis, once repairs have had time to run:
+    /// every confirmed order exists; a key never names two orders; the sale is never oversold;
+    /// every buyer got an answer; and stock is conserved (`avail + held = stock`, outbox empty).
+    func verify(_ buyers: [Buyer], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let rows = try postgres.query(
+            "SELECT order_id, user_id, COALESCE(idempotency_key, ''), status, quantity FROM orders WHERE sale_id = '\(saleID)'")
+        let byID = Dictionary(rows.map { ($0[0], $0) }, uniquingKeysWith: { first, _ in first })
+        var confirmed = 0
+        for buyer in buyers {
+            #expect(buyer.resolved, "buyer \(buyer.user) got no final answer (last status \(buyer.finalStatus), \(buyer.attempts) attempts)",
+                    sourceLocation: sourceLocation)
+            #expect(buyer.finalStatus == 0 || [200, 201, 409].contains(buyer.finalStatus),
+                    "buyer \(buyer.user) ended with \(buyer.finalStatus)", sourceLocation: sourceLocation)
+            #expect(Set(buyer.confirmed).count <= 1, "key \(buyer.key) answered with two orders \(buyer.confirmed)",
+                    sourceLocation: sourceLocation)
+            for id in Set(buyer.confirmed) {
+                confirmed += 1
+                #expect(byID[id] != nil, "order \(id) confirmed to \(buyer.user) is not in PostgreSQL", sourceLocation: sourceLocation)
+                #expect(byID[id]?[1] == buyer.user, sourceLocation: sourceLocation)
+            }
+        }
+        let perUser = Dictionary(grouping: rows, by: { $0[1] })
+        #expect(perUser.values.allSatisfy { $0.count == 1 }, "a user (one key each) has two orders", sourceLocation: sourceLocation)
+        let held = rows.filter { ["reserved", "paid"].contains($0[3]) }.reduce(0) { $0 + (Int($1[4]) ?? 0) }
+        #expect(held <= stock, "oversold: \(held) units held of \(stock)", sourceLocation: sourceLocation)
+        #expect(confirmed > 0, "the rush confirmed nothing", sourceLocation: sourceLocation)
+        let retried = buyers.filter { $0.attempts > 1 }.count
+        #expect(retried > 0, "no buyer had to retry: the fault did not hit the rush", sourceLocation: sourceLocation)
+        let statuses = Dictionary(grouping: buyers, by: \.finalStatus).mapValues(\.count).sorted { $0.key < $1.key }
+        print("[fault \(name)] buyers \(buyers.count), final statuses \(statuses), confirmed \(confirmed), "
+              + "retried \(retried), attempts \(buyers.reduce(0) { $0 + $1.attempts }), held \(held) of \(stock)")
+
+        // Conservation, once the reconciler committed stranded reservations and rebuilt counters.
+        var last = ""
+        let conserved = FaultEnvironment.wait(seconds: 30, every: 0.25) {
+            guard let avail = try? redis.cli(["HGET", "{\(saleID)}:sale", "avail"]),
+                  let pending = try? redis.cli(["HLEN", "{\(saleID)}:pending"]),
+                  let result = try? postgres.query(
+                    "SELECT COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = '\(saleID)' AND status IN ('reserved', 'paid')"),
+                  let heldNow = Int(result.first?.first ?? "") else { return false }
+            last = "avail \(avail), held \(heldNow), pending \(pending), stock \(stock)"
+            return Int(avail).map { $0 + heldNow == stock } == true && pending == "0"
+        }
+        #expect(conserved, "stock not conserved after reconciliation: \(last)", sourceLocation: sourceLocation)
+
+        // Ops' view: once repaired, `stampede reconcile --dry-run` finds nothing to do (exit 0).
+        var environment = ChildProcess.currentEnvironment().filter { !$0.key.hasPrefix("STAMPEDE_") }
+        environment["STAMPEDE_REDIS_WRITER"] = redis.address
+        environment["STAMPEDE_POSTGRES_WRITER"] = postgres.uri
+        let dryRun = try FaultEnvironment.run(try FaultEnvironment.binary(),
+                                              ["reconcile", "--dry-run", "--config", FaultEnvironment.configPath],
+                                              environment: environment, check: false)
+        #expect(dryRun.status == 0 && dryRun.output.contains("totals: sale_rebuilt=0"),
+                "stampede reconcile --dry-run after the repairs: \(dryRun.output)", sourceLocation: sourceLocation)
+    }
+}
