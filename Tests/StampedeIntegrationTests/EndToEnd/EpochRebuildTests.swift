@@ -64,7 +64,9 @@ struct EpochRebuildTests {
                     "POST", "/v1/sales/\(sale)/orders", body: "{\"user_id\":\"late\(index)\",\"quantity\":1}"))?.status ?? 0
             }
             #expect(statuses.filter { $0 == 201 }.count == 20, "only the 20 units PostgreSQL has not sold are sold again")
-            #expect(statuses.allSatisfy { $0 == 201 || $0 == 409 })
+            // 503 overloaded (the shard's adaptive or stock-aware admission under 40 buyers) promises
+            // no effect and is allowed; anything else is not.
+            #expect(statuses.allSatisfy { $0 == 201 || $0 == 409 || $0 == 503 }, "\(statuses)")
             #expect(try await Self.held(sale) == 30)
             #expect(try await stampede.service.inventory.loadSale(sale)?.available == 0)
             #expect(stampede.service.inventory.repairCounts.salesRebuilt >= 1)
