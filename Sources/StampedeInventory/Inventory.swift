@@ -106,7 +106,7 @@ public final class Inventory: Sendable {
     /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
     public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {
         if purchase.request.idempotencyKey == nil,
-           let outcome = soldOut.answer(for: purchase.request.saleID, now: .now()) {
+           let outcome = soldOut.answer(for: purchase.request.saleID) {
             purchase.complete(outcome)
             return .queued
         }

@@ -1,40 +1,68 @@
--- wrk script for Stampede purchases: every request is a distinct buyer
--- (user "<run>-<thread>-<n>"), quantity 1, no Idempotency-Key. Counts answers by status and
--- prints them as "status <code> <count>" lines after wrk's own summary.
--- The run prefix comes from the environment (BENCH_RUN) so repeated runs never reuse a user.
+-- wrk script for Stampede purchases: every request is a distinct buyer (user
+-- "<run>-<thread>-<n>"), quantity 1, no Idempotency-Key. Used by scripts/bench and
+-- scripts/wrk/measure.
+--
+-- The sale is the URL's path (…/v1/sales/<id>/orders), or SALE=<id> with the base URL.
+-- SALE2=<id> SHARE2=0.3 sends that fraction of the purchases to a second sale.
+-- BACKOFF_MS=N: a connection that got 503 waits about N ms before its next request, like a client
+-- honouring Retry-After (0, the default: retry at once, the worst case).
+-- BENCH_RUN sets the user prefix so repeated runs never reuse a user (default: random).
+--
+-- After wrk's summary it prints one "status <code> <count>" line per status and a line
+-- "RESULT created=… conflict=… shed=… other=… goodput=…/s shed_rate=…/s p50_ms=… p99_ms=… max_ms=…".
 
-local run = os.getenv("BENCH_RUN") or tostring(os.time())
+local sale = os.getenv("SALE")
+local sale2 = os.getenv("SALE2")
+local share2 = tonumber(os.getenv("SHARE2") or "0")
+local backoff = tonumber(os.getenv("BACKOFF_MS") or "0")
 local threads = {}
-local next_id = 0
 
 function setup(thread)
-  next_id = next_id + 1
-  thread:set("tid", next_id)
   table.insert(threads, thread)
+  thread:set("id", #threads)
 end
 
 function init(args)
+  math.randomseed(os.time() * 1000 + id)
+  prefix = (os.getenv("BENCH_RUN") or tostring(math.random(1, 1000000000))) .. "-" .. id .. "-"
   counter = 0
   statuses = {}
-  prefix = run .. "-" .. tid .. "-"
+  shed_last = false
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
 
 function request()
   counter = counter + 1
-  return wrk.format(nil, nil, nil, '{"user_id":"' .. prefix .. counter .. '","quantity":1}')
+  local body = '{"user_id":"' .. prefix .. counter .. '","quantity":1}'
+  local target = sale
+  if sale2 and math.random() < share2 then target = sale2 end
+  if target == nil then return wrk.format(nil, nil, nil, body) end
+  return wrk.format(nil, "/v1/sales/" .. target .. "/orders", nil, body)
+end
+
+function delay()
+  local wait = (shed_last and backoff > 0) and backoff * (0.5 + math.random()) or 0
+  shed_last = false
+  return wait
 end
 
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  shed_last = status == 503
 end
 
 function done(summary, latency, requests)
   local total = {}
   for _, thread in ipairs(threads) do
-    local s = thread:get("statuses")
-    for code, n in pairs(s) do total[code] = (total[code] or 0) + n end
+    for code, n in pairs(thread:get("statuses")) do total[code] = (total[code] or 0) + n end
   end
   for code, n in pairs(total) do io.write(string.format("status %d %d\n", code, n)) end
+  local created = (total[201] or 0) + (total[200] or 0)
+  local conflict, shed = total[409] or 0, total[503] or 0
+  local other = summary.requests - created - conflict - shed
+  local secs = summary.duration / 1e6
+  io.write(string.format("RESULT created=%d conflict=%d shed=%d other=%d goodput=%.0f/s shed_rate=%.0f/s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
+    created, conflict, shed, other, (created + conflict) / secs, shed / secs,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
 end

@@ -101,8 +101,8 @@ public actor Shard {
     private func commitWaiting() async {
         while true {
             let size = commitGroupSize.load(ordering: .relaxed)
-            let group = commits.withLock { $0.takeBatch(maxSize: size) }
-            openDecideGate()
+            let (group, left) = commits.withLock { queue in (queue.takeBatch(maxSize: size), queue.count) }
+            if left == 0 { openDecideGate() }
             if group.isEmpty { return }
             await processor.commit(group)
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
@@ -115,8 +115,9 @@ public actor Shard {
         }
     }
 
+    /// Lets the decide stage go on once the commit stage took every decided reservation.
     private func openDecideGate() {
-        guard let gate = decideGate, commits.withLock({ $0.count }) == 0 else { return }
+        guard let gate = decideGate else { return }
         decideGate = nil
         gate.resume()
     }

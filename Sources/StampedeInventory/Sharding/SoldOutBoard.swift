@@ -49,9 +49,10 @@ public final class SoldOutBoard: Sendable {
 
     /// The answer for a purchase without an idempotency key, when it can be given from memory:
     /// `sale_ended` past the end (as Redis would say), else `sold_out`; nil when Redis must decide.
-    public func answer(for saleID: String, now: Timestamp) -> PurchaseOutcome? {
+    /// The clock is read only for a sale marked sold out.
+    public func answer(for saleID: String, now: @autoclosure () -> Timestamp = .now()) -> PurchaseOutcome? {
         guard let ends = entries.withLock({ $0[saleID]?.soldOutUntil }) else { return nil }
-        return now >= ends ? .ended : .soldOut
+        return now() >= ends ? .ended : .soldOut
     }
 
     /// Whether `saleID` is marked sold out.
