@@ -42,11 +42,17 @@ final class FaultRedis: @unchecked Sendable {
     }
 
     /// Writes a snapshot now (BGSAVE) and copies it aside, to restart from later ("behind").
+    /// Completion is read from `rdb_saves`, a count: `LASTSAVE` has one-second resolution and does
+    /// not move when the snapshot lands in the same second as the server's start.
     func snapshot() throws -> String {
-        let before = try cli(["LASTSAVE"])
+        let before = try persistence("rdb_saves")
         _ = try cli(["BGSAVE"])
-        guard FaultEnvironment.wait(seconds: 10, { (try? self.cli(["LASTSAVE"])) != before }) else {
-            throw ChildFailure(description: "BGSAVE did not finish")
+        let done = FaultEnvironment.wait(seconds: 10) {
+            (try? self.persistence("rdb_saves")).map { $0 != before } == true
+                && (try? self.persistence("rdb_bgsave_in_progress")) == "0"
+        }
+        guard done, try persistence("rdb_last_bgsave_status") == "ok" else {
+            throw ChildFailure(description: "BGSAVE did not finish; see \(directory)/redis.log")
         }
         let copy = directory + "-snapshot.rdb"
         try? FileManager.default.removeItem(atPath: copy)
@@ -60,6 +66,13 @@ final class FaultRedis: @unchecked Sendable {
             try FileManager.default.removeItem(atPath: directory + "/" + item)
         }
         if let snapshot { try FileManager.default.copyItem(atPath: snapshot, toPath: directory + "/dump.rdb") }
+    }
+
+    /// One field of `INFO persistence`.
+    func persistence(_ field: String) throws -> String? {
+        try cli(["INFO", "persistence"]).split(whereSeparator: \.isNewline)
+            .first { $0.hasPrefix(field + ":") }
+            .map { String($0.dropFirst(field.count + 1)).trimmingCharacters(in: .whitespaces) }
     }
 
     func cli(_ arguments: [String]) throws -> String {
