@@ -20,6 +20,19 @@ import Testing
             invariants: .init(passed: passed, checks: [InvariantResult(name: "not_oversold", passed: passed, source: "postgres", detail: "d", orders: passed ? [] : ["o<1>"])]))
     }
 
+    /// The accepted latency counts 2xx answers only: fast sheds do not dilute what admitted
+    /// requests waited.
+    @Test func acceptedLatencyCountsOnlySuccesses() {
+        let recorder = RunRecorder(start: 0)
+        recorder.record(.buy, .answered(status: 201, error: nil), latency: 80_000_000, completedAt: 1)
+        for _ in 0..<99 { recorder.record(.buy, .answered(status: 503, error: "overloaded"), latency: 50_000, completedAt: 1) }
+        let measured = recorder.snapshot
+        #expect(measured.routes[LoadRoute.buy.rawValue].count == 100)
+        #expect(measured.accepted[LoadRoute.buy.rawValue].count == 1)
+        #expect(measured.accepted[LoadRoute.buy.rawValue].summary.p50Us >= 79_000)
+        #expect(measured.routes[LoadRoute.buy.rawValue].summary.p50Us < 1_000)
+    }
+
     /// HdrHistogram percentiles of 1…1000 µs land within its precision.
     @Test func histogramPercentiles() {
         var latency = LatencyHistogram()

@@ -4,6 +4,9 @@ import Synchronization
 /// latency histograms, per-route × outcome counts, and per-second accumulators.
 public struct Measurements: Sendable {
     public var routes: [LatencyHistogram] = LoadRoute.allCases.map { _ in LatencyHistogram() }
+    /// Per route, the latencies of 2xx answers only: what the accepted requests waited (fast
+    /// `503 overloaded` answers would otherwise hide the queueing of the ones let in).
+    public var accepted: [LatencyHistogram] = LoadRoute.allCases.map { _ in LatencyHistogram() }
     public var outcomes: [LoadRoute: [Outcome: Int]] = [:]
     public var seconds: [Int: SecondAccumulator] = [:]
 
@@ -11,6 +14,7 @@ public struct Measurements: Sendable {
 
     public mutating func merge(_ other: Measurements) {
         for index in routes.indices { routes[index].add(other.routes[index]) }
+        for index in accepted.indices { accepted[index].add(other.accepted[index]) }
         for (route, counts) in other.outcomes {
             outcomes[route, default: [:]].merge(counts, uniquingKeysWith: +)
         }
@@ -90,6 +94,7 @@ public final class RunRecorder: Sendable {
         let second = second(of: completedAt)
         state.withLock { m in
             m.routes[route.rawValue].record(nanoseconds: latency)
+            if outcome.kind == .success { m.accepted[route.rawValue].record(nanoseconds: latency) }
             m.outcomes[route, default: [:]][outcome, default: 0] += 1
             m.seconds[second, default: SecondAccumulator()].kinds[outcome.kind.rawValue] += 1
             m.seconds[second, default: SecondAccumulator()].latency.record(nanoseconds: latency)

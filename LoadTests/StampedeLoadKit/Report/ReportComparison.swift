@@ -67,6 +67,10 @@ extension RunReport {
             out += "  \(name.padding(toLength: 12, withPad: " ", startingAt: 0)) n=\(l.count)  p50 \(Format.micros(l.p50Us))  p90 \(Format.micros(l.p90Us))  "
             out += "p99 \(Format.micros(l.p99Us))  p99.9 \(Format.micros(l.p999Us))  max \(Format.micros(l.maxUs))\n"
         }
+        for (name, l) in (acceptedLatency ?? [:]).sorted(by: { $0.key < $1.key }) where (outcomes[name]?.count ?? 0) > 1 {
+            out += "  \((name + " 2xx").padding(toLength: 12, withPad: " ", startingAt: 0)) n=\(l.count)  p50 \(Format.micros(l.p50Us))  "
+            out += "p90 \(Format.micros(l.p90Us))  p99 \(Format.micros(l.p99Us))  p99.9 \(Format.micros(l.p999Us))  max \(Format.micros(l.maxUs))\n"
+        }
         for (route, counts) in outcomes.sorted(by: { $0.key < $1.key }) {
             out += "  \(route): " + counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "  ") + "\n"
         }

@@ -17,6 +17,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var totals: Totals
     /// Latency summaries by route name, plus `all`.
     public var latency: [String: LatencySummary]
+    /// Latency summaries of 2xx answers only, by route name (absent in reports of older builds).
+    public var acceptedLatency: [String: LatencySummary]?
     /// Counts by route name, then outcome label (`201`, `409 sold_out`, `error timeout`).
     public var outcomes: [String: [String: Int]]
     /// Percentile curves by route name, plus `all`.
@@ -102,6 +104,10 @@ extension RunReport {
             latency[route.name] = result.measurements.routes[route.rawValue].summary
             distribution[route.name] = result.measurements.routes[route.rawValue].distribution
         }
+        var accepted: [String: LatencySummary] = [:]
+        for route in LoadRoute.allCases where result.measurements.accepted[route.rawValue].count > 0 {
+            accepted[route.name] = result.measurements.accepted[route.rawValue].summary
+        }
         let overall = result.measurements.overall
         latency["all"] = overall.summary
         distribution["all"] = overall.distribution
@@ -123,7 +129,7 @@ extension RunReport {
             totals: Totals(requests: requests, throughputRps: result.elapsedSeconds > 0 ? (Double(requests) / result.elapsedSeconds).rounded() : 0,
                            success: kinds[0], rejected: kinds[1], overloaded: kinds[2], serverError: kinds[3], transportError: kinds[4],
                            abandoned: result.abandoned, connectFailures: result.connectFailures),
-            latency: latency, outcomes: outcomes, distribution: distribution, timeline: result.timeline,
+            latency: latency, acceptedLatency: accepted, outcomes: outcomes, distribution: distribution, timeline: result.timeline,
             figures: [:], server: ServerFigures(), invariants: InvariantsSection(passed: true, checks: []))
     }
 }
