@@ -101,6 +101,12 @@ public final class Inventory: Sendable {
         admit(purchase, available: nil) == .queued
     }
 
+    /// Whether a purchase of `saleID` is shed before any work: the sale is not known to be sold
+    /// out (those are answered `409` from memory, final and as cheap) and its shard is full.
+    public func shedsAtTheDoor(_ saleID: String) -> Bool {
+        !soldOut.isSoldOut(saleID) && directory.shedsAtTheDoor(saleID)
+    }
+
     /// Takes in a purchase with stock-aware admission (`available`: the sale's cached remaining
     /// units). `purchase.complete` is called exactly once when the answer is `.queued` — at once,
     /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.

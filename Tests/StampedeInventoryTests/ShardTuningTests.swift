@@ -57,6 +57,44 @@ struct ShardTuningTests {
         #expect(limit.limit == 40)
     }
 
+    /// The pipeline term: a window whose mean latency is over the target but within the tolerance ×
+    /// the shard's pipeline time is a full pipeline, not congestion — the limit holds (and grows
+    /// while in use); past the tolerance it backs off. The floor is the shard's batch size.
+    @Test func adaptiveLimitKeepsThePipelineFull() {
+        var settings = SheddingSettings()
+        settings.targetLatencySeconds = 0.05
+        settings.pipelineTolerance = 2
+        settings.minLimit = 16
+        var limit = AdaptiveLimit(initial: 500)
+        // Batches take 60 ms through decide and commit; answers take 100 ms: over the target, but
+        // only as much queueing as the pipeline holds — the limit must not shrink.
+        for i in 0...100 {
+            limit.observe(latency: 0.1, pipeline: 0.06, inFlight: 500, now: Double(i) * 0.01, ceiling: 1000,
+                          floor: 128, settings: settings)
+        }
+        #expect(limit.value > 500, "it holds, and grows a little while in use")
+        // Answers at 200 ms against a 60 ms pipeline: the queue holds more than the pipeline → back off.
+        let before = limit.limit
+        for i in 0...100 {
+            limit.observe(latency: 0.2, pipeline: 0.06, inFlight: 500, now: 10 + Double(i) * 0.01, ceiling: 1000,
+                          floor: 128, settings: settings)
+        }
+        #expect(limit.limit < before)
+        // However long that lasts, the limit keeps a full batch (128), above min_limit (16).
+        for i in 0...10_000 {
+            limit.observe(latency: 0.2, pipeline: 0.06, inFlight: 500, now: 20 + Double(i) * 0.01, ceiling: 1000,
+                          floor: 128, settings: settings)
+        }
+        #expect(limit.limit == 128)
+        // A fast pipeline with slow answers (a long queue) is congestion even if the target is loose.
+        var small = AdaptiveLimit(initial: 400)
+        for i in 0...100 {
+            small.observe(latency: 0.06, pipeline: 0.005, inFlight: 400, now: Double(i) * 0.01, ceiling: 1000,
+                          floor: 1, settings: settings)
+        }
+        #expect(small.limit < 400)
+    }
+
     /// A sale may queue up to its remaining units × the factor (at least the floor); 0 turns it off.
     @Test func stockAwareAdmission() {
         var settings = SheddingSettings()

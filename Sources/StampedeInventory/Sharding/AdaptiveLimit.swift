@@ -4,9 +4,13 @@ public struct SheddingSettings: Sendable, Equatable {
     public var adaptive = true
     /// The mean purchase latency (admission to answer) the limit steers to, per window of this length.
     public var targetLatencySeconds = 0.05
-    /// The limit never goes below this.
+    /// A window is congested only when its mean latency is also over this multiple of the shard's
+    /// pipeline time (a batch's decide start to its group's commit): a batching shard needs its
+    /// pipeline full, whatever the target, and only queueing beyond that is overload.
+    public var pipelineTolerance = 2.0
+    /// The limit never goes below this (nor below the shard's batch size).
     public var minLimit = 16
-    /// Multiplicative decrease after a window whose mean latency was over the target.
+    /// Multiplicative decrease after a congested window.
     public var backoff = 0.9
     /// Shed a sale's purchase when the sale's waiting purchases reach its remaining units times
     /// this factor (0 = off).
@@ -17,21 +21,30 @@ public struct SheddingSettings: Sendable, Equatable {
     public init() {}
 }
 
-/// An AIMD concurrency limit in the manner of Netflix's concurrency-limits, fed by answered
-/// purchases and decided once per window (one target latency long, at least 10 ms): when the
-/// window's **mean** latency exceeded the target the limit is multiplied by `backoff`; otherwise,
-/// if the limit was in use (in flight ≥ half of it), it grows by the window's answers ÷ limit —
-/// about one purchase per limit's worth of answers, the additive increase of TCP.
+/// An AIMD concurrency limit in the manner of Netflix's concurrency-limits, made for a batching
+/// shard. It is fed by answered purchases and decided once per window (one target latency long, at
+/// least 10 ms). A window is **congested** when its mean latency is over the target **and** over
+/// `pipelineTolerance` × the shard's mean pipeline time in the window (from a batch's decide start
+/// to the commit of its group: the latency of a purchase that did not queue). A congested window
+/// multiplies the limit by `backoff`; otherwise, if the limit was in use (in flight ≥ half of it),
+/// the limit grows by the window's answers ÷ limit — about one purchase per limit's worth of
+/// answers, TCP's additive increase.
 ///
-/// Deciding on the window's mean, not on single answers, keeps the ordinary tail of a healthy shard
-/// from ratcheting the limit down. Under overload the queue of admitted purchases (and so their
-/// latency) stays near the target and the surplus is shed at the door. Pure: times are passed in.
+/// Why the pipeline term: at full throughput a purchase's latency is its wait in the queue plus
+/// the pipeline time, and a pipeline with one batch deciding while another commits is only full
+/// with about two batches in flight. A fixed target below that latency would shrink the limit until
+/// the batches are small and goodput collapses. With the pipeline term the limit settles where the
+/// queue holds about as much as the pipeline (the bandwidth-delay product, as BBR sizes its window):
+/// goodput at its peak, and only the queueing beyond is shed. Deciding on the window's mean, not on
+/// single answers, keeps the ordinary tail of a healthy shard from ratcheting the limit down. The
+/// limit never goes below a full batch. Pure: times are passed in.
 public struct AdaptiveLimit: Sendable, Equatable {
     /// The current limit (fractional, so additive increase can be smaller than one).
     public private(set) var value: Double
     private var windowStart: Double?
     private var samples = 0
     private var latencySum = 0.0
+    private var pipelineSum = 0.0
     private var used = false
 
     public init(initial: Int) {
@@ -41,20 +54,24 @@ public struct AdaptiveLimit: Sendable, Equatable {
     /// The limit as a count of purchases.
     public var limit: Int { Int(value) }
 
-    /// Feeds one answered purchase: its latency, how many purchases were in flight, the time now
-    /// (seconds, any monotonic origin); returns the limit (changed only when a window closes).
+    /// Feeds one answered purchase: its latency, the shard's latest pipeline time, how many
+    /// purchases were in flight, the time now (seconds, any monotonic origin); returns the limit
+    /// (changed only when a window closes), kept between `floor` (at least `settings.minLimit`) and
+    /// `ceiling`.
     @discardableResult
-    public mutating func observe(latency: Double, inFlight: Int, now: Double, ceiling: Int,
-                                 settings: SheddingSettings) -> Int {
+    public mutating func observe(latency: Double, pipeline: Double = 0, inFlight: Int, now: Double, ceiling: Int,
+                                 floor: Int = 1, settings: SheddingSettings) -> Int {
         let start = windowStart ?? now
         windowStart = start
         samples += 1
         latencySum += latency
+        pipelineSum += pipeline
         if inFlight * 2 >= limit { used = true }
         let window = max(0.01, settings.targetLatencySeconds)
         if now - start >= window {
             let mean = latencySum / Double(samples)
-            if mean > settings.targetLatencySeconds {
+            let allowed = max(settings.targetLatencySeconds, settings.pipelineTolerance * pipelineSum / Double(samples))
+            if mean > allowed {
                 value *= settings.backoff
             } else if used {
                 value += Double(samples) / value
@@ -62,15 +79,18 @@ public struct AdaptiveLimit: Sendable, Equatable {
             windowStart = now
             samples = 0
             latencySum = 0
+            pipelineSum = 0
             used = false
         }
-        clamp(ceiling: ceiling, settings: settings)
+        clamp(ceiling: ceiling, floor: floor, settings: settings)
         return limit
     }
 
-    /// Keeps the limit between `settings.minLimit` (or the ceiling, if lower) and `ceiling`.
-    public mutating func clamp(ceiling: Int, settings: SheddingSettings) {
-        value = min(max(value, Double(max(1, min(settings.minLimit, ceiling)))), Double(max(1, ceiling)))
+    /// Keeps the limit between `max(floor, settings.minLimit)` (or the ceiling, if lower) and `ceiling`.
+    public mutating func clamp(ceiling: Int, floor: Int = 1, settings: SheddingSettings) {
+        let ceiling = max(1, ceiling)
+        let floor = min(max(1, settings.minLimit, floor), ceiling)
+        value = min(max(value, Double(floor)), Double(ceiling))
     }
 }
 

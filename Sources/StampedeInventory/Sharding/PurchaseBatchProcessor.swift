@@ -33,6 +33,9 @@ public struct PurchaseBatchProcessor: Sendable {
         public var decision: PurchaseDecision
         /// The epoch of the counters that decided it: its commit is fenced on it.
         public var epoch: RedisEpoch?
+        /// When its batch started deciding (monotonic seconds, set by the shard): the commit stage
+        /// measures the shard's pipeline time from it.
+        public var decideStarted = 0.0
     }
 
     public init(ledger: StockLedger, orders: OrderRepository, soldOut: SoldOutBoard = SoldOutBoard(),

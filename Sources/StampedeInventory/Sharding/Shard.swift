@@ -18,6 +18,12 @@ public actor Shard {
     private nonisolated let batchSize: Atomic<Int>
     private nonisolated let commitGroupSize: Atomic<Int>
     private nonisolated let counters = Mutex(Counters())
+    /// Purchases admitted and not yet answered.
+    public nonisolated var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
+
+    /// The latest group's pipeline time in microseconds: from its oldest batch's decide start to
+    /// its commit — the latency of a purchase that did not queue.
+    private nonisolated let pipelineMicroseconds = Atomic<Int>(0)
     private let processor: PurchaseBatchProcessor
     /// The decide stage waiting for the commit stage to take the reservations already decided.
     private var decideGate: CheckedContinuation<Void, Never>?
@@ -52,11 +58,24 @@ public actor Shard {
         return true
     }
 
+    /// Whether the shard holds its maximum of purchases in flight now; if so the caller sheds the
+    /// purchase at the door (counted here as shed) before doing any work for it.
+    public nonisolated func shedsWhenFull() -> Bool {
+        guard inFlight.load(ordering: .relaxed) >= maxInFlight.load(ordering: .relaxed) else { return false }
+        counters.withLock { $0.shed += 1 }
+        return true
+    }
+
     /// Changes the live tunables (applied to the next batch, group and admission).
     public nonisolated func tune(maxInFlight: Int, batchSize: Int, commitGroupSize: Int) {
         self.maxInFlight.store(max(1, maxInFlight), ordering: .relaxed)
         self.batchSize.store(max(1, batchSize), ordering: .relaxed)
         self.commitGroupSize.store(max(1, commitGroupSize), ordering: .relaxed)
+    }
+
+    /// The latest group's pipeline time (seconds): a batch's decide start to its group's commit.
+    public nonisolated var pipelineSeconds: Double {
+        Double(pipelineMicroseconds.load(ordering: .relaxed)) / 1e6
     }
 
     /// The shard's figures now.
@@ -89,7 +108,9 @@ public actor Shard {
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
             if batch.isEmpty { return }
             record(batch: batch)
-            let pending = await processor.decide(batch)
+            let started = ShardMonitor.now()
+            var pending = await processor.decide(batch)
+            for index in pending.indices { pending[index].decideStarted = started }
             inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
             if !pending.isEmpty, commits.withLock({ $0.push(contentsOf: pending) }) {
                 Task { await self.commitWaiting() }
@@ -106,6 +127,8 @@ public actor Shard {
             if group.isEmpty { return }
             await processor.commit(group)
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
+            let oldest = group.reduce(Double.infinity) { min($0, $1.decideStarted) }
+            pipelineMicroseconds.store(Int((ShardMonitor.now() - oldest) * 1e6), ordering: .relaxed)
             counters.withLock { c in
                 c.groups += 1
                 c.committed += group.count

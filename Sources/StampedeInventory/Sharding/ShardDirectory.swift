@@ -73,6 +73,16 @@ public final class ShardDirectory: Sendable {
     /// The current layout.
     public var layout: ShardLayout { state.withLock { $0.layout } }
 
+    /// Sheds a purchase of `saleID` when its shard is at its in-flight limit now (or the held
+    /// purchases of a layout switch are at theirs): a look without queueing, so that the caller can
+    /// answer `503 overloaded` before even decoding the request. False: go on to `admit`.
+    public func shedsAtTheDoor(_ saleID: String) -> Bool {
+        state.withLock { state in
+            if state.switching { return state.held.count >= state.heldLimit }
+            return state.shards[state.layout.owner(of: saleID)].shard.shedsWhenFull()
+        }
+    }
+
     /// Takes in a purchase. `available` is the sale's remaining units as last cached (nil: unknown,
     /// no stock-aware check).
     public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {

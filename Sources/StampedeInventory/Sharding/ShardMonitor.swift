@@ -33,15 +33,17 @@ final class ShardMonitor: Sendable {
 
     /// One purchase of this shard was answered after `latency` seconds.
     func completed(latency: Double) {
-        let inFlight = shard.statistics.inFlight
+        let inFlight = shard.inFlightCount
+        let pipeline = shard.pipelineSeconds
         let now = Self.now()
         let change: (limit: Int, batch: Int, group: Int)? = state.withLock { state in
             state.completed += 1
             state.latency.record(seconds: latency, now: now)
             guard state.shedding.adaptive else { return nil }
             let before = state.limit.limit
-            let after = state.limit.observe(latency: latency, inFlight: inFlight, now: now,
-                                            ceiling: state.settings.maxInFlight, settings: state.shedding)
+            let after = state.limit.observe(latency: latency, pipeline: pipeline, inFlight: inFlight, now: now,
+                                            ceiling: state.settings.maxInFlight, floor: state.settings.batchSize,
+                                            settings: state.shedding)
             return before == after ? nil : (after, state.settings.batchSize, state.settings.commitGroupSize)
         }
         if let change { shard.tune(maxInFlight: change.limit, batchSize: change.batch, commitGroupSize: change.group) }
@@ -56,7 +58,7 @@ final class ShardMonitor: Sendable {
             state.settings = settings
             state.shedding = shedding
             if shedding.adaptive {
-                state.limit.clamp(ceiling: settings.maxInFlight, settings: shedding)
+                state.limit.clamp(ceiling: settings.maxInFlight, floor: settings.batchSize, settings: shedding)
             } else {
                 state.limit = AdaptiveLimit(initial: settings.maxInFlight)
             }

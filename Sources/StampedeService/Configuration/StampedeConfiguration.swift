@@ -35,6 +35,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var shardOverrides: [Int: ShardOverride] = [:]
     public var sheddingAdaptive = true
     public var sheddingTargetLatencyMilliseconds = 50
+    public var sheddingPipelineTolerance = 2.0
     public var sheddingMinLimit = 16
     public var sheddingBackoff = 0.9
     public var sheddingStockFactor = 2.0
@@ -89,6 +90,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
         var shedding = SheddingSettings()
         shedding.adaptive = sheddingAdaptive
         shedding.targetLatencySeconds = Double(sheddingTargetLatencyMilliseconds) / 1000
+        shedding.pipelineTolerance = sheddingPipelineTolerance
         shedding.minLimit = sheddingMinLimit
         shedding.backoff = sheddingBackoff
         shedding.stockFactor = sheddingStockFactor

@@ -33,6 +33,13 @@ extension StampedeHandler {
             metrics.recordPurchase(outcome: "unavailable")
             return exchange.send(APIResponse.from(.unavailable("this instance is shutting down; retry")))
         }
+        if inventory.shedsAtTheDoor(saleID) {
+            // Overloaded: answered before the body is even decoded — a shed costs next to nothing,
+            // so a flood of them does not take the CPU the admitted purchases need.
+            metrics.recordShed(reason: Admission.shedInFlight.reason)
+            metrics.recordPurchase(outcome: "overloaded")
+            return exchange.send(APIResponse.overloaded(retryAfter: live.withLock { $0.retryAfterSeconds }))
+        }
         let buyer: (userID: String, quantity: Int64)
         do {
             buyer = try RequestDecoding.purchase(request.body)
