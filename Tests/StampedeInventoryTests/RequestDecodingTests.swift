@@ -27,6 +27,33 @@ struct RequestDecodingTests {
         #expect(try RequestDecoding.purchase(Self.bytes(#"{"quantity": 1.0, "user_id": "u"}"#)).quantity == 1)
     }
 
+    /// The one-pass scanner decides the usual bodies exactly as the general decoder does, and
+    /// leaves everything else (other fields, escapes, fractions, bad ids, bad syntax) to it.
+    @Test func scannerAgreesWithTheGeneralDecoder() throws {
+        let decided = [
+            #"{"user_id":"u-1","quantity":1}"#, #"{ "quantity" : 12 , "user_id" : "A.b_c:d-9" }"#,
+            "{\n\t\"user_id\": \"u\",\r\n \"quantity\": 999999999999999999 }\n",
+            #"{"user_id":""# + String(repeating: "x", count: 64) + #"","quantity":3}"#,
+        ]
+        for body in decided {
+            let fast = try #require(PurchaseBodyScanner.scan(Self.bytes(body)), "scanner should decide \(body)")
+            let general = try RequestDecoding.generalPurchase(Self.bytes(body))
+            #expect(fast.userID == general.userID && fast.quantity == general.quantity, "\(body)")
+        }
+        let leftToTheGeneralPath = [
+            "", "{}", #"{"user_id":"u"}"#, #"{"quantity":1}"#, #"{"user_id":"u","quantity":0}"#,
+            #"{"user_id":"u","quantity":01}"#, #"{"user_id":"u","quantity":1.0}"#, #"{"user_id":"u","quantity":1e2}"#,
+            #"{"user_id":"u","quantity":-1}"#, #"{"user_id":"u\u0041","quantity":1}"#, #"{"user_id":"u v","quantity":1}"#,
+            #"{"user_id":"","quantity":1}"#, #"{"user_id":""# + String(repeating: "x", count: 65) + #"","quantity":1}"#,
+            #"{"user_id":"u","quantity":1,"coupon":"x"}"#, #"{"user_id":"u","user_id":"v","quantity":1}"#,
+            #"{"user_id":"u","quantity":1}x"#, #"{"user_id":"u" "quantity":1}"#, #"{"user_id":"u","quantity":1234567890123456789}"#,
+            #"{"user_id":7,"quantity":1}"#, #"[{"user_id":"u","quantity":1}]"#,
+        ]
+        for body in leftToTheGeneralPath {
+            #expect(PurchaseBodyScanner.scan(Self.bytes(body)) == nil, "\(body)")
+        }
+    }
+
     /// Each malformed purchase body is refused with its contract code.
     @Test(arguments: [
         ("", "invalid_body"),

@@ -28,7 +28,14 @@ enum RequestDecoding {
 
     /// `{"user_id": "u-1", "quantity": 1}` → the user and quantity (quantity ≥ 1; the per-user
     /// limit is checked against the sale by the caller).
+    /// The usual body is decided by `PurchaseBodyScanner` in one pass; the rest by the general path.
     static func purchase(_ body: [UInt8]) throws(RequestRejection) -> (userID: String, quantity: Int64) {
+        if let decided = PurchaseBodyScanner.scan(body) { return decided }
+        return try generalPurchase(body)
+    }
+
+    /// The purchase body through the general JSON parser: every form, every error message.
+    static func generalPurchase(_ body: [UInt8]) throws(RequestRejection) -> (userID: String, quantity: Int64) {
         let members = try object(body)
         guard let userValue = members["user_id"] else { throw .body("user_id is required") }
         guard let userID = userValue.stringValue else { throw .body("user_id must be a string") }
