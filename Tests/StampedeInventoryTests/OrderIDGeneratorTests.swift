@@ -21,6 +21,18 @@ struct OrderIDGeneratorTests {
     }
 
     /// Ids made at later times sort after earlier ones (time-ordered for index locality).
+    /// Ids drawn across many refills of the random pool, from several threads, never repeat their
+    /// random part.
+    @Test func randomPartsDoNotRepeat() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<1500).map { _ in OrderIDGenerator.next(at: Timestamp(milliseconds: 0)) } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(ids.count == 6000)
+        #expect(Set(ids.map { $0.suffix(16) }).count == 6000)
+        #expect(!ids.contains { $0.hasSuffix("0000000000000000") })
+    }
+
     @Test func isTimeOrdered() {
         var previous = ""
         for millis in stride(from: Int64(1_700_000_000_000), to: 1_700_000_100_000, by: 997) {
