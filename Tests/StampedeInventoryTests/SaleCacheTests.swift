@@ -31,6 +31,29 @@ struct SaleCacheTests {
         #expect(cache.lookup("nope", now: Self.t0 + Self.second / 2 + 1) == .needsLoad(stale: nil))
     }
 
+    /// A rendered body is kept with the entry it was rendered from, and dropped when the entry is
+    /// replaced or forgotten; a body rendered from an entry replaced meanwhile is not kept.
+    @Test func renderedBodyFollowsItsEntry() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(available: 5), now: Self.t0)
+        let first = cache.lookupRendered("s1", now: Self.t0 + 1)
+        #expect(first.lookup == .fresh(Fixture.sale(available: 5)) && first.rendered == nil)
+        cache.keepRendered("s1", .init(body: Array("five".utf8), state: .live), version: first.version)
+        let again = cache.lookupRendered("s1", now: Self.t0 + 2)
+        #expect(again.rendered?.body == Array("five".utf8) && again.rendered?.state == .live)
+        // Replaced: the old body goes, and one rendered from the old version is refused.
+        cache.store("s1", Fixture.sale(available: 4), now: Self.t0 + 3)
+        #expect(cache.lookupRendered("s1", now: Self.t0 + 4).rendered == nil)
+        cache.keepRendered("s1", .init(body: Array("five".utf8), state: .live), version: first.version)
+        #expect(cache.lookupRendered("s1", now: Self.t0 + 5).rendered == nil)
+        // Forgotten (stock changed here): stale, and no body.
+        let current = cache.lookupRendered("s1", now: Self.t0 + 6)
+        cache.keepRendered("s1", .init(body: Array("four".utf8), state: .live), version: current.version)
+        cache.forget("s1")
+        let stale = cache.lookupRendered("s1", now: Self.t0 + 7)
+        #expect(stale.lookup == .needsLoad(stale: Fixture.sale(available: 4)) && stale.rendered == nil)
+    }
+
     /// Storing again replaces the value and restarts its age.
     @Test func storeRefreshes() {
         let cache = SaleCache(maxAgeSeconds: 1)

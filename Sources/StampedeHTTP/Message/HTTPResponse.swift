@@ -23,10 +23,11 @@ public struct HTTPResponse: Sendable {
         _ body: [UInt8],
         headers: [(name: String, value: String)] = []
     ) -> HTTPResponse {
-        HTTPResponse(
-            status: status,
-            headers: [(name: "Content-Type", value: "application/json")] + headers,
-            body: body
-        )
+        // Room for the caller's headers and one more (the service adds X-Request-Id): one allocation.
+        var all: [(name: String, value: String)] = []
+        all.reserveCapacity(headers.count + 2)
+        all.append((name: "Content-Type", value: "application/json"))
+        all.append(contentsOf: headers)
+        return HTTPResponse(status: status, headers: all, body: body)
     }
 }

@@ -19,6 +19,20 @@ public final class SaleCache: Sendable {
         var sale: Sale?
         var loadedAtNanos: UInt64
         var lastReadNanos: UInt64
+        /// The sale's response body as last encoded; dropped whenever the entry is replaced.
+        var rendered: RenderedSale?
+    }
+
+    /// A sale's encoded response body and the state it was encoded in: the body is served again
+    /// while the cached sale is unchanged and its state (which moves with the clock) is the same.
+    public struct RenderedSale: Sendable {
+        public var body: [UInt8]
+        public var state: SaleState
+
+        public init(body: [UInt8], state: SaleState) {
+            self.body = body
+            self.state = state
+        }
     }
 
     public let maxAgeNanos: UInt64
@@ -39,11 +53,33 @@ public final class SaleCache: Sendable {
         }
     }
 
+    /// Like `lookup`, plus the body last rendered for a fresh entry and the entry's version (pass it
+    /// to `keepRendered`).
+    public func lookupRendered(_ saleID: String, now: UInt64 = MonotonicClock.now())
+        -> (lookup: Lookup, rendered: RenderedSale?, version: UInt64) {
+        entries.withLock { map in
+            guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), nil, 0) }
+            map.values[index].lastReadNanos = now
+            let entry = map.values[index]
+            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), nil, 0) }
+            guard let sale = entry.sale else { return (.absent, nil, 0) }
+            return (.fresh(sale), entry.rendered, entry.loadedAtNanos)
+        }
+    }
+
+    /// Keeps `rendered` with the entry of `saleID` if it is still the one `lookupRendered` returned.
+    public func keepRendered(_ saleID: String, _ rendered: RenderedSale, version: UInt64) {
+        entries.withLock { map in
+            guard let index = map.index(forKey: saleID), map.values[index].loadedAtNanos == version else { return }
+            map.values[index].rendered = rendered
+        }
+    }
+
     /// Stores what was just read for `saleID` (nil: it does not exist).
     public func store(_ saleID: String, _ sale: Sale?, now: UInt64 = MonotonicClock.now()) {
         entries.withLock { map in
             let lastRead = map[saleID]?.lastReadNanos ?? now
-            map[saleID] = Entry(sale: sale, loadedAtNanos: now, lastReadNanos: lastRead)
+            map[saleID] = Entry(sale: sale, loadedAtNanos: now, lastReadNanos: lastRead, rendered: nil)
         }
     }
 
@@ -64,9 +100,9 @@ extension SaleCache {
     /// Marks a sale's entry as stale so the next read reloads it (after stock changed here).
     public func forget(_ saleID: String) {
         entries.withLock { map in
-            if var entry = map[saleID] {
-                entry.loadedAtNanos = 0
-                map[saleID] = entry
+            if let index = map.index(forKey: saleID) {
+                map.values[index].loadedAtNanos = 0
+                map.values[index].rendered = nil
             }
         }
     }

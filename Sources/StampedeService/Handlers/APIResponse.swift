@@ -20,9 +20,38 @@ enum APIResponse {
 
     /// `503 overloaded` with `Retry-After`: the request had no effect.
     static func overloaded(retryAfter: Int) -> HTTPResponse {
-        error(503, "overloaded", "too many requests in flight; nothing was done, retry later",
-              headers: [("Retry-After", String(retryAfter))])
+        HTTPResponse.json(status: 503, overloadedBody, headers: [("Retry-After", String(retryAfter))])
     }
+
+    /// `409 sold_out` for a purchase of `quantity`: the bodies of quantities 1…16 are encoded once
+    /// (a rush after the last unit is answered this way from memory, thousands per second).
+    static func soldOut(quantity: Int64) -> HTTPResponse {
+        if quantity >= 1, quantity <= Int64(soldOutBodies.count) {
+            return HTTPResponse.json(status: 409, soldOutBodies[Int(quantity) - 1])
+        }
+        return error(409, "sold_out", soldOutMessage(quantity))
+    }
+
+    private static func soldOutMessage(_ quantity: Int64) -> String { "not enough stock left for quantity \(quantity)" }
+
+    private static let soldOutBodies: [[UInt8]] = (1...16).map { quantity in
+        var writer = JSONWriter(capacity: 96)
+        writer.beginObject()
+        writer.field("error", "sold_out")
+        writer.field("message", soldOutMessage(Int64(quantity)))
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// The body of every `503 overloaded`, encoded once: a shed must cost next to nothing.
+    private static let overloadedBody: [UInt8] = {
+        var writer = JSONWriter(capacity: 96)
+        writer.beginObject()
+        writer.field("error", "overloaded")
+        writer.field("message", "too many requests in flight; nothing was done, retry later")
+        writer.endObject()
+        return writer.bytes
+    }()
 
     /// The answer for an inventory failure.
     static func from(_ error: InventoryError) -> HTTPResponse {

@@ -3,11 +3,21 @@ import StampedeInventory
 
 /// The storefront routes: reading a sale, buying, and a user's orders.
 extension StampedeHandler {
-    /// `GET /v1/sales/{id}`: from the in-process cache when it is fresh, else read through.
+    /// `GET /v1/sales/{id}`: from the in-process cache when it is fresh, else read through. A fresh
+    /// entry's body is encoded once and served again until the entry is refreshed or the sale's
+    /// state moves with the clock (scheduled → live → ended).
     func getSale(_ saleID: String, _ exchange: Exchange) {
-        switch inventory.cache.lookup(saleID) {
+        let cached = inventory.cache.lookupRendered(saleID)
+        switch cached.lookup {
         case .fresh(let sale):
-            exchange.send(APIResponse.json(200, .encoding(sale)))
+            let now = Timestamp.now()
+            let state = sale.state(at: now)
+            if let rendered = cached.rendered, rendered.state == state {
+                return exchange.send(HTTPResponse.json(status: 200, rendered.body))
+            }
+            let body = JSONWriter.encoding(sale, now: now).bytes
+            inventory.cache.keepRendered(saleID, SaleCache.RenderedSale(body: body, state: state), version: cached.version)
+            exchange.send(HTTPResponse.json(status: 200, body))
         case .absent:
             exchange.send(APIResponse.from(.unknownSale(saleID)))
         case .needsLoad(let stale):
@@ -145,7 +155,7 @@ extension StampedeHandler {
         case .existing(let order):
             (name, response) = ("existing", APIResponse.json(200, .encoding(order)))
         case .soldOut:
-            (name, response) = ("sold_out", APIResponse.error(409, "sold_out", "not enough stock left for quantity \(purchase.quantity)"))
+            (name, response) = ("sold_out", APIResponse.soldOut(quantity: purchase.quantity))
         case .limitExceeded:
             (name, response) = ("limit_exceeded", APIResponse.error(409, "limit_exceeded", "user \(purchase.userID) would pass the per-user limit"))
         case .notStarted:

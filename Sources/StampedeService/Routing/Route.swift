@@ -55,11 +55,9 @@ public enum Route: Sendable, Equatable {
 
     /// The route for `method` and `path` (the path without its query).
     public static func match(method: HTTPMethod, path: String) -> Route {
-        guard path.utf8.first == UInt8(ascii: "/") else { return .notFound }
-        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
-            .map { PathSegment(text: Substring($0)) }
-        // An empty segment (trailing or double slash) names no resource: 404, not 405 or invalid_id.
-        guard !parts.contains(where: { $0.text.isEmpty }) else { return .notFound }
+        // Every route has 1…4 segments; an empty one (trailing or double slash) names no resource:
+        // 404, not 405 or invalid_id.
+        guard let parts = PathSegments(path) else { return .notFound }
         let isGet = method == .get || method == .head
         let isPost = method == .post
 
@@ -101,6 +99,47 @@ public enum Route: Sendable, Equatable {
             }
         default:
             return .notFound
+        }
+    }
+}
+
+/// The 1…4 non-empty segments of a path after its leading `/`, held inline (no array per request);
+/// nil for any other path.
+struct PathSegments {
+    private var first = PathSegment(text: ""), second = PathSegment(text: "")
+    private var third = PathSegment(text: ""), fourth = PathSegment(text: "")
+    private(set) var count = 0
+
+    init?(_ path: String) {
+        let utf8 = path.utf8
+        guard utf8.first == UInt8(ascii: "/") else { return nil }
+        var start = utf8.index(after: utf8.startIndex)
+        var index = start
+        while true {
+            let atEnd = index == utf8.endIndex
+            if atEnd || utf8[index] == UInt8(ascii: "/") {
+                guard count < 4, index != start else { return nil }
+                let segment = PathSegment(text: Substring(utf8[start..<index]))
+                switch count {
+                case 0: first = segment
+                case 1: second = segment
+                case 2: third = segment
+                default: fourth = segment
+                }
+                count += 1
+                if atEnd { return }
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+    }
+
+    subscript(index: Int) -> PathSegment {
+        switch index {
+        case 0: first
+        case 1: second
+        case 2: third
+        default: fourth
         }
     }
 }
