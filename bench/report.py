@@ -126,6 +126,7 @@ def main():
         r = rows["soldout"]
         r["rejections_per_second"] = r["statuses"].get("409", 0) / r.get("seconds", duration) if "statuses" in r else 0
         r["redis_script_calls"] = evalsha(r["meta"])[0]
+        r["purchase_batches"] = int(r["meta"]["batches"]) if "batches" in r["meta"] else None
         r["oversold"] = int(r["meta"].get("orders", "1")) > 1
     if "redis" in rows:
         calls, usec = evalsha(rows["redis"]["meta"])
@@ -208,8 +209,12 @@ def main():
             b["created_201"], b["orders_in_postgres"], b["postgres_commits_per_order"] or 0))
     if "soldout" in rows:
         s = rows["soldout"]
-        lines.append("sold-out: %d purchase-script calls reached Redis during the row; oversold: %s" % (
-            s["redis_script_calls"], "YES" if s["oversold"] else "no"))
+        if s.get("purchase_batches") is not None:
+            lines.append("sold-out: %d purchase batches reached Redis during the row (%d EVALSHA in all, the reconciler's "
+                         "included); oversold: %s" % (s["purchase_batches"], s["redis_script_calls"], "YES" if s["oversold"] else "no"))
+        else:
+            lines.append("sold-out: %d script calls reached Redis during the row; oversold: %s" % (
+                s["redis_script_calls"], "YES" if s["oversold"] else "no"))
     for case, label in (("tls_keepalive", "keep-alive"), ("tls_new_connection", "a handshake per request")):
         if case in rows and "nginx_rps" in rows[case]:
             r = rows[case]
