@@ -101,10 +101,14 @@ public final class Inventory: Sendable {
         admit(purchase, available: nil) == .queued
     }
 
-    /// Whether a purchase of `saleID` is shed before any work: the sale is not known to be sold
-    /// out (those are answered `409` from memory, final and as cheap) and its shard is full.
+    /// Whether a purchase of `saleID` is shed before any work: its shard is full and the sale is
+    /// not known to be sold out (those are answered `409` from memory, final and as cheap). The
+    /// sold-out board is only consulted for a full shard, so a normal purchase pays one lock here.
     public func shedsAtTheDoor(_ saleID: String) -> Bool {
-        !soldOut.isSoldOut(saleID) && directory.shedsAtTheDoor(saleID)
+        let limit = directory.atLimit(saleID)
+        guard limit.full, !soldOut.isSoldOut(saleID) else { return false }
+        limit.shard?.countShed()
+        return true
     }
 
     /// Takes in a purchase with stock-aware admission (`available`: the sale's cached remaining

@@ -58,13 +58,11 @@ public actor Shard {
         return true
     }
 
-    /// Whether the shard holds its maximum of purchases in flight now; if so the caller sheds the
-    /// purchase at the door (counted here as shed) before doing any work for it.
-    public nonisolated func shedsWhenFull() -> Bool {
-        guard inFlight.load(ordering: .relaxed) >= maxInFlight.load(ordering: .relaxed) else { return false }
-        counters.withLock { $0.shed += 1 }
-        return true
-    }
+    /// Whether the shard holds its maximum of purchases in flight now.
+    public nonisolated var isFull: Bool { inFlight.load(ordering: .relaxed) >= maxInFlight.load(ordering: .relaxed) }
+
+    /// Counts a purchase shed at the door because the shard was full.
+    public nonisolated func countShed() { counters.withLock { $0.shed += 1 } }
 
     /// Changes the live tunables (applied to the next batch, group and admission).
     public nonisolated func tune(maxInFlight: Int, batchSize: Int, commitGroupSize: Int) {

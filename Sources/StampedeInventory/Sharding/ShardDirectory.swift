@@ -73,13 +73,14 @@ public final class ShardDirectory: Sendable {
     /// The current layout.
     public var layout: ShardLayout { state.withLock { $0.layout } }
 
-    /// Sheds a purchase of `saleID` when its shard is at its in-flight limit now (or the held
-    /// purchases of a layout switch are at theirs): a look without queueing, so that the caller can
-    /// answer `503 overloaded` before even decoding the request. False: go on to `admit`.
-    public func shedsAtTheDoor(_ saleID: String) -> Bool {
+    /// Whether a purchase of `saleID` would be shed now: its shard is at its in-flight limit (`shard`
+    /// is that shard), or the held purchases of a layout switch are at theirs (`shard` nil). A look
+    /// without queueing, so the caller can answer `503 overloaded` before decoding the request.
+    func atLimit(_ saleID: String) -> (full: Bool, shard: Shard?) {
         state.withLock { state in
-            if state.switching { return state.held.count >= state.heldLimit }
-            return state.shards[state.layout.owner(of: saleID)].shard.shedsWhenFull()
+            if state.switching { return (state.held.count >= state.heldLimit, nil) }
+            let shard = state.shards[state.layout.owner(of: saleID)].shard
+            return (shard.isFull, shard)
         }
     }
 
