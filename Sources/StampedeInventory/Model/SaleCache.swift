@@ -44,13 +44,7 @@ public final class SaleCache: Sendable {
 
     /// The cached sale for `saleID` at monotonic time `now`.
     public func lookup(_ saleID: String, now: UInt64 = MonotonicClock.now()) -> Lookup {
-        entries.withLock { map in
-            guard var entry = map[saleID] else { return .needsLoad(stale: nil) }
-            entry.lastReadNanos = now
-            map[saleID] = entry
-            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return .needsLoad(stale: entry.sale) }
-            return entry.sale.map(Lookup.fresh) ?? .absent
-        }
+        lookupRendered(saleID, now: now).lookup
     }
 
     /// Like `lookup`, plus the body last rendered for a fresh entry and the entry's version (pass it

@@ -10,12 +10,17 @@ enum APIResponse {
 
     static func error(_ status: Int, _ code: String, _ message: String,
                       headers: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse.json(status: status, errorBody(code, message), headers: headers)
+    }
+
+    /// `{"error": code, "message": message}`.
+    private static func errorBody(_ code: String, _ message: String) -> [UInt8] {
         var writer = JSONWriter(capacity: 64 + message.utf8.count)
         writer.beginObject()
         writer.field("error", code)
         writer.field("message", message)
         writer.endObject()
-        return HTTPResponse.json(status: status, writer.bytes, headers: headers)
+        return writer.bytes
     }
 
     /// `503 overloaded` with `Retry-After`: the request had no effect.
@@ -34,24 +39,10 @@ enum APIResponse {
 
     private static func soldOutMessage(_ quantity: Int64) -> String { "not enough stock left for quantity \(quantity)" }
 
-    private static let soldOutBodies: [[UInt8]] = (1...16).map { quantity in
-        var writer = JSONWriter(capacity: 96)
-        writer.beginObject()
-        writer.field("error", "sold_out")
-        writer.field("message", soldOutMessage(Int64(quantity)))
-        writer.endObject()
-        return writer.bytes
-    }
+    private static let soldOutBodies: [[UInt8]] = (1...16).map { errorBody("sold_out", soldOutMessage(Int64($0))) }
 
     /// The body of every `503 overloaded`, encoded once: a shed must cost next to nothing.
-    private static let overloadedBody: [UInt8] = {
-        var writer = JSONWriter(capacity: 96)
-        writer.beginObject()
-        writer.field("error", "overloaded")
-        writer.field("message", "too many requests in flight; nothing was done, retry later")
-        writer.endObject()
-        return writer.bytes
-    }()
+    private static let overloadedBody = errorBody("overloaded", "too many requests in flight; nothing was done, retry later")
 
     /// The answer for an inventory failure.
     static func from(_ error: InventoryError) -> HTTPResponse {

@@ -1,3 +1,4 @@
+import StampedeInventory
 import Synchronization
 
 /// The id that ties a request's answer (`X-Request-Id`) to its log lines.
@@ -28,21 +29,6 @@ public enum RequestID {
         prefix + String(counter.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
     }
 
-    /// Whether `text` is 1–128 characters of `[A-Za-z0-9._:-]`.
-    public static func isValid(_ text: String) -> Bool {
-        var count = 0
-        for byte in text.utf8 {
-            count += 1
-            guard count <= 128 else { return false }
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: ":"), UInt8(ascii: "-"):
-                continue
-            default:
-                return false
-            }
-        }
-        return count > 0
-    }
+    /// Whether `text` is 1–128 characters of `[A-Za-z0-9._:-]`: the `Idempotency-Key` alphabet.
+    public static func isValid(_ text: String) -> Bool { Identifier.isValidIdempotencyKey(text) }
 }
