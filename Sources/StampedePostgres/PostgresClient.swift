@@ -27,11 +27,12 @@ public final class PostgresClient: Sendable {
         }
     }
 
-    /// Runs one statement with `$n` parameters (text format, `nil` is NULL).
-    public func query(_ sql: String, _ parameters: [String?] = []) async throws(PostgresError) -> PostgresResult {
+    /// Runs one statement with `$n` parameters (text format, `nil` is NULL); `prepared`: see
+    /// `PostgresConnection.query`.
+    public func query(_ sql: String, _ parameters: [String?] = [], prepared: Bool = false) async throws(PostgresError) -> PostgresResult {
         do {
             return try await pool.withConnection { connection throws(PostgresError) in
-                try connection.query(sql, parameters)
+                try connection.query(sql, parameters, prepared: prepared)
             }
         } catch {
             throw PostgresError(poolFailure: error)

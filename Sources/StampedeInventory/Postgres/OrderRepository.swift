@@ -126,13 +126,13 @@ public struct OrderRepository: Sendable {
             PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
             PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
             PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
-        ]).rows
+        ], prepared: true).rows
         return (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
     }
 
     static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
         let result = try connection.query("SELECT \(columns) FROM orders WHERE order_id = ANY($1::text[])",
-                                          [PostgresArray.text(ids)])
+                                          [PostgresArray.text(ids)], prepared: true)
         return try decode(result)
     }
 
@@ -299,7 +299,7 @@ public struct OrderRepository: Sendable {
 
     private func run(_ client: PostgresClient, _ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
         do {
-            return try await client.query(sql, params)
+            return try await client.query(sql, params, prepared: true)
         } catch {
             throw .unavailable("postgres: \(error)")
         }

@@ -169,7 +169,7 @@ public struct SaleRepository: Sendable {
 
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
         do {
-            return try await writer.query(sql, params)
+            return try await writer.query(sql, params, prepared: true)
         } catch {
             throw .unavailable("postgres: \(error)")
         }

@@ -38,6 +38,35 @@ import Testing
         #expect(row.bool(0, "active") == true)
     }
 
+    /// A prepared statement is prepared once per connection and then only executed: it gives the
+    /// same answers as the unprepared one, each execution binds its own parameters, an error in
+    /// one execution leaves the statement usable, and the server holds exactly one prepared
+    /// statement for the text however often it runs.
+    @Test func preparedStatementsArePreparedOnceAndReused() async throws {
+        let client = try makeClient(poolSize: 1)
+        let table = try await makeTable(client)
+        let insert = "INSERT INTO \(table) (id, name) VALUES ($1, $2) RETURNING id"
+        let counts = try await client.withConnection { connection -> [Int64] in
+            for id in 1...10 { _ = try connection.query(insert, [String(id), "n\(id)"], prepared: true) }
+            do {
+                _ = try connection.query(insert, ["1", "duplicate"], prepared: true)
+                Issue.record("a duplicate key was accepted")
+            } catch PostgresError.query(let state, _) {
+                #expect(state == "23505")
+            }
+            _ = try connection.query(insert, ["11", "after the error"], prepared: true)
+            let prepared = try connection.query("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", [insert])
+            let rows = try connection.query("SELECT count(*) AS n FROM \(table) WHERE name LIKE 'n%' OR name = 'after the error'")
+            return [prepared.int64(0, "n") ?? -1, rows.int64(0, "n") ?? -1]
+        }
+        #expect(counts == [1, 11])
+        let viaPrepared = try await client.query("SELECT name FROM \(table) WHERE id = $1", ["7"], prepared: true)
+        let viaPlain = try await client.query("SELECT name FROM \(table) WHERE id = $1", ["7"])
+        #expect(viaPrepared.string(0, "name") == "n7")
+        #expect(viaPrepared == viaPlain)
+        _ = try await client.query("DROP TABLE \(table)")
+    }
+
     /// A throwing body rolls the transaction back; a returning body commits.
     @Test func transactionRollsBackOnThrow() async throws {
         let client = try makeClient()
