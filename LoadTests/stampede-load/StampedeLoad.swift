@@ -34,6 +34,8 @@ struct CommonOptions: ParsableArguments {
     var timeout = 30.0
     @Flag(help: "No progress line.")
     var quiet = false
+    @Option(help: "Run id: the sales are named <scenario>-<run-id>-<n> (n = 0 is promo's most popular), the reports <scenario>-<run-id>.*; letters, digits, '_' and '-', at most 32. Default: a new random one.")
+    var runId: String?
 
     func settings(_ extra: [String: String]) throws -> CommonSettings {
         let target: TargetURL
@@ -42,6 +44,9 @@ struct CommonOptions: ParsableArguments {
             throw ValidationError("set STAMPEDE_ADMIN_TOKEN to Stampede's admin token (scripts/serve uses demo-admin-token)")
         }
         guard threads >= 1, maxAttempts >= 1, timeout > 0 else { throw ValidationError("--threads, --max-attempts and --timeout must be positive") }
+        if let runId, runId.isEmpty || runId.count > 32 || !runId.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) {
+            throw ValidationError("--run-id must be 1 to 32 letters, digits, '_' or '-'")
+        }
         var options = extra
         options["url"] = url
         options["threads"] = String(threads)
@@ -49,8 +54,9 @@ struct CommonOptions: ParsableArguments {
         options["timeout"] = String(timeout)
         if let pg { options["pg"] = pg }
         if let report { options["report"] = report }
+        if let runId { options["run_id"] = runId }
         return CommonSettings(target: target, adminToken: token, postgresURI: pg, reportDirectory: report, threads: threads,
-                              maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, options: options)
+                              maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, runID: runId, options: options)
     }
 }
 

@@ -10,11 +10,13 @@ public struct CommonSettings: Sendable {
     public var maxAttempts: Int
     public var requestTimeoutSeconds: Double
     public var quiet: Bool
+    /// Names the run's sales (`<scenario>-<runID>-<n>`) and reports; nil: a new random one.
+    public var runID: String?
     /// The options as typed, recorded in the report.
     public var options: [String: String]
 
     public init(target: TargetURL, adminToken: String, postgresURI: String?, reportDirectory: String?, threads: Int,
-                maxAttempts: Int, requestTimeoutSeconds: Double, quiet: Bool, options: [String: String]) {
+                maxAttempts: Int, requestTimeoutSeconds: Double, quiet: Bool, runID: String? = nil, options: [String: String]) {
         self.target = target
         self.adminToken = adminToken
         self.postgresURI = postgresURI
@@ -23,6 +25,7 @@ public struct CommonSettings: Sendable {
         self.maxAttempts = maxAttempts
         self.requestTimeoutSeconds = requestTimeoutSeconds
         self.quiet = quiet
+        self.runID = runID
         self.options = options
     }
 }
@@ -80,7 +83,7 @@ public enum ScenarioRunner {
     public static func rush(_ common: CommonSettings, _ rush: RushSettings) throws -> (RunReport, [String]) {
         let client = BlockingHTTPClient(target: common.target)
         let admin = SaleAdmin(client: client, token: common.adminToken)
-        let runID = RunID.make()
+        let runID = common.runID ?? RunID.make()
         let saleID = "rush-\(runID)"
         let nowWall = Clock.wallSeconds()
         let nowMono = Clock.nanoseconds()
@@ -131,7 +134,7 @@ public enum ScenarioRunner {
         let client = BlockingHTTPClient(target: common.target)
         let scrapeClient = BlockingHTTPClient(target: common.target)
         let admin = SaleAdmin(client: client, token: common.adminToken)
-        let runID = RunID.make()
+        let runID = common.runID ?? RunID.make()
         let now = Clock.wallSeconds().rounded(.down)
         let saleIDs = (0..<max(1, promo.sales)).map { "\(scenario)-\(runID)-\($0)" }
         for saleID in saleIDs {
