@@ -120,13 +120,14 @@ struct ShardTuningTests {
         #expect(window.recent(now: 40).count == 0)
     }
 
-    /// A shard with a queue longer than a batch, a collapsed limit, or a p99 far above the others
-    /// is flagged hot, with a reason; the others are not.
+    /// A shard with a queue longer than a batch, a collapsed limit in use, or a p99 far above the
+    /// others is flagged hot, with a reason; the others are not — nor one whose limit fell during a
+    /// burst and is not in use now.
     @Test func hotShardsAreFlagged() {
-        func report(_ index: Int, queue: Int = 0, limit: Int = 1024, latency: Double, count: Int) -> ShardReport {
+        func report(_ index: Int, queue: Int = 0, limit: Int = 1024, inFlight: Int = 0, latency: Double, count: Int) -> ShardReport {
             var histogram = LatencyHistogram()
             for _ in 0..<count { histogram.record(seconds: latency) }
-            let figures = ShardStatistics(index: index, inFlight: 0, queueDepth: queue, commitQueueDepth: 0, maxInFlight: limit,
+            let figures = ShardStatistics(index: index, inFlight: inFlight, queueDepth: queue, commitQueueDepth: 0, maxInFlight: limit,
                                           batchSize: 128, commitGroupSize: 512, served: count, shed: 0, batches: 1,
                                           largestBatch: 1, lastBatch: 1, commitGroups: 1, committedOrders: count,
                                           largestGroup: 1, lastGroup: 1, sales: [])
@@ -134,10 +135,12 @@ struct ShardTuningTests {
         }
         var reports = [report(0, latency: 0.002, count: 10), report(1, latency: 0.002, count: 10),
                        report(2, latency: 0.2, count: 500), report(3, queue: 500, latency: 0.002, count: 10),
-                       report(4, limit: 100, latency: 0.002, count: 10), report(5, latency: 0, count: 0)]
+                       report(4, limit: 100, inFlight: 60, latency: 0.002, count: 10), report(5, latency: 0, count: 0),
+                       report(6, limit: 100, inFlight: 5, latency: 0.002, count: 10)]
         ShardReport.flagHot(&reports)
-        #expect(reports.map(\.hot) == [false, false, true, true, true, false])
+        #expect(reports.map(\.hot) == [false, false, true, true, true, false, false])
         #expect(reports[2].hotReason?.contains("p99") == true)
         #expect(reports[3].hotReason?.contains("queue") == true)
+        #expect(reports[4].hotReason?.contains("adaptive limit") == true)
     }
 }

@@ -95,9 +95,11 @@ public struct ShardReport: Sendable, Equatable {
     public var p50: Double { latency.quantile(0.5) }
     public var p99: Double { latency.quantile(0.99) }
 
-    /// Flags the shards that need attention: one that sheds or whose adaptive limit fell below half
-    /// its ceiling, one whose queue holds more than a full batch, or one whose recent p99 is over
-    /// twice the median p99 of the shards with traffic while it carries a real share of the load.
+    /// Flags the shards that need attention: one whose queue holds more than a full batch, one whose
+    /// adaptive limit fell below half its ceiling while it is in use (half of it in flight: a limit
+    /// that fell during a burst grows back only when used, so an idle low limit is no sign of
+    /// trouble), or one whose recent p99 is over twice the median p99 of the shards with traffic
+    /// while it carries a real share of the load.
     public static func flagHot(_ reports: inout [ShardReport]) {
         let busy = reports.filter { $0.latency.count > 0 }
         let p99s = busy.map(\.p99).sorted()
@@ -108,7 +110,7 @@ public struct ShardReport: Sendable, Equatable {
             var reason: String?
             if r.figures.queueDepth > r.figures.batchSize {
                 reason = "queue holds \(r.figures.queueDepth), more than a batch (\(r.figures.batchSize))"
-            } else if r.figures.maxInFlight * 2 < r.ceiling {
+            } else if r.figures.maxInFlight * 2 < r.ceiling, r.figures.inFlight * 2 >= r.figures.maxInFlight {
                 reason = "adaptive limit \(r.figures.maxInFlight) is under half its ceiling \(r.ceiling): latency over target"
             } else if busy.count > 1, r.latency.count * busy.count > total, r.p99 > 2 * median, r.p99 > 0.005 {
                 reason = "p99 \(Int(r.p99 * 1000)) ms is over twice the median shard's"
