@@ -197,3 +197,19 @@ struct PurchaseDecisionTests {
         }
     }
 }
+
+@Suite("Outbox anchor")
+struct OutboxAnchorTests {
+    /// The anchor's value is longer than Redis's default `hash-max-listpack-value` (64), so the
+    /// outbox is a hashtable; both strings go into the Lua scripts as literals, so they hold no
+    /// quote or backslash; the field is never an order id and never decodes as a reservation.
+    @Test func anchorFitsItsJob() {
+        #expect(InventoryScripts.outboxAnchorValue.utf8.count > 64)
+        for text in [InventoryScripts.outboxAnchorField, InventoryScripts.outboxAnchorValue] {
+            #expect(!text.contains("'") && !text.contains("\"") && !text.contains("\\"))
+        }
+        #expect(!Identifier.isValid(InventoryScripts.outboxAnchorField))
+        #expect(PendingRecord(InventoryScripts.outboxAnchorValue) == nil)
+        #expect(InventoryScripts.purchase.source.contains("'\(InventoryScripts.outboxAnchorValue)'"))
+    }
+}

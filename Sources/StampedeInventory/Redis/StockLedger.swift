@@ -299,7 +299,8 @@ public struct StockLedger: Sendable {
         var out: [(String, PendingRecord)] = []
         var index = 0
         while index + 1 < items.count {
-            if let id = items[index].string, let text = items[index + 1].string, let record = PendingRecord(text) {
+            if let id = items[index].string, id != InventoryScripts.outboxAnchorField, let text = items[index + 1].string,
+               let record = PendingRecord(text) {
                 out.append((id, record))
             }
             index += 2

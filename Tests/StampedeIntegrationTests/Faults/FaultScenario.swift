@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import StampedeInventory
 import Synchronization
 import Testing
 
@@ -180,7 +181,8 @@ final class FaultScenario: @unchecked Sendable {
         var last = ""
         let conserved = FaultEnvironment.wait(seconds: 30, every: 0.25) {
             guard let avail = try? redis.cli(["HGET", "{\(saleID)}:sale", "avail"]),
-                  let pending = try? redis.cli(["HLEN", "{\(saleID)}:pending"]),
+                  let pending = try? redis.cli(["EVAL", "return redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[1])",
+                                                "1", "{\(saleID)}:pending", InventoryScripts.outboxAnchorField]),
                   let result = try? postgres.query(
                     "SELECT COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = '\(saleID)' AND status IN ('reserved', 'paid')"),
                   let heldNow = Int(result.first?.first ?? "") else { return false }

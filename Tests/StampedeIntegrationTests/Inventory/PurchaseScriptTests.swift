@@ -74,6 +74,28 @@ struct PurchaseScriptTests {
         #expect(try await ledger.pending(saleID: sale).count == 2)
     }
 
+    /// The outbox is a hashtable from its first reservation on and stays one when every entry is
+    /// acknowledged (its anchor field keeps it from being emptied and recreated as a listpack); the
+    /// anchor is never read as a reservation.
+    @Test func outboxStaysAHashtable() async throws {
+        let ledger = try Self.ledger()
+        let address = try TestServices.redisAddress()
+        let redis = RedisClient(host: address.host, port: address.port, poolSize: 1)
+        let sale = try await Self.define(ledger, stock: 10, limit: 5)
+        let keys = SaleKeys(saleID: sale)
+        let batch = (0..<3).map { PurchaseRequest(saleID: sale, userID: "u\($0)", quantity: 1, idempotencyKey: nil) }
+        #expect(Self.codes(try await ledger.decisions(batch, now: .now())) == ["reserved", "reserved", "reserved"])
+        #expect(try await redis.command(["OBJECT", "ENCODING", keys.pending]).string == "hashtable")
+        #expect(try await ledger.pending(saleID: sale).map(\.orderID).sorted() == batch.map(\.orderID).sorted())
+        _ = try await redis.command(["HDEL", keys.pending] + batch.map(\.orderID))
+        #expect(try await ledger.pending(saleID: sale).isEmpty)
+        #expect(try await redis.command(["OBJECT", "ENCODING", keys.pending]).string == "hashtable")
+        let next = PurchaseRequest(saleID: sale, userID: "u9", quantity: 1, idempotencyKey: nil)
+        #expect(Self.codes(try await ledger.decisions([next], now: .now())) == ["reserved"])
+        #expect(try await ledger.pending(saleID: sale).map(\.orderID) == [next.orderID])
+        #expect(try await redis.command(["HLEN", keys.pending]).int == 2)
+    }
+
     /// Outside the window, over the limit, and unknown sales take nothing.
     @Test func windowAndValidityRules() async throws {
         let ledger = try Self.ledger()
