@@ -142,5 +142,14 @@ struct ShardTuningTests {
         #expect(reports[2].hotReason?.contains("p99") == true)
         #expect(reports[3].hotReason?.contains("queue") == true)
         #expect(reports[4].hotReason?.contains("adaptive limit") == true)
+
+        // A p99 past the largest bucket (+infinity) is reported, not converted to Int (a trap that
+        // took the server down from GET /admin/shards).
+        var stalled = [report(0, latency: 0.002, count: 10), report(1, latency: 0.002, count: 10),
+                       report(2, latency: 1_000, count: 500)]
+        ShardReport.flagHot(&stalled)
+        #expect(stalled[2].p99 == .infinity)
+        #expect(stalled.map(\.hot) == [false, false, true])
+        #expect(stalled[2].hotReason?.contains("p99 over") == true)
     }
 }
