@@ -128,19 +128,28 @@ start_postgres_replica() {
   PG_REPLICA_URI="postgresql://stampede@127.0.0.1:$port/stampede"
 }
 
+# The stop_* functions never fail: they run from EXIT traps under `set -e`, where one failing stop
+# (Redis's exit status after SIGTERM, say) would end the trap and leave the other servers running.
 stop_postgres_replica() {
-  [ -n "${PG_REPLICA_DATA_DIR:-}" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DATA_DIR" -m fast -w stop >/dev/null 2>&1
+  if [ -n "${PG_REPLICA_DATA_DIR:-}" ]; then
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_REPLICA_DATA_DIR" -m fast -w stop >/dev/null 2>&1 \
+      || log "warning: the PostgreSQL replica in $PG_REPLICA_DATA_DIR did not stop cleanly"
+  fi
   PG_REPLICA_DATA_DIR=""
 }
 
 stop_postgres() {
-  [ -n "${PG_DATA_DIR:-}" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA_DIR" -m fast -w stop >/dev/null 2>&1
+  if [ -n "${PG_DATA_DIR:-}" ]; then
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DATA_DIR" -m fast -w stop >/dev/null 2>&1 \
+      || log "warning: PostgreSQL in $PG_DATA_DIR did not stop cleanly"
+  fi
   PG_DATA_DIR=""
 }
 
 stop_redis() {
   if [ -n "${REDIS_PID:-}" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
-    kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null
+    kill -TERM "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
   fi
   REDIS_PID=""
 }
