@@ -3,7 +3,6 @@
 -- scripts/wrk/measure.
 --
 -- The sale is the URL's path (…/v1/sales/<id>/orders), or SALE=<id> with the base URL.
--- SALE2=<id> SHARE2=0.3 sends that fraction of the purchases to a second sale.
 -- BACKOFF_MS=N: a connection that got 503 waits about N ms before its next request, like a client
 -- honouring Retry-After (0, the default: retry at once, the worst case).
 -- BENCH_RUN sets the user prefix so repeated runs never reuse a user (default: random).
@@ -12,8 +11,6 @@
 -- "RESULT created=… conflict=… shed=… other=… goodput=…/s shed_rate=…/s p50_ms=… p99_ms=… max_ms=…".
 
 local sale = os.getenv("SALE")
-local sale2 = os.getenv("SALE2")
-local share2 = tonumber(os.getenv("SHARE2") or "0")
 local backoff = tonumber(os.getenv("BACKOFF_MS") or "0")
 local threads = {}
 
@@ -35,10 +32,8 @@ end
 function request()
   counter = counter + 1
   local body = '{"user_id":"' .. prefix .. counter .. '","quantity":1}'
-  local target = sale
-  if sale2 and math.random() < share2 then target = sale2 end
-  if target == nil then return wrk.format(nil, nil, nil, body) end
-  return wrk.format(nil, "/v1/sales/" .. target .. "/orders", nil, body)
+  if sale == nil then return wrk.format(nil, nil, nil, body) end
+  return wrk.format(nil, "/v1/sales/" .. sale .. "/orders", nil, body)
 end
 
 function delay()

@@ -115,7 +115,7 @@ public struct ShardReport: Sendable, Equatable {
             } else if busy.count > 1, r.latency.count * busy.count > total, r.p99 > 2 * median, r.p99 > 0.005 {
                 // A p99 past the largest bucket is +infinity: no Int of it (that trapped here).
                 let p99 = r.p99.isFinite ? "\(Int(r.p99 * 1000)) ms"
-                    : "over \(Int((LatencyHistogram.bounds.last { $0.isFinite } ?? 0) * 1000)) ms"
+                    : "over \(Int((LatencyHistogram.bounds.last ?? 0) * 1000)) ms"
                 reason = "p99 \(p99) is over twice the median shard's"
             }
             reports[index].hot = reason != nil
