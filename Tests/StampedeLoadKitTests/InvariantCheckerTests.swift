@@ -26,7 +26,7 @@ import Testing
         let input = InvariantInput(sales: [Self.sale], ledger: Self.ledger(orders), stored: Self.stored(orders),
                                    readBack: ["o1": 1, "o2": 1, "o3": 1])
         let results = InvariantChecker.check(input)
-        #expect(results.count == 5)
+        #expect(results.count == 6)
         #expect(results.allSatisfy { $0.passed })
     }
 
@@ -107,6 +107,30 @@ import Testing
         let input = InvariantInput(sales: [sale], ledger: ledger, stored: stored, readBack: [:])
         let verdict = try #require(Self.verdicts(input)["overloaded_had_no_effect"])
         #expect(!verdict.passed && verdict.orders == ["o9", "o8"])
+    }
+
+    /// Two orders for one Idempotency-Key — answered, or stored in PostgreSQL — are caught and
+    /// named; the same key of another user is not a duplicate.
+    @Test func catchesAKeyThatTookTwoOrders() throws {
+        var ledger = Self.ledger([("o1", "a"), ("o2", "b")])
+        ledger.acknowledged["o3"] = AcknowledgedOrder(orderID: "o3", saleID: "s1", userID: "a", quantity: 1, idempotencyKey: "k-a")
+        var sale = Self.sale
+        sale.stockAvailable = 0
+        let answered = InvariantInput(sales: [sale], ledger: ledger, stored: nil, readBack: [:])
+        let verdict = try #require(Self.verdicts(answered)["idempotency_key_once"])
+        #expect(!verdict.passed && verdict.orders == ["o1", "o3"])
+
+        let clean = Self.ledger([("o1", "a"), ("o2", "b")])
+        var stored = Self.stored([("o1", "a"), ("o2", "b")])
+        stored.append(StoredOrder(orderID: "o4", saleID: "s1", userID: "b", quantity: 1, status: "reserved", idempotencyKey: "k-b"))
+        let inPostgres = InvariantInput(sales: [sale], ledger: clean, stored: stored, readBack: [:])
+        let stored2 = try #require(Self.verdicts(inPostgres)["idempotency_key_once"])
+        #expect(!stored2.passed && stored2.orders == ["o2", "o4"] && stored2.detail.contains("PostgreSQL"))
+
+        var otherUser = Self.stored([("o1", "a")])
+        otherUser.append(StoredOrder(orderID: "o5", saleID: "s1", userID: "b", quantity: 1, status: "reserved", idempotencyKey: "k-a"))
+        let distinct = InvariantInput(sales: [sale], ledger: Self.ledger([]), stored: otherUser, readBack: [:])
+        #expect(try #require(Self.verdicts(distinct)["idempotency_key_once"]).passed)
     }
 
     /// The purchase answers turn a 200 after only overloaded tries into an overload effect, but

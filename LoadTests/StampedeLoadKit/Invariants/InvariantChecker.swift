@@ -62,7 +62,7 @@ public struct InvariantInput: Sendable {
 /// The verdict of one invariant.
 public struct InvariantResult: Codable, Sendable, Equatable {
     /// Stable name: `not_oversold`, `acknowledged_orders_exist`, `per_user_limit`,
-    /// `stock_conserved`, `overloaded_had_no_effect`.
+    /// `stock_conserved`, `overloaded_had_no_effect`, `idempotency_key_once`.
     public var name: String
     public var passed: Bool
     /// `postgres`, `api` or `postgres+api`: where the facts came from. `skipped` when not checkable.
@@ -78,7 +78,8 @@ public enum InvariantChecker {
     static let listed = 50
 
     public static func check(_ input: InvariantInput) -> [InvariantResult] {
-        [notOversold(input), acknowledgedExist(input), perUserLimit(input), stockConserved(input), overloadedNoEffect(input)]
+        [notOversold(input), acknowledgedExist(input), perUserLimit(input), stockConserved(input), overloadedNoEffect(input),
+         idempotencyKeyOnce(input)]
     }
 
     /// Orders holding stock per sale: from PostgreSQL, or else what the run was acknowledged minus what it cancelled.
@@ -196,6 +197,32 @@ public enum InvariantChecker {
         }
         return result("overloaded_had_no_effect", input.stored == nil ? "api" : "postgres+api", problems, orders,
                       ok: "no 503 overloaded took stock (\(input.ledger.overloadRetries) shed tries retried, \(input.ledger.shedOnlyKeys.count) given up)")
+    }
+
+    /// One Idempotency-Key (per sale and user) takes at most one order: the answers never name two
+    /// orders for a key, and PostgreSQL never holds two — a retry or a reshard that ran a purchase
+    /// twice would show here.
+    static func idempotencyKeyOnce(_ input: InvariantInput) -> InvariantResult {
+        struct Key: Hashable { var sale: String, user: String, key: String }
+        var problems: [String] = []
+        var orders: [String] = []
+        func twice(_ source: String, _ pairs: [(Key, String)]) {
+            let byKey = Dictionary(grouping: pairs, by: \.0).filter { Set($0.value.map(\.1)).count > 1 }
+            guard !byKey.isEmpty else { return }
+            problems.append("\(byKey.count) Idempotency-Keys with more than one order \(source)")
+            orders += byKey.values.flatMap { $0.map(\.1) }.sorted()
+        }
+        twice("in the answers", input.ledger.acknowledged.values.compactMap { order in
+            order.idempotencyKey.map { (Key(sale: order.saleID, user: order.userID, key: $0), order.orderID) }
+        })
+        if let stored = input.stored {
+            twice("in PostgreSQL", stored.compactMap { order in
+                order.idempotencyKey.map { (Key(sale: order.saleID, user: order.userID, key: $0), order.orderID) }
+            })
+        }
+        let keys = input.ledger.acknowledged.values.filter { $0.idempotencyKey != nil }.count
+        return result("idempotency_key_once", input.stored == nil ? "api" : "postgres+api", problems, orders,
+                      ok: "no Idempotency-Key took more than one order (\(keys) acknowledged with a key)")
     }
 
     private static func result(_ name: String, _ source: String, _ problems: [String], _ orders: [String], ok: String) -> InvariantResult {
