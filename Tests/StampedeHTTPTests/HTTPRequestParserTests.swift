@@ -160,6 +160,37 @@ struct HTTPRequestParserTests {
         #expect(request.headers.map(\.name) == ["cOnTeNt-LeNgTh", "X-Tag", "x-tag"])
     }
 
+    /// Received fields are read from the head's bytes: a name matches whole (not as a prefix),
+    /// an empty value is a value, and fields added in code come after the received ones.
+    @Test func receivedAndAddedHeaders() throws {
+        var request = try #require(
+            try parseAll("GET / HTTP/1.1\r\nX-Tagged: long\r\nX-Tag:\r\nHost: h:1\r\n\r\n").first
+        )
+        #expect(request.headers["x-tag"] == "")
+        #expect(request.headers["X-Tagged"] == "long")
+        #expect(request.headers["X-Ta"] == nil)
+        #expect(request.headers["host"] == "h:1")
+        request.headers.add(name: "X-Tag", value: "added")
+        #expect(request.headers.count == 4)
+        #expect(request.headers.values("x-tag") == ["", "added"])
+        #expect(request.headers[3].name == "X-Tag" && request.headers[3].value == "added")
+        #expect(request.headers[2].name == "Host" && request.headers[2].value == "h:1")
+    }
+
+    /// A body that arrives in pieces completes the request it belongs to, with its head intact.
+    @Test func bodyInPieces() throws {
+        var parser = HTTPRequestParser()
+        parser.append(contentsOf: "POST /v1/sales/s1/orders?x=1 HTTP/1.1\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n\r\nab".utf8)
+        #expect(try parser.nextRequest() == nil)
+        parser.append(contentsOf: "cde".utf8)
+        let request = try #require(try parser.nextRequest())
+        #expect(request.body == Array("abcde".utf8))
+        #expect(request.path == "/v1/sales/s1/orders" && request.query == "x=1")
+        #expect(request.headers["idempotency-key"] == "k1")
+        #expect(request.withPathBytes { Array($0) } == Array("/v1/sales/s1/orders".utf8))
+        #expect(try parser.nextRequest() == nil)
+    }
+
     /// The target splits into path and query at the first question mark.
     @Test func querySplit() throws {
         let requests = try parseAll(

@@ -55,6 +55,15 @@ enum ASCII {
         return true
     }
 
+    /// Whether two byte strings are equal ignoring ASCII case.
+    static func caseInsensitiveEquals(_ lhs: UnsafeBufferPointer<UInt8>, _ rhs: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for index in lhs.indices where lowercased(lhs[index]) != lowercased(rhs[index]) {
+            return false
+        }
+        return true
+    }
+
     /// Whether two strings are equal ignoring ASCII case (header names are ASCII tokens).
     static func caseInsensitiveEquals(_ lhs: String, _ rhs: String) -> Bool {
         lhs.utf8.count == rhs.utf8.count

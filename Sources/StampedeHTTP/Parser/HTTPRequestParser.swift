@@ -50,8 +50,12 @@ struct HTTPRequestParser: Sendable {
 
     /// The next complete request in the buffer, or `nil` when more bytes are needed.
     mutating func nextRequest() throws(HTTPParseError) -> HTTPRequest? {
-        if let pending = awaitingBody {
-            return takeBody(of: pending.request, length: pending.length)
+        if var pending = awaitingBody.take() {
+            guard takeBody(into: &pending.request, length: pending.length) else {
+                awaitingBody = pending
+                return nil
+            }
+            return pending.request
         }
         while let headEnd = try findHeadEnd() {
             guard headEnd - start > 2 else {
@@ -59,13 +63,19 @@ struct HTTPRequestParser: Sendable {
                 consume(upTo: headEnd)
                 continue
             }
-            let head = try parseHead(from: start, to: headEnd)
+            // The request is built in place and moved to the caller: a copy would retain each of
+            // its buffers.
+            var head = try parseHead(from: start, to: headEnd)
             consume(upTo: headEnd)
-            guard head.contentLength <= maxBodyBytes else {
-                throw .bodyTooLarge(contentLength: head.contentLength, limit: maxBodyBytes)
+            let length = head.contentLength
+            guard length <= maxBodyBytes else {
+                throw .bodyTooLarge(contentLength: length, limit: maxBodyBytes)
             }
-            guard head.contentLength > 0 else { return head.request }
-            return takeBody(of: head.request, length: head.contentLength)
+            guard length == 0 || takeBody(into: &head.request, length: length) else {
+                awaitingBody = (head.request, length)
+                return nil
+            }
+            return head.request
         }
         return nil
     }
@@ -97,26 +107,18 @@ struct HTTPRequestParser: Sendable {
 
     /// Parses the head in `buffer[from..<to]`.
     private func parseHead(from lower: Int, to upper: Int) throws(HTTPParseError) -> ParsedHead {
-        let outcome: Result<ParsedHead, HTTPParseError> = buffer.withUnsafeBufferPointer { bytes in
-            Result { () throws(HTTPParseError) in
-                try ParsedHead(parsing: UnsafeBufferPointer(rebasing: bytes[lower..<upper]))
-            }
+        try buffer.withUnsafeBufferPointer { bytes throws(HTTPParseError) in
+            try ParsedHead(parsing: UnsafeBufferPointer(rebasing: bytes[lower..<upper]))
         }
-        return try outcome.get()
     }
 
-    /// Completes `request` with its body if all `length` bytes are buffered; otherwise remembers
-    /// it and returns `nil`.
-    private mutating func takeBody(of request: HTTPRequest, length: Int) -> HTTPRequest? {
-        guard buffer.count - start >= length else {
-            awaitingBody = (request, length)
-            return nil
-        }
-        var complete = request
-        complete.body = Array(buffer[start..<start + length])
-        awaitingBody = nil
+    /// Gives `request` its body and consumes it if all `length` bytes are buffered; false when
+    /// more are needed.
+    private mutating func takeBody(into request: inout HTTPRequest, length: Int) -> Bool {
+        guard buffer.count - start >= length else { return false }
+        request.body = Array(buffer[start..<start + length])
         consume(upTo: start + length)
-        return complete
+        return true
     }
 
     /// Marks everything before `index` as consumed; the next head starts there.

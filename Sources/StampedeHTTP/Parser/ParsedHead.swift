@@ -15,7 +15,7 @@ struct ParsedHead {
         guard let requestLine = lines.next() else { throw .invalidRequestLine }
         let (method, target, version) = try Self.parseRequestLine(requestLine)
 
-        var headers = HTTPHeaders()
+        var headerLineCount = 0
         var contentLength: Int?
         var sawClose = false
         var sawKeepAlive = false
@@ -35,13 +35,17 @@ struct ParsedHead {
                     sawKeepAlive = sawKeepAlive || ASCII.caseInsensitiveEquals(option, "keep-alive")
                 }
             }
-            headers.add(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+            headerLineCount += 1
         }
+        // The header lines sit between the request line's CRLF and the final empty line's CRLF.
+        let headerLines = UnsafeBufferPointer(rebasing: head[(requestLine.count + 2)..<(head.count - 2)])
+        let headers = HTTPHeaders(receivedLines: headerLines, count: headerLineCount)
 
         let keepAlive = !sawClose && (version == .http1_1 || sawKeepAlive)
         self.request = HTTPRequest(
             method: method,
             target: String(decoding: target, as: UTF8.self),
+            pathLength: target.firstIndex(of: UInt8(ascii: "?")) ?? target.count,
             version: version,
             headers: headers,
             keepAlive: keepAlive

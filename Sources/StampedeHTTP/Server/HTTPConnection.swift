@@ -206,15 +206,15 @@ final class HTTPConnection {
     private func dispatchRequests() -> Bool {
         var dispatched = false
         while canDispatch {
-            let request: HTTPRequest?
+            var next: HTTPRequest?
             do {
-                request = try parser.nextRequest()
+                next = try parser.nextRequest()
             } catch {
                 loop.counters.increment(.parseErrors)
                 finish(with: .parseFailure(error))
                 return true
             }
-            guard var request else {
+            guard var request = next.take() else {
                 incompleteSince = parser.hasBufferedBytes ? (incompleteSince ?? loop.now) : nil
                 break
             }
