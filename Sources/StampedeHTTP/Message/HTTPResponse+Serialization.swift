@@ -32,38 +32,51 @@ extension HTTPResponse {
     /// `send`, and serializing costs no allocation once the buffer has grown. User-supplied
     /// `Content-Length` and `Connection` fields are skipped: the server owns framing.
     func serialize(into output: inout [UInt8], framing: ResponseFraming) {
-        output.append(contentsOf: "HTTP/1.1 ".utf8)
+        Self.appendLiteral("HTTP/1.1 ", to: &output)
         ASCII.appendDecimal(status, to: &output)
         output.append(UInt8(ascii: " "))
-        output.append(contentsOf: HTTPResponse.reasonPhrase(status).utf8)
-        output.append(contentsOf: "\r\n".utf8)
+        Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
+        Self.appendLiteral("\r\n", to: &output)
         for field in headers
         where !ASCII.caseInsensitiveEquals(field.name, "Content-Length")
             && !ASCII.caseInsensitiveEquals(field.name, "Connection") {
-            output.append(contentsOf: field.name.utf8)
-            output.append(contentsOf: ": ".utf8)
-            output.append(contentsOf: field.value.utf8)
-            output.append(contentsOf: "\r\n".utf8)
+            Self.append(field.name, to: &output)
+            Self.appendLiteral(": ", to: &output)
+            Self.append(field.value, to: &output)
+            Self.appendLiteral("\r\n", to: &output)
         }
         let bodyForbidden = status == 204 || status == 304
         if !bodyForbidden {
-            output.append(contentsOf: "Content-Length: ".utf8)
+            Self.appendLiteral("Content-Length: ", to: &output)
             ASCII.appendDecimal(body.count, to: &output)
-            output.append(contentsOf: "\r\n".utf8)
+            Self.appendLiteral("\r\n", to: &output)
         }
         if framing.closesConnection {
-            output.append(contentsOf: "Connection: close\r\n".utf8)
+            Self.appendLiteral("Connection: close\r\n", to: &output)
         } else if framing.announcesKeepAlive {
-            output.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+            Self.appendLiteral("Connection: keep-alive\r\n", to: &output)
         }
-        output.append(contentsOf: "\r\n".utf8)
+        Self.appendLiteral("\r\n", to: &output)
         if !framing.omitsBody && !bodyForbidden {
             output.append(contentsOf: body)
         }
     }
 
+    /// Appends the bytes of a literal in one copy.
+    @inline(__always)
+    private static func appendLiteral(_ literal: StaticString, to output: inout [UInt8]) {
+        output.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// Appends the UTF-8 bytes of `text` in one copy (appending its `utf8` view goes byte by byte).
+    @inline(__always)
+    private static func append(_ text: String, to output: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { output.append(contentsOf: $0) }
+    }
+
     /// The standard reason phrase for `status`, or `"Unknown"`; clients ignore it, humans read it.
-    static func reasonPhrase(_ status: Int) -> String {
+    static func reasonPhrase(_ status: Int) -> StaticString {
         switch status {
         case 200: "OK"
         case 201: "Created"
