@@ -22,6 +22,14 @@ public enum Identifier {
         return count > 0
     }
 
+    /// Whether the UTF-8 `bytes` are 1…`maxLength` characters of `[A-Za-z0-9._:-]`.
+    @inlinable
+    public static func isValid(bytes: UnsafeBufferPointer<UInt8>, maxLength: Int = Identifier.maxLength) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= maxLength else { return false }
+        for byte in bytes where !isAllowed(byte) { return false }
+        return true
+    }
+
     /// Whether `value` is a well-formed `Idempotency-Key`.
     @inlinable
     public static func isValidIdempotencyKey(_ value: some StringProtocol) -> Bool {

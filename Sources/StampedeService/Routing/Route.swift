@@ -45,6 +45,31 @@ public enum Route: Sendable, Equatable {
         }
     }
 
+    /// How many distinct `name`s there are.
+    static let metricsNameCount = 16
+
+    /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
+    var metricsNameIndex: Int {
+        switch self {
+        case .getSale: 0
+        case .purchase: 1
+        case .getOrder: 2
+        case .payOrder: 3
+        case .cancelOrder: 4
+        case .userOrders: 5
+        case .putSale: 6
+        case .restock: 7
+        case .shards: 8
+        case .reloadConfig: 9
+        case .metrics: 10
+        case .live: 11
+        case .ready: 12
+        case .methodNotAllowed: 13
+        case .invalidID: 14
+        case .notFound: 15
+        }
+    }
+
     /// Whether the route is under `/admin` (bearer token required).
     public var isAdmin: Bool {
         switch self {
@@ -55,6 +80,13 @@ public enum Route: Sendable, Equatable {
 
     /// The route for `method` and `path` (the path without its query).
     public static func match(method: HTTPMethod, path: String) -> Route {
+        var path = path
+        return path.withUTF8 { match(method: method, path: $0) }
+    }
+
+    /// The route for `method` and the UTF-8 bytes of a path. Works on the bytes in place: the only
+    /// `String` made is the identifier the route carries.
+    static func match(method: HTTPMethod, path: UnsafeBufferPointer<UInt8>) -> Route {
         // Every route has 1…4 segments; an empty one (trailing or double slash) names no resource:
         // 404, not 405 or invalid_id.
         guard let parts = PathSegments(path) else { return .notFound }
@@ -62,10 +94,10 @@ public enum Route: Sendable, Equatable {
         let isPost = method == .post
 
         func identified(_ segment: PathSegment, _ make: (String) -> Route, allowed: String, ok: Bool) -> Route {
-            let id = segment.text
             guard ok else { return .methodNotAllowed(allowed: allowed) }
-            guard Identifier.isValid(id) else { return .invalidID(String(id)) }
-            return make(String(id))
+            let id = segment.text
+            guard Identifier.isValid(bytes: id) else { return .invalidID(String(decoding: id, as: UTF8.self)) }
+            return make(String(decoding: id, as: UTF8.self))
         }
 
         switch parts.count {
@@ -103,23 +135,22 @@ public enum Route: Sendable, Equatable {
     }
 }
 
-/// The 1…4 non-empty segments of a path after its leading `/`, held inline (no array per request);
-/// nil for any other path.
+/// The 1…4 non-empty segments of a path after its leading `/`, as slices of the path's bytes held
+/// inline (no array per request); nil for any other path.
 struct PathSegments {
-    private var first = PathSegment(text: ""), second = PathSegment(text: "")
-    private var third = PathSegment(text: ""), fourth = PathSegment(text: "")
+    private var first = PathSegment(), second = PathSegment()
+    private var third = PathSegment(), fourth = PathSegment()
     private(set) var count = 0
 
-    init?(_ path: String) {
-        let utf8 = path.utf8
-        guard utf8.first == UInt8(ascii: "/") else { return nil }
-        var start = utf8.index(after: utf8.startIndex)
-        var index = start
+    init?(_ path: UnsafeBufferPointer<UInt8>) {
+        guard path.first == UInt8(ascii: "/") else { return nil }
+        var start = 1
+        var index = 1
         while true {
-            let atEnd = index == utf8.endIndex
-            if atEnd || utf8[index] == UInt8(ascii: "/") {
+            let atEnd = index == path.count
+            if atEnd || path[index] == UInt8(ascii: "/") {
                 guard count < 4, index != start else { return nil }
-                let segment = PathSegment(text: Substring(utf8[start..<index]))
+                let segment = PathSegment(text: UnsafeBufferPointer(rebasing: path[start..<index]))
                 switch count {
                 case 0: first = segment
                 case 1: second = segment
@@ -128,9 +159,9 @@ struct PathSegments {
                 }
                 count += 1
                 if atEnd { return }
-                start = utf8.index(after: index)
+                start = index + 1
             }
-            index = utf8.index(after: index)
+            index += 1
         }
     }
 
@@ -147,10 +178,10 @@ struct PathSegments {
 /// One segment of a request path, matched against the route table's literals byte for byte (no
 /// Unicode-aware `String` comparison on the hot path).
 struct PathSegment {
-    var text: Substring
+    var text = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
 
     static func ~= (literal: StaticString, segment: PathSegment) -> Bool {
-        let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-        return segment.text.utf8.elementsEqual(bytes)
+        segment.text.count == literal.utf8CodeUnitCount
+            && segment.text.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }
