@@ -115,12 +115,19 @@ public final class Inventory: Sendable {
     /// units). `purchase.complete` is called exactly once when the answer is `.queued` — at once,
     /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
     public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {
-        if purchase.request.idempotencyKey == nil,
-           let outcome = soldOut.answer(for: purchase.request.saleID) {
+        if let outcome = answerFromMemory(saleID: purchase.request.saleID, idempotencyKey: purchase.request.idempotencyKey) {
             purchase.complete(outcome)
             return .queued
         }
         return directory.admit(purchase, available: available)
+    }
+
+    /// The answer to a purchase when memory alone can give it: `sold_out` (or `sale_ended`) for a
+    /// sale known to be sold out, when the purchase has no `Idempotency-Key` (a retry with a key
+    /// must reach Redis, which returns the first order if it was in fact taken). Nil otherwise.
+    public func answerFromMemory(saleID: String, idempotencyKey: String?) -> PurchaseOutcome? {
+        guard idempotencyKey == nil else { return nil }
+        return soldOut.answer(for: saleID)
     }
 
     /// Applies new shard tunables, count and pins live; a change that moves sales drains the old

@@ -36,6 +36,8 @@ public final class SaleCache: Sendable {
     }
 
     public let maxAgeNanos: UInt64
+    /// How stale an entry's `lastReadNanos` may get (it only decides idle eviction, in minutes).
+    static let lastReadResolutionNanos: UInt64 = 1_000_000_000
     private let entries = Mutex<[String: Entry]>([:])
 
     public init(maxAgeSeconds: Double = 1.0) {
@@ -53,8 +55,13 @@ public final class SaleCache: Sendable {
         -> (lookup: Lookup, rendered: RenderedSale?, version: UInt64) {
         entries.withLock { map in
             guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), nil, 0) }
-            map.values[index].lastReadNanos = now
-            let entry = map.values[index]
+            var entry = map.values[index]
+            if Self.age(of: entry.lastReadNanos, at: now) > Self.lastReadResolutionNanos {
+                // Only idle eviction reads this: refreshing it once a second spares the two event
+                // loops a write to the same entry on every request.
+                entry.lastReadNanos = now
+                map.values[index].lastReadNanos = now
+            }
             if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), nil, 0) }
             guard let sale = entry.sale else { return (.absent, nil, 0) }
             return (.fresh(sale), entry.rendered, entry.loadedAtNanos)

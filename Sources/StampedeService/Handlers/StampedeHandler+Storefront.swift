@@ -40,14 +40,14 @@ extension StampedeHandler {
     /// answers once the order is committed (or rejected).
     func purchase(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
         if draining.load(ordering: .relaxed) {
-            metrics.recordPurchase(outcome: "unavailable")
+            metrics.recordPurchase(.unavailable)
             return exchange.send(APIResponse.from(.unavailable("this instance is shutting down; retry")))
         }
         if inventory.shedsAtTheDoor(saleID) {
             // Overloaded: answered before the body is even decoded — a shed costs next to nothing,
             // so a flood of them does not take the CPU the admitted purchases need.
             metrics.recordShed(reason: Admission.shedInFlight.reason)
-            metrics.recordPurchase(outcome: "overloaded")
+            metrics.recordPurchase(.overloaded)
             return exchange.send(APIResponse.overloaded(retryAfter: live.withLock { $0.retryAfterSeconds }))
         }
         let buyer: (userID: String, quantity: Int64)
@@ -60,17 +60,19 @@ extension StampedeHandler {
         if let key, !Identifier.isValidIdempotencyKey(key) {
             return exchange.send(APIResponse.error(400, "invalid_id", "Idempotency-Key must match [A-Za-z0-9._:-]{1,128}"))
         }
-        let purchase = PurchaseRequest(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
-        let token = request.headers[PurchaseTokenVerifier.header]
+        let purchase = PurchaseAttempt(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
         switch inventory.cache.lookup(saleID) {
         case .fresh(let sale):
-            if refusesToken(token, sale: sale, purchase, exchange) { return }
+            // The token is read only for a sale that requires one: most do not, and a header
+            // lookup scans the head.
+            if refusesToken(request.headers[PurchaseTokenVerifier.header], sale: sale, purchase, exchange) { return }
             submit(purchase, sale: sale, exchange, retryUnknown: true)
         case .absent:
             exchange.send(APIResponse.from(.unknownSale(saleID)))
         case .needsLoad(let stale):
             // A token-protected sale refuses a bad token before any Redis call when the cache
             // still holds the sale; otherwise its definition is read first.
+            let token = request.headers[PurchaseTokenVerifier.header]
             if let stale, refusesToken(token, sale: stale, purchase, exchange) { return }
             Task {
                 do {
@@ -90,14 +92,16 @@ extension StampedeHandler {
 
     /// Answers `403 invalid_token` and returns true when `sale` requires a purchase token and
     /// `token` does not let this user buy in this sale now.
-    private func refusesToken(_ token: String?, sale: Sale, _ purchase: PurchaseRequest, _ exchange: Exchange) -> Bool {
+    private func refusesToken(_ token: @autoclosure () -> String?, sale: Sale, _ purchase: PurchaseAttempt,
+                              _ exchange: Exchange) -> Bool {
         guard sale.definition.purchaseTokenRequired else { return false }
+        let token = token()
         let verifier = live.withLock { $0.purchaseTokens }
         let now = Timestamp.now().milliseconds / 1000
         guard let rejection = verifier.verify(token, saleID: purchase.saleID, userID: purchase.userID, now: now) else {
             return false
         }
-        metrics.recordPurchase(outcome: "invalid_token")
+        metrics.recordPurchase(.invalidToken)
         metrics.recordLimited("purchase_token_" + rejection.rawValue)
         exchange.send(APIResponse.error(403, "invalid_token", Self.tokenMessage(rejection)))
         return true
@@ -113,13 +117,20 @@ extension StampedeHandler {
         }
     }
 
-    private func submit(_ purchase: PurchaseRequest, sale: Sale, _ exchange: Exchange, retryUnknown: Bool) {
+    /// Answers from memory when it can (a sold-out sale), else hands the purchase to its shard.
+    private func submit(_ purchase: PurchaseAttempt, sale: Sale, _ exchange: Exchange, retryUnknown: Bool) {
         let limit = sale.definition.perUserLimit
         if purchase.quantity > limit {
-            metrics.recordPurchase(outcome: "invalid_quantity")
+            metrics.recordPurchase(.invalidQuantity)
             return exchange.send(APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
         }
-        let admission = inventory.admit(PendingPurchase(request: purchase) { outcome in
+        if let outcome = inventory.answerFromMemory(saleID: purchase.saleID, idempotencyKey: purchase.idempotencyKey) {
+            // The rush after the last unit: no order id, no shard, no Redis call.
+            return answer(outcome, purchase, exchange)
+        }
+        let request = PurchaseRequest(saleID: purchase.saleID, userID: purchase.userID, quantity: purchase.quantity,
+                                      idempotencyKey: purchase.idempotencyKey)
+        let admission = inventory.admit(PendingPurchase(request: request) { outcome in
             if outcome == .unknownSale || outcome == .stale, retryUnknown {
                 // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
                 // PostgreSQL, then try once more (the buyer waits for the rebuild, nothing was taken).
@@ -140,40 +151,40 @@ extension StampedeHandler {
         }, available: sale.available)
         if admission != .queued {
             metrics.recordShed(reason: admission.reason)
-            metrics.recordPurchase(outcome: "overloaded")
+            metrics.recordPurchase(.overloaded)
             let retryAfter = live.withLock { $0.retryAfterSeconds }
             exchange.send(APIResponse.overloaded(retryAfter: retryAfter))
         }
     }
 
-    private func answer(_ outcome: PurchaseOutcome, _ purchase: PurchaseRequest, _ exchange: Exchange) {
+    private func answer(_ outcome: PurchaseOutcome, _ purchase: PurchaseAttempt, _ exchange: Exchange) {
         let response: HTTPResponse
-        let name: String
+        let name: ServiceMetrics.PurchaseOutcomeName
         switch outcome {
         case .created(let order):
-            (name, response) = ("created", APIResponse.json(201, .encoding(order), headers: [("Location", "/v1/orders/" + order.orderID)]))
+            (name, response) = (.created, APIResponse.json(201, .encoding(order), headers: [("Location", "/v1/orders/" + order.orderID)]))
         case .existing(let order):
-            (name, response) = ("existing", APIResponse.json(200, .encoding(order)))
+            (name, response) = (.existing, APIResponse.json(200, .encoding(order)))
         case .soldOut:
-            (name, response) = ("sold_out", APIResponse.soldOut(quantity: purchase.quantity))
+            (name, response) = (.soldOut, APIResponse.soldOut(quantity: purchase.quantity))
         case .limitExceeded:
-            (name, response) = ("limit_exceeded", APIResponse.error(409, "limit_exceeded", "user \(purchase.userID) would pass the per-user limit"))
+            (name, response) = (.limitExceeded, APIResponse.error(409, "limit_exceeded", "user \(purchase.userID) would pass the per-user limit"))
         case .notStarted:
-            (name, response) = ("sale_not_started", APIResponse.error(409, "sale_not_started", "the sale has not started"))
+            (name, response) = (.saleNotStarted, APIResponse.error(409, "sale_not_started", "the sale has not started"))
         case .ended:
-            (name, response) = ("sale_ended", APIResponse.error(409, "sale_ended", "the sale has ended"))
+            (name, response) = (.saleEnded, APIResponse.error(409, "sale_ended", "the sale has ended"))
         case .invalidQuantity(let limit):
-            (name, response) = ("invalid_quantity", APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
+            (name, response) = (.invalidQuantity, APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
         case .unknownSale:
-            (name, response) = ("unknown_sale", APIResponse.from(.unknownSale(purchase.saleID)))
+            (name, response) = (.unknownSale, APIResponse.from(.unknownSale(purchase.saleID)))
         case .unavailable(let why):
             exchange.logger.warning("purchase answered 503 unavailable", metadata: [
                 "request_id": "\(exchange.requestID)", "sale_id": "\(purchase.saleID)", "reason": "\(why)"])
-            (name, response) = ("unavailable", APIResponse.from(.unavailable(why)))
+            (name, response) = (.unavailable, APIResponse.from(.unavailable(why)))
         case .stale:
-            (name, response) = ("unavailable", APIResponse.from(.unavailable("the sale's stock counters are being rebuilt; retry")))
+            (name, response) = (.unavailable, APIResponse.from(.unavailable("the sale's stock counters are being rebuilt; retry")))
         }
-        metrics.recordPurchase(outcome: name)
+        metrics.recordPurchase(name)
         exchange.send(response)
     }
 
@@ -189,4 +200,13 @@ extension StampedeHandler {
         writer.endObject()
         return APIResponse.json(200, writer)
     }
+}
+
+/// A purchase as the storefront asked for it, validated but not yet given an order id (a purchase
+/// answered from memory never needs one).
+struct PurchaseAttempt: Sendable {
+    var saleID: String
+    var userID: String
+    var quantity: Int64
+    var idempotencyKey: String?
 }

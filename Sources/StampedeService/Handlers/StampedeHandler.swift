@@ -10,6 +10,9 @@ public final class StampedeHandler: HTTPRequestHandler {
     let inventory: Inventory
     let metrics: ServiceMetrics
     let logger: Logger
+    /// The logger's level is `debug` or finer: every answer gets an access log line. Read once,
+    /// as the level is fixed at start-up and asking the log handler costs on every request.
+    let logsRequests: Bool
     /// The tunables that may change at run time (reload), read on every request.
     let live: Mutex<LiveSettings>
     /// Set by a graceful shutdown: new purchases are refused (`503 unavailable`, nothing taken).
@@ -39,6 +42,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         self.inventory = inventory
         self.metrics = metrics
         self.logger = logger
+        self.logsRequests = logger.logLevel <= .debug
         self.live = Mutex(LiveSettings(configuration))
         self.adminLimiter = AdminRateLimiter(AdminRateLimiter.Settings(configuration))
         self.scrape = scrape
@@ -65,10 +69,9 @@ public final class StampedeHandler: HTTPRequestHandler {
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
         let started = MonotonicClock.now()
-        let route = Route.match(method: request.method, path: request.path)
+        let route = request.withPathBytes { Route.match(method: request.method, path: $0) }
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
-        let exchange = Exchange(route: route, started: started, responder: responder, metrics: metrics,
-                                requestID: requestID, logger: logger)
+        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID)
         if route.isAdmin {
             let decision = adminLimiter.admit(request.clientAddress, now: Double(started) / 1e9)
             if !decision.allowed {
@@ -176,17 +179,19 @@ struct Exchange: Sendable {
     let route: Route
     let started: UInt64
     let responder: HTTPResponder
-    let metrics: ServiceMetrics
+    /// The handler, for its metrics and logger (one reference to carry instead of two).
+    let handler: StampedeHandler
     /// Echoed in the `X-Request-Id` answer header and carried by every log line of this request.
     let requestID: String
-    let logger: Logger
+
+    var logger: Logger { handler.logger }
 
     func send(_ response: HTTPResponse) {
         let nanoseconds = MonotonicClock.now() &- started
-        metrics.recordRequest(route: route.name, status: response.status, nanoseconds: nanoseconds)
+        handler.metrics.recordRequest(route: route, status: response.status, nanoseconds: nanoseconds)
         var response = response
         response.headers.append((name: RequestID.header, value: requestID))
-        if logger.logLevel <= .debug {
+        if handler.logsRequests {
             logger.debug("request", metadata: [
                 "request_id": "\(requestID)", "route": "\(route.name)", "status": "\(response.status)",
                 "duration_us": "\(nanoseconds / 1000)"])

@@ -11,12 +11,14 @@ public enum RequestID {
     /// The header that carries it, in both directions.
     public static let header = "X-Request-Id"
 
-    private static let prefix: String = {
+    /// 8 random hex digits and `-`, drawn once per process.
+    private static let prefix: [UInt8] = {
         var text = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         while text.utf8.count < 8 { text = "0" + text }
-        return text + "-"
+        return Array((text + "-").utf8)
     }()
     private static let counter = Atomic<UInt64>(0)
+    private static let hexDigits: StaticString = "0123456789abcdef"
 
     /// The incoming id when valid, else a fresh one.
     public static func resolve(incoming: String?) -> String {
@@ -26,7 +28,19 @@ public enum RequestID {
 
     /// A new process-unique id.
     public static func generate() -> String {
-        prefix + String(counter.wrappingAdd(1, ordering: .relaxed).newValue, radix: 16)
+        let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        let digitCount = max(1, (UInt64.bitWidth - value.leadingZeroBitCount + 3) / 4)
+        // Written in place: up to 15 bytes (the first 16.7 million ids) make a small string, no allocation.
+        return String(unsafeUninitializedCapacity: prefix.count + digitCount) { buffer in
+            for (index, byte) in prefix.enumerated() { buffer[index] = byte }
+            let digits = hexDigits.utf8Start
+            var remaining = value
+            for index in stride(from: prefix.count + digitCount - 1, through: prefix.count, by: -1) {
+                buffer[index] = digits[Int(remaining & 0xF)]
+                remaining >>= 4
+            }
+            return prefix.count + digitCount
+        }
     }
 
     /// Whether `text` is 1–128 characters of `[A-Za-z0-9._:-]`: the `Idempotency-Key` alphabet.

@@ -9,8 +9,11 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
-    private let requestTimers = Mutex<[RequestKey: CoreMetrics.Timer]>([:])
-    private let outcomeCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+    /// Request timers by route and status, made on first use: `RequestTimers` indexes them
+    /// without hashing, since every answer records one.
+    private let requestTimers = Mutex(RequestTimers())
+    /// One counter per purchase outcome, made up front so counting takes no lock.
+    private let outcomeCounters: [CoreMetrics.Counter]
     private let limitedCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let shedCounters: [String: CoreMetrics.Counter]
     private let batchSizes: CoreMetrics.Recorder
@@ -19,9 +22,36 @@ public final class ServiceMetrics: Sendable {
     private let redisBatchTimer: CoreMetrics.Timer
     private let postgresBatchTimer: CoreMetrics.Timer
 
-    struct RequestKey: Hashable {
-        var route: String
-        var status: Int
+    /// How a purchase ended; `label` is the `outcome` label of `stampede_purchases_total`.
+    public enum PurchaseOutcomeName: Int, CaseIterable, Sendable {
+        case created, existing, overloaded, unavailable, soldOut, limitExceeded, saleNotStarted, saleEnded
+        case invalidQuantity, invalidToken, unknownSale
+
+        public var label: String {
+            switch self {
+            case .created: "created"
+            case .existing: "existing"
+            case .overloaded: "overloaded"
+            case .unavailable: "unavailable"
+            case .soldOut: "sold_out"
+            case .limitExceeded: "limit_exceeded"
+            case .saleNotStarted: "sale_not_started"
+            case .saleEnded: "sale_ended"
+            case .invalidQuantity: "invalid_quantity"
+            case .invalidToken: "invalid_token"
+            case .unknownSale: "unknown_sale"
+            }
+        }
+    }
+
+    /// The request timers made so far, in a flat table indexed by route and status.
+    struct RequestTimers {
+        static let statuses = 100..<600
+        var table = [CoreMetrics.Timer?](repeating: nil, count: Route.metricsNameCount * statuses.count)
+
+        static func slot(_ route: Route, _ status: Int) -> Int? {
+            statuses.contains(status) ? route.metricsNameIndex * statuses.count + (status - statuses.lowerBound) : nil
+        }
     }
 
     public init() {
@@ -37,6 +67,9 @@ public final class ServiceMetrics: Sendable {
         shedCounters = Dictionary(uniqueKeysWithValues: ["shard_in_flight", "stock"].map {
             ($0, CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", $0)], factory: factory))
         })
+        outcomeCounters = PurchaseOutcomeName.allCases.map {
+            CoreMetrics.Counter(label: "stampede_purchases_total", dimensions: [("outcome", $0.label)], factory: factory)
+        }
         batchSizes = CoreMetrics.Recorder(label: "stampede_purchase_batch_size", dimensions: [], aggregate: true, factory: factory)
         commitGroupSizes = CoreMetrics.Recorder(label: "stampede_commit_group_size", dimensions: [], aggregate: true, factory: factory)
         failedCommits = CoreMetrics.Counter(label: "stampede_commit_groups_failed_total", dimensions: [], factory: factory)
@@ -45,27 +78,21 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// Counts one answered request and its latency, by route and status.
-    public func recordRequest(route: String, status: Int, nanoseconds: UInt64) {
-        let key = RequestKey(route: route, status: status)
+    public func recordRequest(route: Route, status: Int, nanoseconds: UInt64) {
+        let slot = RequestTimers.slot(route, status)
         let timer = requestTimers.withLock { timers in
-            if let timer = timers[key] { return timer }
+            if let slot, let timer = timers.table[slot] { return timer }
             let timer = CoreMetrics.Timer(label: "stampede_http_request_duration_seconds",
-                                          dimensions: [("route", route), ("status", String(status))], factory: factory)
-            timers[key] = timer
+                                          dimensions: [("route", route.name), ("status", String(status))], factory: factory)
+            if let slot { timers.table[slot] = timer }
             return timer
         }
         timer.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
     }
 
-    /// Counts a purchase by how it ended (`created`, `existing`, `sold_out`, …).
-    public func recordPurchase(outcome: String) {
-        let counter = outcomeCounters.withLock { counters in
-            if let counter = counters[outcome] { return counter }
-            let counter = CoreMetrics.Counter(label: "stampede_purchases_total", dimensions: [("outcome", outcome)], factory: factory)
-            counters[outcome] = counter
-            return counter
-        }
-        counter.increment()
+    /// Counts a purchase by how it ended.
+    public func recordPurchase(_ outcome: PurchaseOutcomeName) {
+        outcomeCounters[outcome.rawValue].increment()
     }
 
     /// Counts a request refused by a limit against abuse (`admin_rate`, `purchase_token_expired`, …).
