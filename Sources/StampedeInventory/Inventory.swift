@@ -119,7 +119,13 @@ public final class Inventory: Sendable {
             purchase.complete(outcome)
             return .queued
         }
-        return directory.admit(purchase, available: available)
+        return admitToShard(purchase, available: available)
+    }
+
+    /// `admit` without the answer from memory, for a caller that asked `answerFromMemory` itself
+    /// (the HTTP handler does, before it spends an order id and a closure on the purchase).
+    public func admitToShard(_ purchase: PendingPurchase, available: Int64?) -> Admission {
+        directory.admit(purchase, available: available)
     }
 
     /// The answer to a purchase when memory alone can give it: `sold_out` (or `sale_ended`) for a

@@ -55,11 +55,10 @@ public final class SaleCache: Sendable {
         -> (lookup: Lookup, rendered: RenderedSale?, version: UInt64) {
         entries.withLock { map in
             guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), nil, 0) }
-            var entry = map.values[index]
+            let entry = map.values[index]
             if Self.age(of: entry.lastReadNanos, at: now) > Self.lastReadResolutionNanos {
                 // Only idle eviction reads this: refreshing it once a second spares the two event
                 // loops a write to the same entry on every request.
-                entry.lastReadNanos = now
                 map.values[index].lastReadNanos = now
             }
             if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), nil, 0) }

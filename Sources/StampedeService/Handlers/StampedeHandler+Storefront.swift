@@ -130,7 +130,7 @@ extension StampedeHandler {
         }
         let request = PurchaseRequest(saleID: purchase.saleID, userID: purchase.userID, quantity: purchase.quantity,
                                       idempotencyKey: purchase.idempotencyKey)
-        let admission = inventory.admit(PendingPurchase(request: request) { outcome in
+        let admission = inventory.admitToShard(PendingPurchase(request: request) { outcome in
             if outcome == .unknownSale || outcome == .stale, retryUnknown {
                 // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
                 // PostgreSQL, then try once more (the buyer waits for the rebuild, nothing was taken).
