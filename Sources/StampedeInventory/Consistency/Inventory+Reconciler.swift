@@ -64,6 +64,7 @@ extension Inventory {
         // PostgreSQL first: an order it holds was taken in Redis before, so reading Redis second
         // can only see more orders taken, never fewer — unless Redis lost them.
         let truth = try await sales.figures(saleIDs)
+        if !report.dryRun { try await sales.compactOrderCounts(saleIDs) }
         let seen = try await ledger.inspect(saleIDs)
         let cutoff = Timestamp.now().milliseconds - Int64(grace * 1000)
         for redis in seen {

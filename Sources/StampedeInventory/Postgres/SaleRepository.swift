@@ -142,10 +142,12 @@ public struct SaleRepository: Sendable {
     /// Figures of each sale that exists, in one query.
     public func figures(_ saleIDs: [String]) async throws(InventoryError) -> [String: Figures] {
         guard !saleIDs.isEmpty else { return [:] }
+        // The order figures are the sums of the sale's deltas in `sale_order_counts` (schema
+        // version 4), which the orders' triggers append in the same transactions as the orders.
         let result = try await run("""
-        SELECT s.sale_id, s.stock_total, s.restocked, s.redis_epoch, count(o.order_id),
-               COALESCE(sum(o.quantity) FILTER (WHERE o.status IN ('reserved', 'paid')), 0)
-        FROM sales s LEFT JOIN orders o ON o.sale_id = s.sale_id
+        SELECT s.sale_id, s.stock_total, s.restocked, s.redis_epoch,
+               COALESCE(sum(c.orders_taken), 0), COALESCE(sum(c.held), 0)
+        FROM sales s LEFT JOIN sale_order_counts c ON c.sale_id = s.sale_id
         WHERE s.sale_id = ANY($1::text[]) GROUP BY s.sale_id
         """, [PostgresArray.text(saleIDs)])
         var out: [String: Figures] = [:]
@@ -155,6 +157,23 @@ public struct SaleRepository: Sendable {
             out[id] = Figures(stock: n[1], restocked: n[2], epoch: row[3].flatMap(RedisEpoch.init), ordersTaken: n[4], held: n[5])
         }
         return out
+    }
+
+    /// Folds the order-count deltas of `saleIDs` into one row per sale (those with more than one),
+    /// in one statement: deltas that commit meanwhile are not seen by its delete and stay, and a
+    /// concurrent fold skips the rows this one deleted, so no count is lost or doubled.
+    public func compactOrderCounts(_ saleIDs: [String]) async throws(InventoryError) {
+        guard !saleIDs.isEmpty else { return }
+        _ = try await run("""
+        WITH folded AS (
+            DELETE FROM sale_order_counts WHERE sale_id IN (
+                SELECT sale_id FROM sale_order_counts WHERE sale_id = ANY($1::text[])
+                GROUP BY sale_id HAVING count(*) > 1)
+            RETURNING sale_id, orders_taken, held
+        )
+        INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+        SELECT sale_id, sum(orders_taken), sum(held) FROM folded GROUP BY sale_id
+        """, [PostgresArray.text(saleIDs)])
     }
 
     /// Every sale id, for the reconciler's sweep; with `endedBeforeSeconds`, only sales that had

@@ -55,6 +55,61 @@ public enum SchemaMigrations {
         ALTER TABLE sales ADD COLUMN redis_epoch text;
         CREATE INDEX orders_sale_idempotency ON orders (sale_id) WHERE idempotency_key IS NOT NULL;
         """),
+        // The reconciler's per-sale figures (orders taken, units held) summed from appended
+        // deltas instead of aggregating every order of every live sale on each pass (1.9 s of
+        // PostgreSQL for 141k orders). Statement triggers append one delta per sale per statement
+        // in the writing transaction, so the figures commit with the orders; nothing updates a
+        // shared row, so concurrent group commits never wait on each other. The reconciler folds
+        // a sale's deltas into one row (`SaleRepository.compactOrderCounts`).
+        Migration(version: 4, name: "order counts per sale", sql: """
+        CREATE TABLE sale_order_counts (
+            sale_id      text   NOT NULL,
+            orders_taken bigint NOT NULL,
+            held         bigint NOT NULL
+        );
+        CREATE INDEX sale_order_counts_sale ON sale_order_counts (sale_id);
+        CREATE FUNCTION count_inserted_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+            SELECT sale_id, count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+            FROM inserted GROUP BY sale_id;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION count_updated_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+            SELECT sale_id, 0, sum(delta) FROM (
+                SELECT sale_id, quantity AS delta FROM after_update WHERE status IN ('reserved', 'paid')
+                UNION ALL
+                SELECT sale_id, -quantity FROM before_update WHERE status IN ('reserved', 'paid')
+            ) changes GROUP BY sale_id HAVING sum(delta) <> 0;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION count_deleted_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+            SELECT sale_id, -count(*), -COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+            FROM deleted GROUP BY sale_id;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION count_truncated_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            TRUNCATE sale_order_counts;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER orders_counted_insert AFTER INSERT ON orders REFERENCING NEW TABLE AS inserted
+            FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_orders();
+        CREATE TRIGGER orders_counted_update AFTER UPDATE ON orders
+            REFERENCING OLD TABLE AS before_update NEW TABLE AS after_update
+            FOR EACH STATEMENT EXECUTE FUNCTION count_updated_orders();
+        CREATE TRIGGER orders_counted_delete AFTER DELETE ON orders REFERENCING OLD TABLE AS deleted
+            FOR EACH STATEMENT EXECUTE FUNCTION count_deleted_orders();
+        CREATE TRIGGER orders_counted_truncate AFTER TRUNCATE ON orders
+            FOR EACH STATEMENT EXECUTE FUNCTION count_truncated_orders();
+        INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+        SELECT sale_id, count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+        FROM orders GROUP BY sale_id;
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

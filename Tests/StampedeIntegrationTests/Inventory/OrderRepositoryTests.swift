@@ -64,6 +64,55 @@ struct OrderRepositoryTests {
         #expect(holdings.orders == 50 && holdings.users.count == 50)
     }
 
+    /// The reconciler's figures (orders taken, units held) are sums of deltas the orders' triggers
+    /// append: after concurrent group commits, replays, payments, cancellations, expiries and
+    /// concurrent folds of the deltas they equal the aggregate over the orders themselves.
+    @Test func saleFiguresFollowEveryOrderWrite() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sales = SaleRepository(writer: postgres)
+        let sale = TestServices.uniqueName("counts")
+        let epochs = try await Self.register(sale, on: postgres)
+        var batches: [[Order]] = []
+        for batch in 0..<8 {
+            var orders: [Order] = []
+            for user in 0..<25 {
+                let expiresIn: Int64 = user % 5 == 0 ? -1 : 900
+                orders.append(Self.order(sale: sale, user: "b\(batch)-u\(user)", quantity: Int64(1 + user % 3), expiresIn: expiresIn))
+            }
+            batches.append(orders)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in batches {
+                group.addTask { _ = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [], epochs: epochs) }
+                group.addTask { try await sales.compactOrderCounts([sale]) }
+            }
+            try await group.waitForAll()
+        }
+        _ = try await orders.commitBatch(reserved: [], replayed: batches[0], lookup: [], epochs: epochs)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, order) in batches.joined().enumerated() where index % 7 < 3 {
+                group.addTask { _ = try await orders.transition(order.orderID, to: index % 7 == 0 ? .paid : .cancelled) }
+            }
+            group.addTask { _ = try await orders.expireDue(limit: 500) }
+            group.addTask { try await sales.compactOrderCounts([sale]) }
+            try await group.waitForAll()
+        }
+        let truth = try await postgres.query("""
+            SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+            FROM orders WHERE sale_id = $1
+            """, [sale])
+        let figures = try #require(try await sales.figures([sale])[sale])
+        #expect(figures.ordersTaken == 200)
+        #expect(String(figures.ordersTaken) == truth.rows.first?[0])
+        #expect(String(figures.held) == truth.rows.first?[1])
+        #expect(figures.held > 0)
+        try await sales.compactOrderCounts([sale])
+        let rows = try await postgres.query("SELECT count(*) FROM sale_order_counts WHERE sale_id = $1", [sale])
+        #expect(rows.rows.first?[0] == "1", "a fold leaves one row per sale")
+        #expect(try await sales.figures([sale])[sale] == figures)
+    }
+
     /// Only a reserved, unexpired order moves; the second transition of a pair loses. (Services of
     /// other tests sweep the same database, so an expiry may be theirs rather than this test's.)
     @Test func transitionsAreConditional() async throws {
