@@ -6,6 +6,20 @@ import Testing
 struct RouteTests {
     static func match(_ method: HTTPMethod, _ path: String) -> Route { Route.match(method: method, path: path) }
 
+    /// The metrics table is indexed by route: each route's index is within `metricsNameCount`,
+    /// and indices and names pair one to one (a route added without both would share a timer or
+    /// index past the table).
+    @Test func metricsIndicesCoverEveryRouteOnce() {
+        let routes: [Route] = [
+            .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
+            .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
+            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
+        ]
+        #expect(routes.count == Route.metricsNameCount)
+        #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))
+        #expect(Set(routes.map(\.name)).count == Route.metricsNameCount)
+    }
+
     /// Every GET route of the contract matches for GET and HEAD.
     @Test(arguments: [
         ("/v1/sales/s1", Route.getSale("s1")),
