@@ -64,6 +64,38 @@ struct OrderRepositoryTests {
         #expect(holdings.orders == 50 && holdings.users.count == 50)
     }
 
+    /// A group commits with a plain insert and falls back to skipping existing rows when the
+    /// reconciler recovered some of its orders first: sequentially and racing, every order of the
+    /// group is reported committed, each row is there once and the recovered rows are untouched.
+    @Test func groupCommitAfterOrRacingTheReconciler() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sale = TestServices.uniqueName("race")
+        let epochs = try await Self.register(sale, on: postgres)
+        let group = (0..<40).map { Self.order(sale: sale, user: "g\($0)") }
+        #expect(try await orders.commitRecovered(Array(group[10..<15]), saleID: sale, epoch: Self.epoch) == 5)
+        let commit = try await orders.commitBatch(reserved: group, replayed: [], lookup: [], epochs: epochs)
+        #expect(commit.fenced.isEmpty && commit.orders.count == 40)
+        #expect(try await orders.order(group[12].orderID) == group[12])
+
+        var rounds: [[Order]] = []
+        for round in 0..<12 { rounds.append((0..<20).map { Self.order(sale: sale, user: "r\(round)-\($0)") }) }
+        let recovered = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for batch in rounds {
+                tasks.addTask {
+                    let commit = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [], epochs: epochs)
+                    #expect(commit.orders.count == batch.count)
+                    return 0
+                }
+                tasks.addTask { try await orders.commitRecovered(Array(batch.suffix(7)), saleID: sale, epoch: Self.epoch) ?? -1 }
+            }
+            return try await tasks.reduce(0, +)
+        }
+        #expect(recovered >= 0 && recovered <= 12 * 7)
+        let count = try await postgres.query("SELECT count(*), count(DISTINCT order_id) FROM orders WHERE sale_id = $1", [sale])
+        #expect(count.rows.first == ["280", "280"])
+    }
+
     /// The reconciler's figures (orders taken, units held) are sums of deltas the orders' triggers
     /// append: after concurrent group commits, replays, payments, cancellations, expiries and
     /// concurrent folds of the deltas they equal the aggregate over the orders themselves.
