@@ -94,9 +94,10 @@ def main():
         if text is not None:
             rows[name] = parse_wrk(text)
             rows[name]["meta"] = meta(raw, name)
-    if read(raw, "redis") is not None:
-        rows["redis"] = parse_redis_benchmark(read(raw, "redis"))
-        rows["redis"]["meta"] = meta(raw, "redis")
+    for name in ("redis", "redisbatch"):
+        if read(raw, name) is not None:
+            rows[name] = parse_redis_benchmark(read(raw, name))
+            rows[name]["meta"] = meta(raw, name)
     if read(raw, "pgbench") is not None:
         rows["pgbench"] = parse_pgbench(read(raw, "pgbench"))
 
@@ -128,9 +129,14 @@ def main():
         r["redis_script_calls"] = evalsha(r["meta"])[0]
         r["purchase_batches"] = int(r["meta"]["batches"]) if "batches" in r["meta"] else None
         r["oversold"] = int(r["meta"].get("orders", "1")) > 1
-    if "redis" in rows:
-        calls, usec = evalsha(rows["redis"]["meta"])
-        rows["redis"]["server_usec_per_call"] = usec / calls if calls else None
+    for name in ("redis", "redisbatch"):
+        if name in rows:
+            r = rows[name]
+            calls, usec = evalsha(r["meta"])
+            r["purchases_per_call"] = int(r["meta"].get("per_call", "1"))
+            r["server_usec_per_call"] = usec / calls if calls else None
+            r["server_usec_per_purchase"] = usec / (calls * r["purchases_per_call"]) if calls else None
+            r["purchases_per_second"] = r["rps"] * r["purchases_per_call"]
 
     nginx = rows.get("nginx", {}).get("rps")
 
@@ -158,14 +164,17 @@ def main():
         "soldout": "sold-out rejections (409)",
         "baseline": "purchases, batch 1 + commit/order",
         "redis": "redis-benchmark EVALSHA purchase",
+        "redisbatch": "redis-benchmark EVALSHA, batched",
         "pgbench": "pgbench 1 order row per xact",
     }
     summary = {}
-    for name in ("nginx", "health", "sale", "purchase", "soldout", "baseline", "redis", "pgbench"):
+    for name in ("nginx", "health", "sale", "purchase", "soldout", "baseline", "redis", "redisbatch", "pgbench"):
         if name not in rows:
             continue
         r = rows[name]
-        value = throughput(name) if name not in ("redis", "pgbench") else r["rps"]
+        value = throughput(name) if name not in ("redis", "redisbatch", "pgbench") else r["rps"]
+        if name == "redisbatch":
+            value = r["purchases_per_second"]   # purchases decided per second, not calls
         r["ratio_to_nginx"] = ratio(value, nginx) if name != "nginx" else 1.0
         fmt = lambda v: "%.2f" % v if isinstance(v, (int, float)) else "-"
         lines.append("%-34s %12.0f %9s %9s %9s" % (labels[name], value, fmt(r["ratio_to_nginx"]),
@@ -196,10 +205,17 @@ def main():
             lines.append("  Redis µs per purchase (scripts / all commands): %.2f / %.2f" % (per, p["redis_all_usec_per_purchase"]))
         if per and single:
             lines.append("  Redis µs per purchase ÷ µs of one single-purchase EVALSHA (%.2f): %.3f" % (single, per / single))
+        batched = rows.get("redisbatch", {})
+        if batched.get("server_usec_per_purchase") and single:
+            lines.append("  the same, both from redis-benchmark (%d purchases per call: %.2f µs each): %.3f" % (
+                batched["purchases_per_call"], batched["server_usec_per_purchase"],
+                batched["server_usec_per_purchase"] / single))
         if p.get("postgres_commits_per_order") is not None:
             lines.append("  PostgreSQL commits per order: %.4f" % p["postgres_commits_per_order"])
         if per:
-            lines.append("  estimate, one hot sale: one Redis primary carries ~%d purchases/s of script time" % (1e6 / per))
+            isolated = batched.get("server_usec_per_purchase") if single else None
+            lines.append("  estimate, one hot sale: one Redis primary carries ~%d purchases/s of script time%s" % (
+                1e6 / per, " (~%d at redis-benchmark's µs per batched purchase)" % (1e6 / isolated) if isolated else ""))
         if p.get("postgres_commits_per_order") and "pgbench" in rows:
             lines.append("  estimate, one hot sale: one PostgreSQL primary at this box's %d commits/s carries ~%d orders/s"
                          % (rows["pgbench"]["rps"], rows["pgbench"]["rps"] / p["postgres_commits_per_order"]))
