@@ -346,27 +346,33 @@ public struct SettledOrder: Sendable, Equatable {
 /// Text-format PostgreSQL array literals for `= ANY($1::text[])` parameters.
 enum PostgresArray {
     /// `{"a","b",NULL}`; ids are `[A-Za-z0-9._:-]`, but quotes and backslashes are escaped anyway.
+    /// Built as bytes: a group commit sends ten such arrays of ~50 elements.
     static func text(_ values: [String?]) -> String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
         out.reserveCapacity(2 + values.count * 32)
         for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
+            if index > 0 { out.append(UInt8(ascii: ",")) }
             guard let value else {
-                out += "NULL"
+                out.append(contentsOf: "NULL".utf8)
                 continue
             }
-            out += "\""
-            if value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                for ch in value {
-                    if ch == "\"" || ch == "\\" { out += "\\" }
-                    out.append(ch)
-                }
-            } else {
-                out += value
+            out.append(UInt8(ascii: "\""))
+            let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+                for byte in utf8 where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+                out.append(contentsOf: utf8)
+                return true
             }
-            out += "\""
+            if copied != true {
+                // Byte by byte: `"` and `\` never occur inside a multi-byte UTF-8 sequence.
+                for byte in value.utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `{"a","b"}`.

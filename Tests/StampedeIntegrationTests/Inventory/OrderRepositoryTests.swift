@@ -96,6 +96,26 @@ struct OrderRepositoryTests {
         #expect(count.rows.first == ["280", "280"])
     }
 
+    /// A group's rows travel as PostgreSQL array literals: quotes, backslashes, commas, braces,
+    /// `NULL` as text and non-ASCII text in a field arrive unchanged, and a missing key stays NULL.
+    @Test func groupRowsRoundTripAnyText() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let sale = TestServices.uniqueName("text")
+        let epochs = try await Self.register(sale, on: postgres)
+        let keys: [String?] = ["q\"uote", "back\\slash", "a,b{c}", "NULL", "grüße ✓", "", nil]
+        let group = keys.enumerated().map { index, key in
+            var order = Self.order(sale: sale, user: "t\(index)")
+            order.idempotencyKey = key
+            return order
+        }
+        let commit = try await orders.commitBatch(reserved: group, replayed: [], lookup: [], epochs: epochs)
+        #expect(commit.orders.count == group.count)
+        for order in group {
+            #expect(try await orders.order(order.orderID) == order)
+        }
+    }
+
     /// The reconciler's figures (orders taken, units held) are sums of deltas the orders' triggers
     /// append: after concurrent group commits, replays, payments, cancellations, expiries and
     /// concurrent folds of the deltas they equal the aggregate over the orders themselves.
