@@ -117,7 +117,23 @@ public struct OrderRepository: Sendable {
         }
         let fenceSales = Array(Set(orders.map(\.saleID))).sorted()
         let fenceEpochs: [String?] = fenceSales.map { epochs[$0]?.description }
-        let sql = """
+        let sql = skippingExisting ? Self.fencedInsertSkippingExisting : Self.fencedInsert
+        let rows = try connection.query(sql, [
+            PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
+            PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
+            PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
+            PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
+        ], prepared: true).rows
+        return (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
+    }
+
+    /// The statement of `insertFenced`, with and without skipping existing rows (built once: the
+    /// text is also the key of the connection's prepared statement).
+    private static let fencedInsert = fencedInsertSQL(onConflict: "")
+    private static let fencedInsertSkippingExisting = fencedInsertSQL(onConflict: "ON CONFLICT (order_id) DO NOTHING")
+
+    private static func fencedInsertSQL(onConflict: String) -> String {
+        """
         WITH fence AS (
             SELECT s.sale_id FROM sales s
             JOIN unnest($11::text[], $12::text[]) AS f(id, epoch) ON s.sale_id = f.id AND s.redis_epoch = f.epoch
@@ -129,17 +145,10 @@ public struct OrderRepository: Sendable {
             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
                         $8::bigint[], $9::bigint[], $10::text[]) AS t(o, s, k, u, q, p, st, c, e, i)
             WHERE t.s IN (SELECT sale_id FROM fence)
-            \(skippingExisting ? "ON CONFLICT (order_id) DO NOTHING" : "")
+            \(onConflict)
             RETURNING 1)
         SELECT sale_id, (SELECT count(*) FROM ins) FROM fence
         """
-        let rows = try connection.query(sql, [
-            PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
-            PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
-            PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
-            PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
-        ], prepared: true).rows
-        return (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
     }
 
     static func find(_ ids: [String], on connection: PostgresConnection) throws -> [Order] {
