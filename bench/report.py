@@ -149,6 +149,8 @@ def main():
             return r["purchases_per_second"]
         if name == "soldout":
             return r["rejections_per_second"]
+        if name == "redisbatch":
+            return r["purchases_per_second"]   # purchases decided per second, not calls
         return r["rps"]
 
     lines = []
@@ -172,9 +174,7 @@ def main():
         if name not in rows:
             continue
         r = rows[name]
-        value = throughput(name) if name not in ("redis", "redisbatch", "pgbench") else r["rps"]
-        if name == "redisbatch":
-            value = r["purchases_per_second"]   # purchases decided per second, not calls
+        value = throughput(name)
         r["ratio_to_nginx"] = ratio(value, nginx) if name != "nginx" else 1.0
         fmt = lambda v: "%.2f" % v if isinstance(v, (int, float)) else "-"
         lines.append("%-34s %12.0f %9s %9s %9s" % (labels[name], value, fmt(r["ratio_to_nginx"]),
