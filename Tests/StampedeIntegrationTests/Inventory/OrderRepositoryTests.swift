@@ -7,7 +7,9 @@ import Testing
 @Suite(TestServices.needsPostgres)
 struct OrderRepositoryTests {
     private static func repository() async throws -> (OrderRepository, PostgresClient) {
-        let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 4)
+        // Tests here queue dozens of concurrent writes on four connections; they check what is
+        // committed, not how fast, so a stalled shared box must not fail them on the 1 s default.
+        let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 4, acquireTimeout: .seconds(10))
         try await SchemaMigrations.apply(on: postgres)
         return (OrderRepository(writer: postgres, reader: postgres), postgres)
     }
