@@ -48,7 +48,10 @@ let package = Package(
 
         // MARK: Layers
         .target(name: "StampedeHTTP", dependencies: ["CStampedeSystem", "COpenSSL"], swiftSettings: hotPathSettings),
-        .target(name: "StampedePool"),
+        // The pool is generic over its connection. Without cross-module optimization its code ran
+        // unspecialized for Redis and PostgreSQL connections, looking up generic metadata at run
+        // time on every job: 2.6 % of Stampede's samples under purchases (perf), 0.25 % with it.
+        .target(name: "StampedePool", swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
         .target(name: "StampedeRedis", dependencies: ["CHiredis", "StampedePool"]),
         .target(name: "StampedePostgres", dependencies: ["CLibpq", "StampedePool"]),
         .target(
