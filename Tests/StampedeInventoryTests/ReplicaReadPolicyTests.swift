@@ -59,6 +59,34 @@ struct ReplicaReadPolicyTests {
         #expect(policy.target(order: "o1") == .replica)
     }
 
+    /// While the reader is the primary itself, writes are not remembered (nothing to wait for). If
+    /// the reader later turns out to be a replica, the writes made meanwhile are unknown, so every
+    /// read goes to the primary until the replica has replayed past a sample taken after that check.
+    @Test func aReaderThatWasThePrimaryAndTurnsReplicaReadsThePrimaryUntilReplayed() {
+        var policy = ReplicaReadPolicy()
+        #expect(policy.readerIsPrimary == false)
+        policy.apply(.answered(replayLSN: nil, lagSeconds: 0), now: 10)
+        #expect(policy.readerIsPrimary)
+        policy.recordWrite(orders: ["o1"], users: ["u1"], completedAt: 20)
+        #expect(policy.pendingWrites == 0)
+        #expect(policy.target(order: "o1") == .replica)
+        // The reader is a replica now (a failover, or the primary came back as a follower).
+        policy.recordPrimary(lsn: 100, at: 25)
+        policy.apply(.answered(replayLSN: 100, lagSeconds: 0), now: 30)
+        #expect(policy.readerIsPrimary == false)
+        #expect(policy.target(order: "o1") == .primary(.notCaughtUp))
+        #expect(policy.target(order: "never-written") == .primary(.notCaughtUp))
+        // From now on writes are remembered again.
+        policy.recordWrite(orders: ["o2"], users: [], completedAt: 35)
+        #expect(policy.pendingWrites == 1)
+        // Replayed past a sample taken after the check: the replica serves reads again.
+        policy.recordPrimary(lsn: 200, at: 40)
+        policy.apply(.answered(replayLSN: 200, lagSeconds: 0), now: 45)
+        #expect(policy.target(order: "o1") == .replica)
+        #expect(policy.target(order: "o2") == .replica)
+        #expect(policy.pendingWrites == 0)
+    }
+
     /// Past its capacity the policy forgets the keys and reads everything on the primary until the
     /// replica has replayed past the overflow, so it never serves a stale row and never grows unbounded.
     @Test func overflowSendsEverythingToThePrimaryUntilReplayed() {

@@ -51,7 +51,11 @@ public struct OrderRepository: Sendable {
     public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
                             epochs: [String: RedisEpoch]) async throws(InventoryError) -> BatchCommit {
         do {
-            defer { routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID)) }
+            defer {
+                if routing.recordsWrites {
+                    routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID))
+                }
+            }
             let requested = Set((reserved + replayed).map(\.saleID))
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return BatchCommit(orders: [:]) }

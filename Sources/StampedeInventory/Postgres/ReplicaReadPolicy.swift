@@ -51,6 +51,10 @@ public struct ReplicaReadPolicy: Sendable, Equatable {
     public private(set) var lagBytes: UInt64 = 0
     /// The replica's own estimate of its replay delay.
     public private(set) var lagSeconds: Double = 0
+    /// The last check found the reader to be the primary itself (not in recovery): it sees every
+    /// commit, so writes are not remembered. Should it turn out to be a replica later, everything
+    /// is read on the primary until it has replayed past a check made after that.
+    public private(set) var readerIsPrimary = false
     /// Orders and users written after `freshAsOf`, with the time each write completed.
     private var recentOrders: [String: UInt64] = [:]
     private var recentUsers: [String: UInt64] = [:]
@@ -85,6 +89,7 @@ public struct ReplicaReadPolicy: Sendable, Equatable {
 
     /// Remembers orders (and their users) whose write completed at `completedAt`.
     public mutating func recordWrite(orders: [String], users: [String], completedAt: UInt64) {
+        guard !readerIsPrimary else { return }
         if recentOrders.count + orders.count > capacity || recentUsers.count + users.count > capacity {
             recentOrders.removeAll(keepingCapacity: true)
             recentUsers.removeAll(keepingCapacity: true)
@@ -101,7 +106,8 @@ public struct ReplicaReadPolicy: Sendable, Equatable {
         if samples.count > 64 { samples.removeFirst(samples.count - 64) }
     }
 
-    /// Applies a health check of the replica.
+    /// Applies a health check of the replica. `now` must be read after the check's answer and, when
+    /// the policy is shared, under the lock that serializes it with `recordWrite`.
     public mutating func apply(_ check: Check, now: UInt64) {
         switch check {
         case .failed:
@@ -111,10 +117,17 @@ public struct ReplicaReadPolicy: Sendable, Equatable {
             lagSeconds = max(0, seconds)
             guard let replay else {
                 // The reader is the primary itself: everything written is readable there.
+                readerIsPrimary = true
                 samples.removeAll()
                 lagBytes = 0
                 advance(to: now)
                 return
+            }
+            if readerIsPrimary {
+                // It was the primary, so the writes since were not remembered: read everything
+                // on the primary until the replica has replayed past a sample taken after now.
+                readerIsPrimary = false
+                everythingPrimaryUntil = max(everythingPrimaryUntil, now)
             }
             var newest: UInt64?
             while let first = samples.first, first.lsn <= replay {

@@ -46,6 +46,10 @@ public final class ReplicaReadRouter: Sendable {
         policy.withLock { $0.target(user: userID) }
     }
 
+    /// Whether committed writes need recording: false while the reader is the primary itself, so a
+    /// writer need not even build the lists.
+    public var recordsWrites: Bool { policy.withLock { !$0.readerIsPrimary } }
+
     /// Records committed writes (call right after the commit returned).
     public func recordWrite(orders: [String], users: [String]) {
         guard !orders.isEmpty || !users.isEmpty else { return }
@@ -90,8 +94,9 @@ public final class ReplicaReadRouter: Sendable {
             failedChecks.wrappingAdd(1, ordering: .relaxed)
             outcome = .failed
         }
-        let now = MonotonicNanoseconds.now()
-        policy.withLock { $0.apply(outcome, now: now) }
+        // The clock is read under the lock: a write that found the reader to be the primary (and
+        // so was not recorded) completed before this time, which a reader turned replica needs.
+        policy.withLock { $0.apply(outcome, now: MonotonicNanoseconds.now()) }
     }
 
     /// The figures now.
