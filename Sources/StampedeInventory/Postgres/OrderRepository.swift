@@ -29,11 +29,14 @@ public struct OrderRepository: Sendable {
 
     /// The outcome of committing one batch.
     public struct BatchCommit: Sendable {
-        /// Orders of the batch as committed (inserted now or found already committed).
-        public var orders: [String: Order]
+        /// The replayed and looked-up orders, as read back from PostgreSQL. A new reservation is
+        /// not read back: unless its sale is `fenced`, it is committed exactly as given.
+        public var readBack: [String: Order] = [:]
         /// Sales whose reservations were refused: decided under an epoch PostgreSQL no longer
         /// accepts (the counters were rebuilt meanwhile). Nothing of theirs was inserted.
         public var fenced: Set<String> = []
+        /// How many of the new reservations are committed (those of sales not fenced).
+        public var reservedCommitted = 0
     }
 
     /// Commits a group: inserts `reserved` (new reservations) and `replayed` (reservations still in
@@ -58,7 +61,7 @@ public struct OrderRepository: Sendable {
             }
             let requested = Set((reserved + replayed).map(\.saleID))
             if replayed.isEmpty && lookup.isEmpty {
-                guard !reserved.isEmpty else { return BatchCommit(orders: [:]) }
+                guard !reserved.isEmpty else { return BatchCommit() }
                 let accepted = try await writer.withConnection { connection in
                     do {
                         return try Self.insertFenced(reserved, epochs: epochs, skippingExisting: false, on: connection).accepted
@@ -69,20 +72,17 @@ public struct OrderRepository: Sendable {
                     }
                 }
                 let fenced = requested.subtracting(accepted)
-                var found: [String: Order] = [:]
-                for order in reserved where !fenced.contains(order.saleID) { found[order.orderID] = order }
-                return BatchCommit(orders: found, fenced: fenced)
+                return BatchCommit(fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
             }
             return try await writer.transaction { connection in
                 let accepted = try Self.insertFenced(reserved + replayed, epochs: epochs, on: connection).accepted
                 let fenced = requested.subtracting(accepted)
                 var found: [String: Order] = [:]
-                for order in reserved where !fenced.contains(order.saleID) { found[order.orderID] = order }
                 let missing = Array(Set(lookup + replayed.map(\.orderID)))
                 if !missing.isEmpty {
                     for order in try Self.find(missing, on: connection) { found[order.orderID] = order }
                 }
-                return BatchCommit(orders: found, fenced: fenced)
+                return BatchCommit(readBack: found, fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
             }
         } catch let error as InventoryError {
             throw error
@@ -90,6 +90,11 @@ public struct OrderRepository: Sendable {
             if DependencyHealth.isConnectionFailure(error) { writerHealth.markDown() }
             throw .unavailable("postgres: \(error)")
         }
+    }
+
+    /// How many of `orders` belong to sales not in `fenced`.
+    private static func count(_ orders: [Order], outside fenced: Set<String>) -> Int {
+        fenced.isEmpty ? orders.count : orders.reduce(0) { $0 + (fenced.contains($1.saleID) ? 0 : 1) }
     }
 
     /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`: committing the same

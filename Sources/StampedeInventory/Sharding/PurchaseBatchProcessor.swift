@@ -99,14 +99,12 @@ public struct PurchaseBatchProcessor: Sendable {
         // rebuild came between two decisions) are fenced off without asking PostgreSQL.
         var epochs: [String: RedisEpoch] = [:]
         for item in whole { if let epoch = item.epoch { epochs[item.purchase.request.saleID] = epoch } }
-        var group: [PendingCommit] = []
-        group.reserveCapacity(whole.count)
-        for item in whole {
-            if item.epoch == nil || item.epoch != epochs[item.purchase.request.saleID] {
-                item.purchase.complete(.stale)
-            } else {
-                group.append(item)
-            }
+        let isCurrent = { (item: PendingCommit) in item.epoch != nil && item.epoch == epochs[item.purchase.request.saleID] }
+        // The common case, every item current, keeps the array as it is (no copy of the items).
+        let group = whole.allSatisfy(isCurrent) ? whole : whole.filter { item in
+            if isCurrent(item) { return true }
+            item.purchase.complete(.stale)
+            return false
         }
         var reserved: [Order] = []
         var replayed: [Order] = []
@@ -136,7 +134,7 @@ public struct PurchaseBatchProcessor: Sendable {
             if let epoch = epochs[saleID] { _ = try? await ledger.invalidate(saleID: saleID, epoch: epoch) }
         }
         for item in group {
-            if commit.fenced.contains(item.purchase.request.saleID) {
+            if !commit.fenced.isEmpty, commit.fenced.contains(item.purchase.request.saleID) {
                 // Nothing was committed and the replaced counters do not count it: the same as
                 // meeting stale counters.
                 item.purchase.complete(.stale)
@@ -144,9 +142,9 @@ public struct PurchaseBatchProcessor: Sendable {
             }
             switch item.decision {
             case .reserved(let order):
-                item.purchase.complete(.created(commit.orders[order.orderID] ?? order))
+                item.purchase.complete(.created(order))
             case .duplicate(let orderID, _):
-                if let order = commit.orders[orderID] {
+                if let order = commit.readBack[orderID] {
                     item.purchase.complete(.existing(order))
                 } else {
                     item.purchase.complete(.unavailable("the original order is not committed yet; retry"))
@@ -155,7 +153,8 @@ public struct PurchaseBatchProcessor: Sendable {
                 continue
             }
         }
-        try? await ledger.acknowledge((reserved + replayed).filter { !commit.fenced.contains($0.saleID) })
+        let committed = reserved + replayed
+        try? await ledger.acknowledge(commit.fenced.isEmpty ? committed : committed.filter { !commit.fenced.contains($0.saleID) })
     }
 
     static func reason(_ error: any Error) -> String {
