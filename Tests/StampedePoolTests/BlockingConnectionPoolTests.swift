@@ -56,7 +56,9 @@ import Testing
 
     /// Jobs queued behind a busy worker run in submission order.
     @Test func runsQueuedJobsInFIFOOrder() async throws {
-        let pool = makePool()
+        // A generous acquire timeout: queuing the ten jobs took over 5 s on a stalled shared box,
+        // and the first ones timed out before the gate opened. Order, not time, is checked here.
+        let pool = makePool(acquireTimeout: .seconds(60))
         let log = JobLog()
         let gate = Gate()
         let blocker = await occupy(pool, until: gate)
