@@ -98,7 +98,11 @@ public struct PurchaseBatchProcessor: Sendable {
         // One epoch per sale and commit: the latest decided. Items decided at an older one (a
         // rebuild came between two decisions) are fenced off without asking PostgreSQL.
         var epochs: [String: RedisEpoch] = [:]
-        for item in whole { if let epoch = item.epoch { epochs[item.purchase.request.saleID] = epoch } }
+        // The loops below read the items in place (by index): `for item in` copied each one, and a
+        // pending commit holds a dozen references (1.4 % of Stampede's samples under purchases).
+        for index in whole.indices {
+            if let epoch = whole[index].epoch { epochs[whole[index].purchase.request.saleID] = epoch }
+        }
         let isCurrent = { (item: PendingCommit) in item.epoch != nil && item.epoch == epochs[item.purchase.request.saleID] }
         // The common case, every item current, keeps the array as it is (no copy of the items).
         let group = whole.allSatisfy(isCurrent) ? whole : whole.filter { item in
@@ -110,8 +114,8 @@ public struct PurchaseBatchProcessor: Sendable {
         var replayed: [Order] = []
         var lookup: [String] = []
         reserved.reserveCapacity(group.count)
-        for item in group {
-            switch item.decision {
+        for index in group.indices {
+            switch group[index].decision {
             case .reserved(let order): reserved.append(order)
             case .duplicate(let orderID, let pending):
                 if let pending { replayed.append(pending) } else { lookup.append(orderID) }
@@ -133,21 +137,21 @@ public struct PurchaseBatchProcessor: Sendable {
             // is a no-op) or PostgreSQL's epoch is not Redis's (this forces a rebuild).
             if let epoch = epochs[saleID] { _ = try? await ledger.invalidate(saleID: saleID, epoch: epoch) }
         }
-        for item in group {
-            if !commit.fenced.isEmpty, commit.fenced.contains(item.purchase.request.saleID) {
+        for index in group.indices {
+            if !commit.fenced.isEmpty, commit.fenced.contains(group[index].purchase.request.saleID) {
                 // Nothing was committed and the replaced counters do not count it: the same as
                 // meeting stale counters.
-                item.purchase.complete(.stale)
+                group[index].purchase.complete(.stale)
                 continue
             }
-            switch item.decision {
+            switch group[index].decision {
             case .reserved(let order):
-                item.purchase.complete(.created(order))
+                group[index].purchase.complete(.created(order))
             case .duplicate(let orderID, _):
                 if let order = commit.readBack[orderID] {
-                    item.purchase.complete(.existing(order))
+                    group[index].purchase.complete(.existing(order))
                 } else {
-                    item.purchase.complete(.unavailable("the original order is not committed yet; retry"))
+                    group[index].purchase.complete(.unavailable("the original order is not committed yet; retry"))
                 }
             case .rejected:
                 continue
