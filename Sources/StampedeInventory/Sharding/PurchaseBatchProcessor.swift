@@ -105,10 +105,10 @@ public struct PurchaseBatchProcessor: Sendable {
         }
         let isCurrent = { (item: PendingCommit) in item.epoch != nil && item.epoch == epochs[item.purchase.request.saleID] }
         // The common case, every item current, keeps the array as it is (no copy of the items).
-        let group = whole.allSatisfy(isCurrent) ? whole : whole.filter { item in
-            if isCurrent(item) { return true }
-            item.purchase.complete(.stale)
-            return false
+        var group = whole
+        if !whole.allSatisfy(isCurrent) {
+            for item in whole where !isCurrent(item) { item.purchase.complete(.stale) }
+            group = whole.filter(isCurrent)
         }
         var reserved: [Order] = []
         var replayed: [Order] = []
