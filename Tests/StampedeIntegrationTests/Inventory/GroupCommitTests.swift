@@ -50,20 +50,15 @@ struct GroupCommitTests {
         }
     }
 
-    /// A sale registered in PostgreSQL at `current` (ended two days ago, so no other test's
-    /// reconciler rebuilds it), with a commit stage over the real servers.
+    /// A sale registered in PostgreSQL at `current` (as `OrderRepositoryTests` registers theirs),
+    /// with a commit stage over the real servers.
     private static func fixture() async throws -> Fixture {
         let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 2, acquireTimeout: .seconds(10))
         try await SchemaMigrations.apply(on: postgres)
         let address = try TestServices.redisAddress()
         let redis = RedisClient(host: address.host, port: address.port, poolSize: 2)
         let sale = TestServices.uniqueName("group")
-        let now = Timestamp.now()
-        _ = try await SaleRepository(writer: postgres).save(
-            SaleDefinition(saleID: sale, sku: "sku", priceCents: 250, stock: 100, perUserLimit: 1,
-                           startsAt: now.adding(seconds: -3 * 86_400), endsAt: now.adding(seconds: -2 * 86_400),
-                           reservationTTLSeconds: 900),
-            epoch: current)
+        _ = try await OrderRepositoryTests.register(sale, at: current, on: postgres)
         let processor = PurchaseBatchProcessor(ledger: StockLedger(redis: redis),
                                                orders: OrderRepository(writer: postgres, reader: postgres))
         return Fixture(processor: processor, postgres: postgres, redis: redis, sale: sale)

@@ -17,10 +17,10 @@ struct OrderRepositoryTests {
     /// The epoch test sales are registered at; commits are fenced on it.
     static let epoch = RedisEpoch(runID: "test-run", generation: 0)
 
-    /// Registers `sale` in `sales` at `epoch`, as defining it would; returns the epochs map for commits.
+    /// Registers `sale` in `sales` at `epoch` (the tests' own by default), as defining it would; returns the epochs map for commits.
     /// The sale ended two days ago, so the reconcilers of other tests' services (which skip sales
     /// ended over a day ago) do not rebuild it — it has no Redis keys — and move its epoch.
-    private static func register(_ sale: String, on postgres: PostgresClient) async throws -> [String: RedisEpoch] {
+    static func register(_ sale: String, at epoch: RedisEpoch = epoch, on postgres: PostgresClient) async throws -> [String: RedisEpoch] {
         let now = Timestamp.now()
         _ = try await SaleRepository(writer: postgres).save(
             SaleDefinition(saleID: sale, sku: "sku", priceCents: 250, stock: 1000, perUserLimit: 10,
