@@ -160,3 +160,60 @@ swift_bin() {
   [ -x /opt/swift/usr/bin/swift ] && { echo /opt/swift/usr/bin/swift; return; }
   die "swift toolchain not found"
 }
+
+# start_redis_cluster FIRST_PORT DIR [NODE_TIMEOUT_MS]: a Redis Cluster of 3 primaries and 3
+# replicas on 127.0.0.1:FIRST_PORT … FIRST_PORT+5 (bus ports +10000), AOF on, each node's data in
+# DIR/PORT. `cluster-node-timeout` defaults to 5000 ms: a shorter one makes a busy 2-core box fail
+# over nodes nobody killed. Waits for `cluster_state:ok` and every slot covered. Sets
+# REDIS_CLUSTER_NODES (host:port,… of every node), REDIS_CLUSTER_PIDS and REDIS_CLUSTER_DIR.
+start_redis_cluster() {
+  local first="$1" dir="$2" timeout="${3:-5000}" port addresses=() pids=()
+  mkdir -p "$dir"
+  for port in $(seq "$first" $((first + 5))); do
+    port_is_free "$port" || die "port $port (Redis Cluster) is already in use; choose other ports"
+    port_is_free $((port + 10000)) || die "port $((port + 10000)) (Redis Cluster bus) is already in use"
+  done
+  for port in $(seq "$first" $((first + 5))); do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout "$timeout" --appendonly yes \
+      --appendfsync everysec --save '' --daemonize no --logfile "$dir/$port/redis.log" \
+      --pidfile "$dir/$port/redis.pid" --protected-mode yes &
+    pids+=($!)
+    addresses+=("127.0.0.1:$port")
+  done
+  REDIS_CLUSTER_PIDS="${pids[*]}"
+  REDIS_CLUSTER_DIR="$dir"
+  for port in $(seq "$first" $((first + 5))); do
+    local ready=0
+    for _ in $(seq 1 100); do
+      redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && { ready=1; break; }
+      sleep 0.1
+    done
+    [ "$ready" = 1 ] || die "Redis Cluster node $port did not start; see $dir/$port/redis.log"
+  done
+  # A node restarted with --keep-data already knows its cluster: create it only once.
+  if ! redis-cli -h 127.0.0.1 -p "$first" cluster info 2>/dev/null | grep -q 'cluster_known_nodes:6'; then
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+      || die "redis-cli --cluster create failed; see $dir/create.log"
+  fi
+  for _ in $(seq 1 300); do
+    if redis-cli --cluster check "127.0.0.1:$first" >"$dir/check.log" 2>&1 \
+       && grep -q '\[OK\] All 16384 slots covered' "$dir/check.log" \
+       && ! grep -q '\[ERR\]\|\[WARNING\]' "$dir/check.log" \
+       && [ "$(redis-cli -h 127.0.0.1 -p "$first" cluster info | tr -d '\r' | grep cluster_state)" = cluster_state:ok ]; then
+      REDIS_CLUSTER_NODES="$(IFS=,; echo "${addresses[*]}")"
+      return 0
+    fi
+    sleep 0.2
+  done
+  die "the Redis Cluster on ports $first-$((first + 5)) did not reach cluster_state:ok; see $dir/check.log"
+}
+
+# Stops every node start_redis_cluster started (SIGTERM: each writes its AOF and exits).
+stop_redis_cluster() {
+  local pid
+  for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in ${REDIS_CLUSTER_PIDS:-}; do wait "$pid" 2>/dev/null || true; done
+  REDIS_CLUSTER_PIDS=""
+}
