@@ -73,19 +73,24 @@ struct EpochRebuildTests {
             // reconciler of another test's instance sharing these stores, whichever came first (so
             // this instance's own repair count may be 0).
             let run = try await redis.command(["HGET", keys.sale, "run"]).string
-            let currentRun = try await redis.withConnection { $0.serverRunID }
+            let currentRun = try await redis.withConnection { $0.identity.token }
             #expect(run == currentRun, "the sale's counters still carry run \(run ?? "nil")")
         }
     }
 
-    /// Every Redis connection knows the run it talks to: the `run_id` from `INFO server`.
-    @Test func connectionsKnowTheRedisRun() async throws {
+    /// Every Redis connection knows the node it talks to: the `run_id` from `INFO server` and the
+    /// `master_replid` from `INFO replication`, joined in the token epochs carry.
+    @Test func connectionsKnowTheRedisNode() async throws {
         let redis = try Self.redis()
         defer { redis.shutdown() }
-        let runID = try await redis.withConnection { $0.serverRunID }
-        #expect(runID.count == 40 && runID.allSatisfy(\.isHexDigit), "\(runID)")
+        let identity = try await redis.withConnection { $0.identity }
+        #expect(identity.runID.count == 40 && identity.runID.allSatisfy(\.isHexDigit), "\(identity)")
+        #expect(identity.replicationID.count == 40 && identity.replicationID.allSatisfy(\.isHexDigit), "\(identity)")
+        #expect(identity.token == "\(identity.runID):\(identity.replicationID)")
         let info = try await redis.command(["INFO", "server"]).string ?? ""
-        #expect(info.contains("run_id:\(runID)"))
+        #expect(info.contains("run_id:\(identity.runID)"))
+        let replication = try await redis.command(["INFO", "replication"]).string ?? ""
+        #expect(replication.contains("master_replid:\(identity.replicationID)"))
     }
 
     /// A reservation decided against counters that a rebuild then replaced is refused at commit
