@@ -280,6 +280,22 @@ public final class StampedeService: Sendable {
         figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", label: "pool", pools, \.timeouts)
         figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", label: "pool", pools, \.rejectedOverloaded)
         figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", label: "pool", pools, \.reconnects)
+        if case .cluster(let cluster) = redis {
+            let counts = cluster.statistics
+            figures.add("stampede_redis_cluster_primaries", "gauge", "Primaries in the Redis Cluster's slot map.",
+                        value: Double(cluster.topology.map.primaries.count))
+            figures.add("stampede_redis_cluster_refreshes_total", "counter", "Slot map reads (CLUSTER SHARDS or CLUSTER SLOTS sent).",
+                        value: Double(counts.refreshes))
+            figures.add("stampede_redis_cluster_map_changes_total", "counter", "Changes of the slot map seen (by a refresh or a MOVED).",
+                        value: Double(counts.mapChanges))
+            figures.add("stampede_redis_cluster_redirects_total", "counter", "Calls redirected by the cluster and planned again, by kind.",
+                        [ScrapeFigures.Sample(labels: [("kind", "moved")], value: Double(counts.moved)),
+                         ScrapeFigures.Sample(labels: [("kind", "ask")], value: Double(counts.asks))])
+            figures.add("stampede_redis_cluster_retries_total", "counter", "Batches that waited and planned again (TRYAGAIN, CLUSTERDOWN, a node unreachable).",
+                        value: Double(counts.retries))
+            figures.add("stampede_redis_cluster_replica_reads_total", "counter", "Cache reads served by a replica whose link is fresh.",
+                        value: Double(counts.replicaReads))
+        }
         if let resident = ProcessMemory.residentBytes() {
             figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
         }

@@ -50,7 +50,7 @@ struct EpochRebuildTests {
             }
             // Roll Redis back: the ten sales "lost" (avail 30, no holders, no keys), under an old run.
             let keys = SaleKeys(saleID: sale)
-            let redis = try Self.redis()
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
             _ = try await redis.pipeline([["HSET", keys.sale, "avail", "30", "orders", "0", "run", "lost-tail-run"],
                                           ["DEL", keys.users, keys.idempotency, keys.released]])
@@ -73,7 +73,7 @@ struct EpochRebuildTests {
             // reconciler of another test's instance sharing these stores, whichever came first (so
             // this instance's own repair count may be 0).
             let run = try await redis.command(["HGET", keys.sale, "run"]).string
-            let currentRun = try await redis.withConnection { $0.identity.token }
+            let currentRun = try await redis.nodeToken(forKey: keys.sale)
             #expect(run == currentRun, "the sale's counters still carry run \(run ?? "nil")")
         }
     }
@@ -127,9 +127,9 @@ struct EpochRebuildTests {
             _ = try await stampede.createSale(staleSale, stock: 3)
             _ = try await stampede.createSale(outboxSale, stock: 3)
             try await Self.hideFromOtherReconcilers([staleSale, outboxSale])
-            let redis = try Self.redis()
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
-            _ = try await redis.command(["HSET", SaleKeys(saleID: staleSale).sale, "run", "old-run"])
+            try await redis.command(["HSET", SaleKeys(saleID: staleSale).sale, "run", "old-run"])
             let stranded = PurchaseRequest(saleID: outboxSale, userID: "stranded", quantity: 1, idempotencyKey: nil)
             _ = try await inventory.ledger.decide([stranded], now: .now())
 

@@ -147,6 +147,10 @@ struct ServiceAPITests {
             #expect(metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-writer\"}")
                     || (TestServices.clusterMode && metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-primary-")))
             #expect(metrics.text.contains("# TYPE stampede_postgres_replica_lag_bytes gauge"))
+            if TestServices.clusterMode {
+                #expect(metrics.text.contains("stampede_redis_cluster_primaries 3"))
+                #expect(metrics.text.contains("stampede_redis_cluster_redirects_total{kind=\"moved\"}"))
+            }
         }
     }
 
