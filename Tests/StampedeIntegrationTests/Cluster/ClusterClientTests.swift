@@ -184,6 +184,42 @@ struct ClusterClientTests {
         #expect(try await Self.primaries() == before, "no failover during the test")
     }
 
+    /// A multi-key script whose keys are split between the source and the target of a migration
+    /// is answered `TRYAGAIN`: the client backs off and plans again until the migration ends, then
+    /// the script runs once on the new owner.
+    @Test func tryAgainWhileASlotIsHalfMoved() async throws {
+        let before = try await Self.primaries()
+        let client = try await Self.client(refresh: .seconds(600))
+        defer { client.shutdown() }
+        let primaries = client.topology.map.primaries
+        let source = primaries[2], target = primaries[0]
+        let tag = Self.tag(ownedBy: source, in: client.topology.map)
+        let slot = RedisClusterSlot.of(tag)
+        let (sourceID, targetID) = (try await Self.nodeID(source), try await Self.nodeID(target))
+        let sourceNode = Self.node(source), targetNode = Self.node(target)
+        defer { sourceNode.shutdown(); targetNode.shutdown() }
+        let (moved, stays) = ("{\(tag)}:moved", "{\(tag)}:stays")
+        _ = try await sourceNode.command(["SET", moved, "1"])
+        _ = try await sourceNode.command(["SET", stays, "10"])
+        _ = try await targetNode.command(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID])
+        _ = try await sourceNode.command(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID])
+        _ = try await sourceNode.command(["MIGRATE", target.host, String(target.port), "", "0", "5000", "KEYS", moved])
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], redis.call('GET', KEYS[2])) -- tryagain test")
+        let finisher = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await sourceNode.command(["MIGRATE", target.host, String(target.port), "", "0", "5000", "KEYS", stays])
+            try await Self.assign(slot: slot, to: target, primaries: primaries)
+        }
+        let reply = try await client.execute([RedisRoutedCall(key: moved, .script(RedisScriptCall(script, keys: [moved, stays], arguments: [])))])
+        try await finisher.value
+        #expect(reply[0].value == .integer(11), "the script ran once, after the migration")
+        #expect(client.statistics.retries >= 1, "TRYAGAIN made the client wait")
+        #expect(try await targetNode.command(["GET", moved]).string == "11")
+        _ = try await targetNode.command(["DEL", moved, stays])
+        try await Self.assign(slot: slot, to: source, primaries: primaries)
+        #expect(try await Self.primaries() == before, "no failover during the test")
+    }
+
     /// Cache reads through `replicaReads` are served by replicas whose link is fresh.
     @Test func cacheReadsGoToFreshReplicas() async throws {
         let client = try await Self.client(refresh: .milliseconds(200))

@@ -162,6 +162,37 @@ struct ClusterFailoverTests {
         }
     }
 
+    /// After a manual failover the client's calls meet `MOVED`, follow it, and the promoted
+    /// replica — whose script cache is empty — answers `NOSCRIPT`: the script is loaded there and
+    /// the call sent again.
+    @Test func movedAndNoscriptAfterAFailover() async throws {
+        let cluster = try RedisClusterProcesses(name: "noscript")
+        defer { cluster.stopAll() }
+        #expect(await cluster.waitUntilHealthy())
+        var settings = RedisClusterClient.Settings()
+        settings.refreshInterval = .seconds(600)
+        let client = RedisClusterClient(seeds: cluster.seeds.compactMap(RedisNodeAddress.init), settings: settings)
+        try await client.start()
+        defer { client.shutdown() }
+        let key = "{noscript}:counter"
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1]) -- failover test")
+        let call = RedisRoutedCall(key: key, .script(RedisScriptCall(script, keys: [key], arguments: ["2"])))
+        #expect(try await client.execute([call])[0].value == .integer(2))
+        let slot = RedisClusterSlot.of(key)
+        let map = try #require(await cluster.map())
+        let (primary, replica) = (try #require(map.primary(forSlot: slot)), try #require(map.replicas(forSlot: slot).first))
+        try cluster.cli(primary, ["WAIT", "1", "2000"])
+        #expect(try cluster.cli(replica, ["SCRIPT", "EXISTS", script.sha1]) == "0", "the replica has not loaded the script")
+        try cluster.cli(replica, ["CLUSTER", "FAILOVER"])
+        #expect(await cluster.waitForNewPrimary(slot: slot, replacing: primary, seconds: 20) == replica)
+        let reply = try await client.execute([call])[0]
+        #expect(reply.value == .integer(4), "the call ran once on the promoted replica")
+        #expect(client.statistics.moved >= 1)
+        #expect(client.topology.map.primary(forSlot: slot) == replica)
+        #expect(try cluster.cli(replica, ["SCRIPT", "EXISTS", script.sha1]) == "1", "loaded after NOSCRIPT")
+        #expect(try cluster.cli(replica, ["GET", key]) == "4")
+    }
+
     /// `kill -9` of the primary that owns a sale in the middle of a rush: a replica is promoted,
     /// buyers retrying with their keys finish, and every invariant holds.
     @Test func killThePrimaryOfARushingSale() async throws {
