@@ -44,7 +44,8 @@ public protocol RedisRouter: Sendable {
     /// Runs `calls`, each on the node that owns its key.
     func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply]
 
-    /// Whether every node that owns slots answers (for readiness checks).
+    /// Whether the Redis side can serve (for readiness checks): the one Redis answers, or some
+    /// primary of the cluster does (a shard that is failing over does not stop the others).
     func ping() async -> Bool
 
     /// Fails queued calls, waits for running ones and closes all connections.

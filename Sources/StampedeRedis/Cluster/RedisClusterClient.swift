@@ -83,12 +83,13 @@ public final class RedisClusterClient: RedisRouter {
     }
 
     /// Reads the slot map from a seed and starts the periodic refresh. Throws when no seed
-    /// answers or the map leaves slots without a primary.
+    /// answers with a map that has a primary (a shard failing over at start only makes its own
+    /// sales wait).
     public func start() async throws(RedisError) {
         await refresh(force: true)
         let covered = topology.map.coveredSlots
-        guard covered == RedisClusterSlot.count else {
-            throw .cluster("the cluster map from \(seeds) covers \(covered) of \(RedisClusterSlot.count) slots")
+        guard covered > 0 else {
+            throw .cluster("no seed of \(seeds) answered with a slot map that has a primary")
         }
         await checkReplicas()
         let interval = settings.refreshInterval
@@ -345,14 +346,16 @@ public final class RedisClusterClient: RedisRouter {
 
     // MARK: Life cycle
 
-    /// Whether every primary of the map answers `PING`.
+    /// Whether some primary of the map answers `PING`.
+    ///
+    /// Not every primary: while one shard fails over, its sales are answered `503 unavailable`
+    /// by the purchase path, and the sales of the other shards keep selling. A readiness check
+    /// that failed with one primary would take every instance out of the balancer instead.
     public func ping() async -> Bool {
-        let primaries = topology.map.primaries
-        guard !primaries.isEmpty else { return false }
-        for address in primaries {
-            guard let pool = primaryPool(address), (try? await pool.command(["PING"]))?.string == "PONG" else { return false }
+        for address in topology.map.primaries {
+            if let pool = primaryPool(address), (try? await pool.command(["PING"]))?.string == "PONG" { return true }
         }
-        return true
+        return false
     }
 
     public func shutdown() {
