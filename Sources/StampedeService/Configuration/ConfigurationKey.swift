@@ -9,6 +9,9 @@ public struct ConfigurationKey: Sendable {
         case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
         /// A JSON array of identifiers; in the environment, a comma-separated list.
         case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
+        /// A JSON array of addresses or CIDR blocks (`"10.0.0.0/8"`); in the environment, a
+        /// comma-separated list.
+        case addressRanges(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
         /// `{"<shard index>": {"batch_size": N, "max_in_flight": N}}`; in the environment,
         /// `index:batch_size:max_in_flight` items separated by commas (empty fields keep the default).
         case shardOverrides(WritableKeyPath<StampedeConfiguration, [Int: ShardOverride]> & Sendable)
@@ -43,7 +46,7 @@ public struct ConfigurationKey: Sendable {
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
         case .bool(let path): return String(configuration[keyPath: path])
-        case .identifiers(let path): return configuration[keyPath: path].joined(separator: ",")
+        case .identifiers(let path), .addressRanges(let path): return configuration[keyPath: path].joined(separator: ",")
         case .shardOverrides(let path):
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
@@ -56,7 +59,7 @@ public struct ConfigurationKey: Sendable {
         switch kind {
         case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
         case .int, .double, .bool: return describe(configuration)
-        case .identifiers(let path): return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        case .identifiers(let path), .addressRanges(let path): return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         case .shardOverrides(let path):
             return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
                 var fields: [String] = []
@@ -161,6 +164,8 @@ public struct ConfigurationKey: Sendable {
                          help: "Open connections from one client address; past it 429 rate_limited (HTTPS: closed). 0 = no cap."),
         ConfigurationKey(name: "limits.max_requests_per_connection", kind: .int(\.maxRequestsPerConnection, 0...100_000_000), live: false,
                          help: "Requests served on one connection before it is recycled (Connection: close). 0 = no cap."),
+        ConfigurationKey(name: "limits.trusted_proxies", kind: .addressRanges(\.trustedProxies), live: false,
+                         help: "Load balancers (addresses or CIDR blocks) whose PROXY protocol v2 header names the client of a plain HTTP connection; that client's address is used for the per-client limits, the admin limiter and the logs. A header from anyone else is answered 400. Empty = trust nobody."),
         ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
                          help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
         ConfigurationKey(name: "limits.admin_burst", kind: .int(\.adminBurst, 1...100_000), live: true,

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeHTTP
 
 /// Why a configuration was refused; each names the key or file at fault. A refused configuration
 /// never starts a half-configured server.
@@ -105,6 +106,14 @@ public enum ConfigurationLoader {
                 ids.append(id)
             }
             try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
+        case .addressRanges:
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of addresses or CIDR blocks") }
+            var ranges: [String] = []
+            for item in items {
+                guard let range = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of addresses or CIDR blocks") }
+                ranges.append(range)
+            }
+            try apply(key, text: ranges.joined(separator: ","), to: &configuration, source: key.name)
         case .shardOverrides:
             guard case .object(let shards) = json else { throw .wrongType(key: key.name, expected: "an object of shard index → settings") }
             var items: [String] = []
@@ -153,6 +162,12 @@ public enum ConfigurationLoader {
                 throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
             }
             configuration[keyPath: path] = ids
+        case .addressRanges(let path):
+            let ranges = text.split(separator: ",", omittingEmptySubsequences: true).map { $0.filter { $0 != " " } }
+            for range in ranges where ClientAddressRange(range) == nil {
+                throw .invalidValue(key: source, value: range, reason: "is not an IP address or CIDR block (e.g. 10.0.0.0/8)")
+            }
+            configuration[keyPath: path] = ranges
         case .shardOverrides(let path):
             var overrides: [Int: ShardOverride] = [:]
             for item in text.split(separator: ",") {
