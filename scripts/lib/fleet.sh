@@ -8,27 +8,20 @@
 # `purchases` block's servers track their twins in `stampede`.
 write_haproxy_config() {
   local out="$1"; shift
-  local servers="" index=1 address
-  for address in "$@"; do
-    servers+="s$index $address"$'\n'
-    index=$((index + 1))
-  done
-  awk -v servers="$servers" '
+  FLEET_SERVERS="$*" awk '
     /^backend / { backend = $2 }
-    /# BEGIN servers/ {
+    /^[ \t]*# BEGIN servers$/ {
       print
-      n = split(servers, lines, "\n")
+      n = split(ENVIRON["FLEET_SERVERS"], addresses, " ")
       for (i = 1; i <= n; i++) {
-        if (lines[i] == "") continue
-        split(lines[i], f, " ")
-        line = "    server " f[1] " " f[2]
-        if (backend == "purchases") line = line " track stampede/" f[1]
+        line = "    server s" i " " addresses[i]
+        if (backend == "purchases") line = line " track stampede/s" i
         print line
       }
       skipping = 1
       next
     }
-    /# END servers/ { skipping = 0 }
+    /^[ \t]*# END servers$/ { skipping = 0 }
     !skipping { print }
   ' "$STAMPEDE_ROOT/Config/haproxy.cfg" >"$out"
 }
