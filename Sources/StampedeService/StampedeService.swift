@@ -75,6 +75,8 @@ public final class StampedeService: Sendable {
         serverConfiguration.idleTimeoutSeconds = configuration.idleTimeoutSeconds
         serverConfiguration.maxConnectionsPerClient = configuration.maxConnectionsPerClient
         serverConfiguration.maxRequestsPerConnection = configuration.maxRequestsPerConnection
+        // Validated at load time, so every entry parses.
+        serverConfiguration.trustedProxies = configuration.trustedProxies.compactMap(ClientAddressRange.init)
         if !configuration.tlsListen.isEmpty, let tls = StampedeConfiguration.splitHostPort(configuration.tlsListen) {
             serverConfiguration.tls = TLSConfiguration(
                 host: tls.host, port: tls.port,

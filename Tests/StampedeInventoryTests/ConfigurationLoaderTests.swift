@@ -28,6 +28,23 @@ struct ConfigurationLoaderTests {
         }
     }
 
+    /// `limits.trusted_proxies` takes addresses and CIDR blocks from the file (a JSON array) or the
+    /// environment (a comma-separated list, which wins); anything else is refused, naming it.
+    @Test func trustedProxies() throws {
+        let fromFile = try Self.withFile(#"{"limits": {"trusted_proxies": ["127.0.0.1", "10.0.0.0/8", "fd00::/8"]}}"#) {
+            try ConfigurationLoader.load(path: $0, environment: Self.noEnvironment)
+        }
+        #expect(fromFile.trustedProxies == ["127.0.0.1", "10.0.0.0/8", "fd00::/8"])
+        let fromEnvironment = try ConfigurationLoader.load(path: nil, environment: {
+            $0 == "STAMPEDE_LIMITS_TRUSTED_PROXIES" ? "192.168.0.0/16, 127.0.0.1" : nil
+        })
+        #expect(fromEnvironment.trustedProxies == ["192.168.0.0/16", "127.0.0.1"])
+        #expect(try Self.error(#"{"limits": {"trusted_proxies": ["10.0.0.0/33"]}}"#)
+                == .invalidValue(key: "limits.trusted_proxies", value: "10.0.0.0/33", reason: "is not an IP address or CIDR block (e.g. 10.0.0.0/8)"))
+        #expect(try Self.error(#"{"limits": {"trusted_proxies": "127.0.0.1"}}"#)
+                == .wrongType(key: "limits.trusted_proxies", expected: "an array of addresses or CIDR blocks"))
+    }
+
     /// Without a file or environment the defaults are used.
     @Test func defaultsWithoutFile() throws {
         let configuration = try ConfigurationLoader.load(path: nil, environment: Self.noEnvironment)

@@ -1,3 +1,5 @@
+import StampedeHTTP
+
 /// One configuration key: its name in the JSON file (dotted path), its environment variable, its
 /// type and range, whether it can change without a restart, and what it means.
 public struct ConfigurationKey: Sendable {
@@ -169,6 +171,8 @@ public struct ConfigurationKey: Sendable {
                          help: "Open connections from one client address; past it 429 rate_limited (HTTPS: closed). 0 = no cap."),
         ConfigurationKey(name: "limits.max_requests_per_connection", kind: .int(\.maxRequestsPerConnection, 0...100_000_000), live: false,
                          help: "Requests served on one connection before it is recycled (Connection: close). 0 = no cap."),
+        ConfigurationKey(name: "limits.trusted_proxies", kind: .list(\.trustedProxies, validate: addressRange), live: false,
+                         help: "Load balancers (addresses or CIDR blocks) whose PROXY protocol v2 header names the client of a plain HTTP connection; that client's address is used for the per-client limits, the admin limiter and the logs. A header from anyone else is answered 400. Empty = trust nobody."),
         ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
                          help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
         ConfigurationKey(name: "limits.admin_burst", kind: .int(\.adminBurst, 1...100_000), live: true,
@@ -191,6 +195,9 @@ public struct ConfigurationKey: Sendable {
                          live: false, help: "Log line format: text, or json (one JSON object per line)."),
     ]
 
+    private static let addressRange: @Sendable (String) -> String? = {
+        ClientAddressRange($0) == nil ? "is not an IP address or CIDR block (e.g. 10.0.0.0/8)" : nil
+    }
     private static let hostPort: @Sendable (String) -> String? = {
         StampedeConfiguration.splitHostPort($0) == nil ? "must be host:port" : nil
     }

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeHTTP
 
 /// Why a configuration was refused; each names the key or file at fault. A refused configuration
 /// never starts a half-configured server.

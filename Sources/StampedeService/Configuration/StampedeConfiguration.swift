@@ -68,6 +68,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var idleTimeoutSeconds = 60.0
     public var maxConnectionsPerClient = 4096
     public var maxRequestsPerConnection = 10_000
+    /// Addresses or CIDR blocks of load balancers whose PROXY v2 headers are believed.
+    public var trustedProxies: [String] = []
     public var adminRequestsPerSecond = 5.0
     public var adminBurst = 20
     public var retryAfterSeconds = 1

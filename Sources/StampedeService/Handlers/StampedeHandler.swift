@@ -71,7 +71,8 @@ public final class StampedeHandler: HTTPRequestHandler {
         let started = MonotonicClock.now()
         let route = request.withPathBytes { Route.match(method: request.method, path: $0) }
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
-        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID)
+        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
+                                client: request.clientAddress)
         if route.isAdmin {
             let decision = adminLimiter.admit(request.clientAddress, now: Double(started) / 1e9)
             if !decision.allowed {
@@ -183,6 +184,8 @@ struct Exchange: Sendable {
     let handler: StampedeHandler
     /// Echoed in the `X-Request-Id` answer header and carried by every log line of this request.
     let requestID: String
+    /// The shopper's address (behind a trusted proxy, the one its PROXY header named).
+    let client: ClientAddress
 
     var logger: Logger { handler.logger }
 
@@ -194,7 +197,7 @@ struct Exchange: Sendable {
         response.headers.append((name: RequestID.header, value: requestID))
         if handler.logsRequests {
             logger.debug("request", metadata: [
-                "request_id": "\(requestID)", "route": "\(route.name)", "status": "\(response.status)",
+                "request_id": "\(requestID)", "client": "\(client)", "route": "\(route.name)", "status": "\(response.status)",
                 "duration_us": "\(nanoseconds / 1000)"])
         }
         responder.respond(response)
