@@ -106,11 +106,11 @@ public enum ConfigurationLoader {
                 ids.append(id)
             }
             try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
-        case .list:
-            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of strings") }
+        case .list(_, let described, _):
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
             var values: [String] = []
             for item in items {
-                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of strings") }
+                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
                 values.append(value)
             }
             try apply(key, text: values.joined(separator: ","), to: &configuration, source: key.name)
@@ -162,7 +162,7 @@ public enum ConfigurationLoader {
                 throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
             }
             configuration[keyPath: path] = ids
-        case .list(let path, let validate):
+        case .list(let path, _, let validate):
             let values = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
             for value in values {
                 if let reason = validate(value) { throw .invalidValue(key: source, value: value, reason: reason) }
