@@ -230,14 +230,17 @@ public final class StampedeService: Sendable {
         } catch {
             return .failure(error)
         }
-        let old = current.withLock { old in
-            defer { old = fresh }
-            return old
+        // Restart-only keys stay as the process runs them: a change to one is reported by this
+        // reload and by every later one until a restart applies it.
+        let (old, applied) = current.withLock { current in
+            let old = current
+            current = ConfigurationLoader.inForce(running: old, read: fresh)
+            return (old, current)
         }
         let change = ConfigurationLoader.difference(from: old, to: fresh)
-        handler.apply(fresh)
+        handler.apply(applied)
         var tunables = InventoryConfiguration()
-        fresh.inventoryTunables(into: &tunables)
+        applied.inventoryTunables(into: &tunables)
         await inventory.reshard(tunables)
         logger.notice("configuration reloaded", metadata: [
             "applied": "\(change.live)", "needs_restart": "\(change.restart)",

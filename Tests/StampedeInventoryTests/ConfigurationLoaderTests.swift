@@ -185,6 +185,22 @@ struct ConfigurationLoaderTests {
         #expect(Set(difference.restart) == ["listen", "limits.read_timeout_seconds"])
     }
 
+    /// A reload keeps restart-only keys at the values the process runs with, so a second reload
+    /// of the same file reports them again; live keys take their new values.
+    @Test func reloadKeepsRestartOnlyKeysPending() {
+        let running = StampedeConfiguration()
+        var read = running
+        read.shardBatchSize = 7
+        read.listen = "0.0.0.0:80"
+        read.redisPoolSize = 3
+        let inForce = ConfigurationLoader.inForce(running: running, read: read)
+        #expect(inForce.shardBatchSize == 7)
+        #expect(inForce.listen == running.listen && inForce.redisPoolSize == running.redisPoolSize)
+        let second = ConfigurationLoader.difference(from: inForce, to: read)
+        #expect(second.live.isEmpty)
+        #expect(Set(second.restart) == ["listen", "redis.pool_size"])
+    }
+
     /// The shipped `Config/stampede.json` loads and matches the built-in defaults it documents.
     @Test func shippedConfigurationLoads() throws {
         let path = URL(fileURLWithPath: #filePath)

@@ -51,6 +51,18 @@ public struct ConfigurationKey: Sendable {
         }
     }
 
+    /// Copies this key's value from `source` into `target` (the others are untouched).
+    public func copy(from source: StampedeConfiguration, into target: inout StampedeConfiguration) {
+        switch kind {
+        case .string(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .int(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .double(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .bool(let path): target[keyPath: path] = source[keyPath: path]
+        case .identifiers(let path): target[keyPath: path] = source[keyPath: path]
+        case .shardOverrides(let path): target[keyPath: path] = source[keyPath: path]
+        }
+    }
+
     /// The value as a JSON literal, as it would be written in the file.
     public func jsonLiteral(_ configuration: StampedeConfiguration) -> String {
         switch kind {

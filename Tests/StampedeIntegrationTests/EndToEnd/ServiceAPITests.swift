@@ -181,6 +181,16 @@ struct ServiceAPITests {
             #expect(restart.contains(.string("listen")))
             #expect(stampede.service.inventory.shardStatistics().count == 9)
             #expect(stampede.service.inventory.shardStatistics().allSatisfy { $0.batchSize == 7 })
+            // The same file again: nothing new is applied, and the restart-only change is still
+            // pending (the process still listens where it did).
+            let again = try await stampede.client().call("POST", "/admin/config/reload", headers: auth)
+            #expect(again.status == 200, "\(again.text)")
+            #expect(again.json["applied"] == .array([]), "\(again.text)")
+            if case .array(let stillPending)? = again.json["needs_restart"] {
+                #expect(stillPending.contains(.string("listen")), "\(again.text)")
+            } else {
+                Issue.record("unexpected reload answer \(again.text)")
+            }
             try #"{"shards": {"batch_size": "seven"}}"#.write(toFile: path, atomically: true, encoding: .utf8)
             let refused = try await stampede.client().call("POST", "/admin/config/reload", headers: auth)
             #expect(refused.status == 400 && refused.text.contains("shards.batch_size"))
