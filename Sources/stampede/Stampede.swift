@@ -34,10 +34,12 @@ struct CommonOptions: ParsableArguments {
     func makeLogger(_ configuration: StampedeConfiguration) -> Logger {
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let json = configuration.logFormat == "json"
+        let aggregator = LogAggregator.shared
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = json ? JSONLinesLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            // Repeated warnings (a flood while a store is down) become one line a second with a count.
+            return aggregator.wrap(handler, label: label)
         }
         var logger = Logger(label: "stampede")
         logger.logLevel = level
@@ -62,6 +64,14 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        // Writes the count of a warning flood that stopped (no later line would carry it).
+        let flusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 250_000_000)
+                LogAggregator.shared.flushDue()
+            }
+        }
+        defer { flusher.cancel() }
         let signal = await SignalWaiter.wait(reloadingWith: {
             Task {
                 switch await service.reload() {

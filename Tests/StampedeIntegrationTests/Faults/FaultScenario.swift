@@ -45,10 +45,10 @@ final class FaultScenario: @unchecked Sendable {
 
     /// Starts one more Stampede instance and lets buyers use it.
     @discardableResult
-    func startStampede() throws -> FaultStampede {
+    func startStampede(environment extra: [String: String] = [:]) throws -> FaultStampede {
         let count = instances.withLock { $0.count }
         let instance = try FaultStampede(redis: redis.address, postgres: postgres.uri,
-                                         logPath: "\(directory)/stampede-\(count).log")
+                                         logPath: "\(directory)/stampede-\(count).log", extra: extra)
         instances.withLock { $0.append(instance) }
         ports.list.withLock { $0.append(instance.port) }
         return instance
