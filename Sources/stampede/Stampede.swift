@@ -12,7 +12,8 @@ struct Stampede: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede",
         abstract: "A flash-sale inventory service: sells every unit, never one more.",
-        subcommands: [Serve.self, Migrate.self, Reconcile.self, PrintScript.self, Shards.self],
+        version: StampedeVersion.version,
+        subcommands: [Serve.self, Migrate.self, Reconcile.self, PrintScript.self, Shards.self, ConfigReference.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -229,17 +229,6 @@ struct ConfigurationLoaderTests {
         #expect(try Self.error(#"{"shedding": {"adaptive": "maybe"}}"#) == .wrongType(key: "shedding.adaptive", expected: "true or false"))
     }
 
-    /// Every configuration key has a row in the README's configuration reference.
-    @Test func everyKeyIsDocumented() throws {
-        let path = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("README.md").path
-        let readme = try String(contentsOfFile: path, encoding: .utf8)
-        for key in ConfigurationKey.all {
-            #expect(readme.contains("| `\(key.name)` |"), "README lacks \(key.name)")
-        }
-    }
-
     /// The example profile `Config/promo-large.json` loads, pinning its hero sale.
     @Test func promoProfileLoads() throws {
         let path = URL(fileURLWithPath: #filePath)
