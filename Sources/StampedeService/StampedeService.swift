@@ -123,10 +123,14 @@ public final class StampedeService: Sendable {
             throw ServiceError.listenFailed(address: configuration.listen, reason: "\(error)")
         }
         let inventory = self.inventory
+        let handler = self.handler
         maintenance.withLock { task in
             task = Task {
                 // runMaintenance starts with a reconciler pass (Redis restarted? stranded outbox?)
-                await inventory.runMaintenance()
+                async let maintained: Void = inventory.runMaintenance()
+                // The readiness gauges of /metrics (stampede_ready) follow the stores between scrapes.
+                async let watched: Void = handler.watchReadiness(every: .seconds(2))
+                _ = await (maintained, watched)
             }
         }
         var addresses: Logger.Metadata = ["address": "\(configuration.listenAddress.host):\(server.localPort)"]

@@ -21,6 +21,8 @@ public final class StampedeHandler: HTTPRequestHandler {
     let scrape: @Sendable () -> ScrapeFigures
     /// Checks each dependency (`redis`, `postgres`) for `/health/ready`.
     let probe: @Sendable () async -> [(name: String, ok: Bool)]
+    /// The last probe's result (readiness checks and the background watch), for `/metrics`.
+    let lastChecks = Mutex<[(name: String, ok: Bool)]>([])
     /// The limit on failed `/admin` authentications, per client address.
     let adminLimiter: AdminRateLimiter
     /// Re-reads the configuration file and applies what can change live.
