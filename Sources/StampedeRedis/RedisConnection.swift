@@ -20,7 +20,7 @@ public final class RedisConnection: PooledConnection {
     ///
     /// A Redis restart or failover gives a new `run_id`, and no connection survives either, so
     /// every call made on this connection talks to that one incarnation of the data set. Stampede
-    /// uses it as the *epoch* of its counters: see the README's consistency design.
+    /// uses it as the *epoch* of its counters: see docs/consistency.md.
     public private(set) var serverRunID = ""
 
     /// hiredis writes with `write(2)`: a reset peer would raise SIGPIPE and kill the process.

@@ -36,7 +36,7 @@ public struct ConfigurationKey: Sendable {
         "STAMPEDE_" + String(name.map { $0 == "." ? "_" : Character($0.uppercased()) })
     }
 
-    /// The value of this key in `configuration`, as text (for diffs and the README).
+    /// The value of this key in `configuration`, as text (for diffs and docs/configuration.md).
     public func describe(_ configuration: StampedeConfiguration) -> String {
         switch kind {
         case .string(let path, _): return configuration[keyPath: path]

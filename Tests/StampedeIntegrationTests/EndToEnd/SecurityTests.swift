@@ -16,7 +16,7 @@ struct SecurityTests {
          token.map { [("Purchase-Token", $0)] } ?? [])
     }
 
-    /// A token minted with Python's `hmac` module exactly as the README's recipe says.
+    /// A token minted with Python's `hmac` module exactly as docs/security.md's recipe says.
     static func pythonToken(secret: String, saleID: String, userID: String, expiry: Int64) async throws -> String {
         let script = """
         import hmac, hashlib, sys
