@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "StampedeLoadKit",
             dependencies: [
-                "CStampedeSystem", "StampedePostgres",
+                "CStampedeSystem", "StampedePostgres", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "LoadTests/StampedeLoadKit"
