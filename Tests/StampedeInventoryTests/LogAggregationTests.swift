@@ -66,6 +66,21 @@ struct LogAggregationTests {
         #expect(lines.filter { $0.message == "answered 503 unavailable" }.count == 1)
         #expect(lines.filter { $0.message == "request" }.count == 100)
     }
+
+    /// Once a flood stops, the summary line reaches the handler, marked as a summary, with the
+    /// count and the request id of one left-out occurrence.
+    @Test func summaryLineIsMarked() async throws {
+        let recorder = RecordingLogHandler()
+        let aggregator = LogAggregator(interval: 0.05)
+        let logger = Logger(label: "t") { label in aggregator.wrap(recorder, label: label) }
+        for index in 0..<3 { logger.warning("answered 503 unavailable", metadata: ["request_id": "r\(index)"]) }
+        try await Task.sleep(nanoseconds: 150_000_000)
+        aggregator.flushDue()
+        let lines = recorder.lines.withLock { $0 }
+        #expect(lines.count == 2, "\(lines.map(\.metadata))")
+        #expect(lines.first?.metadata["summary"] == nil && lines.first?.metadata["request_id"] == "r0")
+        #expect(lines.last?.metadata["summary"] == "true" && lines.last?.metadata["repeated"] == "2" && lines.last?.metadata["request_id"] == "r1")
+    }
 }
 
 /// Records what a logger wrote.

@@ -3,7 +3,8 @@ import StampedeInventory
 import Synchronization
 
 /// Folds repeated log messages of level `warning` and above into one line per interval with a
-/// count (`repeated=N`: occurrences left out since the message's previous line), shared by every
+/// count (`repeated=N`: occurrences left out since the message's previous line; a line with
+/// `summary=true` stands only for those, the others are also an occurrence), shared by every
 /// logger of the process. Lines below `warning` pass untouched, so at `debug` the access line of
 /// every request (its `request_id`, route and status) is still there for one complaint; at the
 /// default level each aggregated line carries the `request_id` of one sampled occurrence.
@@ -49,8 +50,11 @@ public final class LogAggregator: Sendable {
         let handlers = writers.withLock { $0 }
         for summary in due {
             guard let handler = handlers[summary.key.label] else { continue }
+            // A summary stands for the occurrences left out (its request_id is one of them), not
+            // for one more occurrence: `summary=true` says so.
             var metadata = summary.sample
             metadata["repeated"] = "\(summary.repeated)"
+            metadata["summary"] = "true"
             handler.log(level: Self.level(summary.key.level), message: "\(summary.key.message)", metadata: metadata,
                         source: "StampedeService", file: #fileID, function: #function, line: #line)
         }
