@@ -41,7 +41,7 @@ public struct ConfigurationKey: Sendable {
         "STAMPEDE_" + String(name.map { $0 == "." ? "_" : Character($0.uppercased()) })
     }
 
-    /// The value of this key in `configuration`, as text (for diffs and the README).
+    /// The value of this key in `configuration`, as text (for diffs and docs/configuration.md).
     public func describe(_ configuration: StampedeConfiguration) -> String {
         switch kind {
         case .string(let path, _): return configuration[keyPath: path]
@@ -53,6 +53,18 @@ public struct ConfigurationKey: Sendable {
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
                 .joined(separator: ",")
+        }
+    }
+
+    /// Copies this key's value from `source` into `target` (the others are untouched).
+    public func copy(from source: StampedeConfiguration, into target: inout StampedeConfiguration) {
+        switch kind {
+        case .string(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .int(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .double(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .bool(let path): target[keyPath: path] = source[keyPath: path]
+        case .identifiers(let path), .list(let path, _, _): target[keyPath: path] = source[keyPath: path]
+        case .shardOverrides(let path): target[keyPath: path] = source[keyPath: path]
         }
     }
 
@@ -174,9 +186,9 @@ public struct ConfigurationKey: Sendable {
         ConfigurationKey(name: "limits.trusted_proxies", kind: .list(\.trustedProxies, items: "addresses or CIDR blocks", validate: addressRange), live: false,
                          help: "Load balancers (addresses or CIDR blocks) whose PROXY protocol v2 header names the client of a plain HTTP connection; that client's address is used for the per-client limits, the admin limiter and the logs. A header from anyone else is answered 400. Empty = trust nobody."),
         ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
-                         help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
+                         help: "Failed /admin authentications (wrong or missing token) per second per client address once the burst is spent; past it 429 rate_limited with a lock-out that doubles while failures go on. The right token is never refused. 0 = no limit."),
         ConfigurationKey(name: "limits.admin_burst", kind: .int(\.adminBurst, 1...100_000), live: true,
-                         help: "/admin requests a client address may make at once before the rate applies."),
+                         help: "Failed /admin authentications a client address may make at once before the rate applies."),
         ConfigurationKey(name: "limits.retry_after_seconds", kind: .int(\.retryAfterSeconds, 0...3600), live: true,
                          help: "Retry-After on 503 overloaded."),
         ConfigurationKey(name: "sales.default_reservation_ttl_seconds", kind: .int(\.defaultReservationTTLSeconds, 1...604_800), live: true,

@@ -216,6 +216,15 @@ public enum ConfigurationLoader {
         return bytes
     }
 
+    /// The configuration in force after a reload of `read` over `running`: the live keys take
+    /// their new values, the restart-only keys keep the values the process runs with (it still
+    /// listens, pools and logs as before), so the next reload reports them again.
+    public static func inForce(running: StampedeConfiguration, read: StampedeConfiguration) -> StampedeConfiguration {
+        var result = running
+        for key in ConfigurationKey.all where key.live { key.copy(from: read, into: &result) }
+        return result
+    }
+
     /// The keys whose values differ between two configurations, split into those applied live and
     /// those that need a restart.
     public static func difference(from old: StampedeConfiguration, to new: StampedeConfiguration) -> (live: [String], restart: [String]) {
