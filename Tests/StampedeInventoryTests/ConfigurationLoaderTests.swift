@@ -42,7 +42,7 @@ struct ConfigurationLoaderTests {
         #expect(try Self.error(#"{"limits": {"trusted_proxies": ["10.0.0.0/33"]}}"#)
                 == .invalidValue(key: "limits.trusted_proxies", value: "10.0.0.0/33", reason: "is not an IP address or CIDR block (e.g. 10.0.0.0/8)"))
         #expect(try Self.error(#"{"limits": {"trusted_proxies": "127.0.0.1"}}"#)
-                == .wrongType(key: "limits.trusted_proxies", expected: "an array of addresses or CIDR blocks"))
+                == .wrongType(key: "limits.trusted_proxies", expected: "an array of strings"))
     }
 
     /// Without a file or environment the defaults are used.

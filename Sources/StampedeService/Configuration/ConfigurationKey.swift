@@ -1,3 +1,5 @@
+import StampedeHTTP
+
 /// One configuration key: its name in the JSON file (dotted path), its environment variable, its
 /// type and range, whether it can change without a restart, and what it means.
 public struct ConfigurationKey: Sendable {
@@ -9,9 +11,9 @@ public struct ConfigurationKey: Sendable {
         case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
         /// A JSON array of identifiers; in the environment, a comma-separated list.
         case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
-        /// A JSON array of addresses or CIDR blocks (`"10.0.0.0/8"`); in the environment, a
-        /// comma-separated list.
-        case addressRanges(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
+        /// A JSON array of strings, each checked by `validate` (nil = valid, else why not); in the
+        /// environment, a comma-separated list.
+        case list(WritableKeyPath<StampedeConfiguration, [String]> & Sendable, validate: @Sendable (String) -> String?)
         /// `{"<shard index>": {"batch_size": N, "max_in_flight": N}}`; in the environment,
         /// `index:batch_size:max_in_flight` items separated by commas (empty fields keep the default).
         case shardOverrides(WritableKeyPath<StampedeConfiguration, [Int: ShardOverride]> & Sendable)
@@ -46,7 +48,7 @@ public struct ConfigurationKey: Sendable {
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
         case .bool(let path): return String(configuration[keyPath: path])
-        case .identifiers(let path), .addressRanges(let path): return configuration[keyPath: path].joined(separator: ",")
+        case .identifiers(let path), .list(let path, _): return configuration[keyPath: path].joined(separator: ",")
         case .shardOverrides(let path):
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
@@ -59,7 +61,8 @@ public struct ConfigurationKey: Sendable {
         switch kind {
         case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
         case .int, .double, .bool: return describe(configuration)
-        case .identifiers(let path), .addressRanges(let path): return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        case .identifiers(let path), .list(let path, _):
+            return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         case .shardOverrides(let path):
             return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
                 var fields: [String] = []
@@ -124,6 +127,10 @@ public struct ConfigurationKey: Sendable {
                          help: "Redis primary, host:port (stock decisions)."),
         ConfigurationKey(name: "redis.reader", kind: .string(\.redisReader, validate: hostPort), live: false,
                          help: "Redis for cache refreshes, host:port (a replica, or the primary)."),
+        ConfigurationKey(name: "redis.cluster", kind: .list(\.redisCluster, validate: hostPort), live: false,
+                         help: "Seed nodes of a Redis Cluster, host:port each; non-empty turns cluster mode on (redis.writer and redis.reader are then unused: sales are routed by hash slot to the primaries, cache reads to fresh replicas)."),
+        ConfigurationKey(name: "redis.cluster_refresh_ms", kind: .int(\.redisClusterRefreshMilliseconds, 50...600_000), live: false,
+                         help: "How often the cluster's slot map and its replicas' link health are read again (MOVED also triggers a read)."),
         ConfigurationKey(name: "redis.pool_size", kind: .int(\.redisPoolSize, 1...256), live: false,
                          help: "Connections per Redis pool."),
         ConfigurationKey(name: "redis.connect_timeout_ms", kind: .int(\.redisConnectTimeoutMilliseconds, 10...60_000), live: false,
@@ -164,7 +171,7 @@ public struct ConfigurationKey: Sendable {
                          help: "Open connections from one client address; past it 429 rate_limited (HTTPS: closed). 0 = no cap."),
         ConfigurationKey(name: "limits.max_requests_per_connection", kind: .int(\.maxRequestsPerConnection, 0...100_000_000), live: false,
                          help: "Requests served on one connection before it is recycled (Connection: close). 0 = no cap."),
-        ConfigurationKey(name: "limits.trusted_proxies", kind: .addressRanges(\.trustedProxies), live: false,
+        ConfigurationKey(name: "limits.trusted_proxies", kind: .list(\.trustedProxies, validate: addressRange), live: false,
                          help: "Load balancers (addresses or CIDR blocks) whose PROXY protocol v2 header names the client of a plain HTTP connection; that client's address is used for the per-client limits, the admin limiter and the logs. A header from anyone else is answered 400. Empty = trust nobody."),
         ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
                          help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
@@ -193,6 +200,9 @@ public struct ConfigurationKey: Sendable {
     }
     private static let secretValue: @Sendable (String) -> String? = {
         $0.isEmpty || $0.utf8.count >= 16 ? nil : "must be empty or at least 16 bytes"
+    }
+    private static let addressRange: @Sendable (String) -> String? = {
+        ClientAddressRange($0) == nil ? "is not an IP address or CIDR block (e.g. 10.0.0.0/8)" : nil
     }
     private static let nonEmpty: @Sendable (String) -> String? = { $0.isEmpty ? "must not be empty" : nil }
 }

@@ -1,5 +1,4 @@
 import Glibc
-import StampedeHTTP
 
 /// Why a configuration was refused; each names the key or file at fault. A refused configuration
 /// never starts a half-configured server.
@@ -106,14 +105,14 @@ public enum ConfigurationLoader {
                 ids.append(id)
             }
             try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
-        case .addressRanges:
-            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of addresses or CIDR blocks") }
-            var ranges: [String] = []
+        case .list:
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of strings") }
+            var values: [String] = []
             for item in items {
-                guard let range = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of addresses or CIDR blocks") }
-                ranges.append(range)
+                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of strings") }
+                values.append(value)
             }
-            try apply(key, text: ranges.joined(separator: ","), to: &configuration, source: key.name)
+            try apply(key, text: values.joined(separator: ","), to: &configuration, source: key.name)
         case .shardOverrides:
             guard case .object(let shards) = json else { throw .wrongType(key: key.name, expected: "an object of shard index → settings") }
             var items: [String] = []
@@ -162,12 +161,12 @@ public enum ConfigurationLoader {
                 throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
             }
             configuration[keyPath: path] = ids
-        case .addressRanges(let path):
-            let ranges = text.split(separator: ",", omittingEmptySubsequences: true).map { $0.filter { $0 != " " } }
-            for range in ranges where ClientAddressRange(range) == nil {
-                throw .invalidValue(key: source, value: range, reason: "is not an IP address or CIDR block (e.g. 10.0.0.0/8)")
+        case .list(let path, let validate):
+            let values = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
+            for value in values {
+                if let reason = validate(value) { throw .invalidValue(key: source, value: value, reason: reason) }
             }
-            configuration[keyPath: path] = ranges
+            configuration[keyPath: path] = values
         case .shardOverrides(let path):
             var overrides: [Int: ShardOverride] = [:]
             for item in text.split(separator: ",") {
