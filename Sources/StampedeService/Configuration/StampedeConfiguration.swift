@@ -12,7 +12,7 @@ public struct ShardOverride: Sendable, Equatable {
 }
 
 /// Everything Stampede can be configured with: `Config/stampede.json`, then `STAMPEDE_*`
-/// environment variables over it (see `ConfigurationKey.all` and the README's reference).
+/// environment variables over it (see `ConfigurationKey.all` and docs/configuration.md).
 public struct StampedeConfiguration: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     /// Event-loop threads; 0 means one per core.

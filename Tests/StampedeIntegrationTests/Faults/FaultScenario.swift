@@ -45,7 +45,7 @@ final class FaultScenario: @unchecked Sendable {
 
     /// Starts one more Stampede instance and lets buyers use it.
     @discardableResult
-    func startStampede(extra: [String: String] = [:]) throws -> FaultStampede {
+    func startStampede(environment extra: [String: String] = [:]) throws -> FaultStampede {
         let count = instances.withLock { $0.count }
         let instance = try FaultStampede(redis: redis.address, postgres: postgres.uri,
                                          logPath: "\(directory)/stampede-\(count).log", extra: extra)

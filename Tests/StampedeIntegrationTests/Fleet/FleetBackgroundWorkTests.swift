@@ -15,7 +15,7 @@ struct FleetBackgroundWorkTests {
         let scenario = try FaultScenario("fleet-expiry", stock: 60)
         defer { scenario.tearDown() }
         let trusted = ["STAMPEDE_LIMITS_TRUSTED_PROXIES": "127.0.0.1"]
-        let instances = [try scenario.startStampede(extra: trusted), try scenario.startStampede(extra: trusted)]
+        let instances = [try scenario.startStampede(environment: trusted), try scenario.startStampede(environment: trusted)]
         let balancer = try FleetBalancer(instancePorts: instances.map(\.port), directory: scenario.directory + "/haproxy")
         defer { balancer.stop() }
         let sale = scenario.saleID

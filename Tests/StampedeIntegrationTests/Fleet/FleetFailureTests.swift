@@ -16,7 +16,7 @@ struct FleetFailureTests {
     private func fleet(_ name: String) throws -> (FaultScenario, [FaultStampede], FleetBalancer) {
         let scenario = try FaultScenario(name, stock: Self.stock)
         let trusted = ["STAMPEDE_LIMITS_TRUSTED_PROXIES": "127.0.0.1"]
-        let instances = [try scenario.startStampede(extra: trusted), try scenario.startStampede(extra: trusted)]
+        let instances = [try scenario.startStampede(environment: trusted), try scenario.startStampede(environment: trusted)]
         try scenario.createSale(on: instances[0])
         let balancer = try FleetBalancer(instancePorts: instances.map(\.port), directory: scenario.directory + "/haproxy")
         scenario.ports.list.withLock { $0 = [balancer.port] }
