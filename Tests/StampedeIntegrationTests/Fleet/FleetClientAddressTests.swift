@@ -32,6 +32,18 @@ struct FleetClientAddressTests {
         #expect(fifth.status == 429 && fifth.json["error"]?.stringValue == "rate_limited")
         #expect(try fleet.client(source: "127.0.0.6").request("GET", "/v1/sales/\(sale)").status == 200)
         held.removeAll()
+        // Once the shopper's connections close, HAProxy's server connections for them close too
+        // (none lingers in its idle pool counting against the shopper): new ones are served.
+        var again: [HTTPTestClient] = []
+        var statusesAgain: [Int] = []
+        usleep(200_000)
+        for _ in 0..<4 {
+            let client = try fleet.client(source: "127.0.0.5")
+            statusesAgain.append(try client.request("GET", "/v1/sales/\(sale)").status)
+            again.append(client)
+        }
+        #expect(statusesAgain == [200, 200, 200, 200], "a returning shopper's connections: \(statusesAgain)")
+        again.removeAll()
 
         let wrong = [("Authorization", "Bearer not-the-token")]
         var statuses: [Int] = []
