@@ -98,19 +98,15 @@ public enum ConfigurationLoader {
         case .bool:
             guard let flag = json.boolValue else { throw .wrongType(key: key.name, expected: "true or false") }
             try apply(key, text: String(flag), to: &configuration, source: key.name)
-        case .identifiers:
-            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of sale ids") }
-            var ids: [String] = []
-            for item in items {
-                guard let id = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of sale ids") }
-                ids.append(id)
-            }
-            try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
-        case .list(_, let described, _):
-            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
+        case .identifiers, .list:
+            // Both are arrays of strings in the file and comma-separated lists in the environment;
+            // the text form is checked item by item below.
+            let expected: String
+            if case .list(_, let items, _) = key.kind { expected = "an array of \(items)" } else { expected = "an array of sale ids" }
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: expected) }
             var values: [String] = []
             for item in items {
-                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
+                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: expected) }
                 values.append(value)
             }
             try apply(key, text: values.joined(separator: ","), to: &configuration, source: key.name)
