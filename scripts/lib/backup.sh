@@ -195,8 +195,13 @@ backup_write_restore_command() {
 #!/bin/sh
 # restore_command of a restore made by scripts/restore: restore-wal %f %p
 pgbackrest --config=$BACKUP_CONF --stanza=$BACKUP_STANZA archive-get "\$1" "\$2" 2>/dev/null && exit 0
-[ -f "$received/\$1" ] && exec cp "$received/\$1" "\$2"
-[ -f "$received/\$1.partial" ] && exec cp "$received/\$1.partial" "\$2"
+for file in "$received/\$1" "$received/\$1.partial"; do
+  if [ -f "\$file" ]; then
+    cp "\$file" "\$2" || exit 1
+    echo "\$(date -u +%FT%TZ) \$1 from \$file" >>"$BACKUP_DIR/log/restore-wal.log"
+    exit 0
+  fi
+done
 exit 1
 SH
   chmod 755 "$BACKUP_DIR/restore-wal"
