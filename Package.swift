@@ -103,6 +103,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP"]),
         .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool"]),
+        .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis"]),
         .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit"]),
         .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeService"]),
         .testTarget(

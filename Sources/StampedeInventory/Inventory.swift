@@ -76,7 +76,7 @@ public final class Inventory: Sendable {
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
     /// `writer` commits orders; `reader` serves order reads.
-    public init(redis: RedisClient, redisReader: RedisClient? = nil, writer: PostgresClient, reader: PostgresClient,
+    public init(redis: any RedisRouter, redisReader: (any RedisRouter)? = nil, writer: PostgresClient, reader: PostgresClient,
                 configuration: InventoryConfiguration, logger: Logger,
                 observeBatch: @escaping @Sendable (PurchaseBatchProcessor.StageReport) -> Void = { _ in }) {
         ledger = StockLedger(redis: redis, reader: redisReader)
@@ -203,7 +203,7 @@ public final class Inventory: Sendable {
         var lastError = InventoryError.unavailable("rebuild of \(saleID) did not finish")
         for _ in 0..<3 {
             if try await isCurrent(saleID, waitingForAnotherRebuild: true) { return true }
-            let runID = try await ledger.serverRunID()
+            let runID = try await ledger.nodeToken(forSale: saleID)
             guard let snapshot = try await sales.rebuildSnapshot(saleID, runID: runID) else { return false }
             do {
                 if try await ledger.restore(snapshot) {

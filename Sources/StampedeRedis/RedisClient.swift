@@ -17,6 +17,7 @@ public final class RedisClient: Sendable {
     ///   - acquireTimeout: How long a call may queue before `RedisError.pool(.acquireTimeout)`.
     ///   - connectTimeout: Limit for opening one connection.
     ///   - commandTimeout: Limit for each socket read or write of a call.
+    ///   - readOnlyReplica: Send `READONLY` on each new connection (reads from a cluster replica).
     public init(
         host: String,
         port: Int,
@@ -24,7 +25,8 @@ public final class RedisClient: Sendable {
         maxWaiting: Int = 1024,
         acquireTimeout: Duration = .seconds(1),
         connectTimeout: Duration = .seconds(1),
-        commandTimeout: Duration = .seconds(2)
+        commandTimeout: Duration = .seconds(2),
+        readOnlyReplica: Bool = false
     ) {
         pool = BlockingConnectionPool(
             name: "redis-\(host):\(port)",
@@ -32,7 +34,8 @@ public final class RedisClient: Sendable {
             maxWaiting: maxWaiting,
             acquireTimeout: acquireTimeout
         ) {
-            try RedisConnection(host: host, port: port, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+            try RedisConnection(host: host, port: port, connectTimeout: connectTimeout, commandTimeout: commandTimeout,
+                                readOnlyReplica: readOnlyReplica)
         }
     }
 

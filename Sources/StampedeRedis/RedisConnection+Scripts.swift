@@ -14,19 +14,25 @@ extension RedisConnection {
     /// second round trip, so they execute after the rest of the batch. Error replies stay in place
     /// as `.error` values; if a script fails to load, its calls get the `SCRIPT LOAD` error.
     public func evalScripts(_ calls: [RedisScriptCall]) throws(RedisError) -> [RESPValue] {
-        var replies = try pipeline(calls.map { $0.evalSHA })
-        let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
+        try execute(calls.map(RedisCall.script))
+    }
+
+    /// Runs commands and script calls as one pipeline, replies in call order, with `evalScripts`'
+    /// handling of `NOSCRIPT`.
+    public func execute(_ calls: [RedisCall]) throws(RedisError) -> [RESPValue] {
+        var replies = try pipeline(calls.map(\.arguments))
+        let missing = replies.indices.filter { calls[$0].script != nil && replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         guard !missing.isEmpty else { return replies }
 
         var scripts: [RedisScript] = []
-        for index in missing where !scripts.contains(calls[index].script) {
-            scripts.append(calls[index].script)
+        for index in missing where !scripts.contains(calls[index].script!) {
+            scripts.append(calls[index].script!)
         }
         let loads = scripts.map { RedisCommandArguments(["SCRIPT", "LOAD", $0.source]) }
-        let retries = try pipeline(loads + missing.map { calls[$0].evalSHA })
+        let retries = try pipeline(loads + missing.map { calls[$0].arguments })
         let loadReplies = Dictionary(uniqueKeysWithValues: zip(scripts, retries.prefix(scripts.count)))
         for (index, retry) in zip(missing, retries.dropFirst(scripts.count)) {
-            if let load = loadReplies[calls[index].script], load.errorMessage != nil {
+            if let load = loadReplies[calls[index].script!], load.errorMessage != nil {
                 replies[index] = load
             } else {
                 replies[index] = retry

@@ -18,10 +18,15 @@ public final class RedisConnection: PooledConnection {
     /// The `run_id` of the Redis process this connection reached (from `INFO server` at connect),
     /// or `""` when the server does not report one.
     ///
-    /// A Redis restart or failover gives a new `run_id`, and no connection survives either, so
-    /// every call made on this connection talks to that one incarnation of the data set. Stampede
-    /// uses it as the *epoch* of its counters: see the README's consistency design.
-    public private(set) var serverRunID = ""
+    /// A Redis restart gives a new `run_id`; a promotion does not (see `identity`).
+    public var serverRunID: String { identity.runID }
+
+    /// The node's `run_id` and `master_replid`, read at connect and again by `identity(asOf:)`
+    /// when the caller's view of the cluster changed since. Stampede's epochs carry its `token`.
+    public private(set) var identity = RedisNodeIdentity(runID: "", replicationID: "")
+
+    /// The caller's topology generation at which `identity` was last read.
+    private var identityGeneration: UInt64 = 0
 
     /// hiredis writes with `write(2)`: a reset peer would raise SIGPIPE and kill the process.
     private static let sigpipeIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
@@ -34,7 +39,8 @@ public final class RedisConnection: PooledConnection {
         host: String,
         port: Int,
         connectTimeout: Duration = .seconds(1),
-        commandTimeout: Duration = .seconds(2)
+        commandTimeout: Duration = .seconds(2),
+        readOnlyReplica: Bool = false
     ) throws(RedisError) {
         Self.sigpipeIgnored
         guard let context = redisConnectWithTimeout(host, Int32(port), timeval(connectTimeout)) else {
@@ -46,17 +52,26 @@ public final class RedisConnection: PooledConnection {
             throw .connect("\(host):\(port): \(reason)")
         }
         self.context = context
-        if case .bulkString(let bytes)? = try? command(["INFO", "server"]) {
-            serverRunID = Self.runID(inInfo: String(decoding: bytes, as: UTF8.self))
-        }
+        try readIdentity()
+        // A cluster replica answers reads of its own slots only after READONLY (else MOVED).
+        if readOnlyReplica { _ = try command(["READONLY"]) }
     }
 
-    /// The `run_id:` field of an `INFO server` reply, or `""`.
-    static func runID(inInfo info: String) -> String {
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {
-            return String(line.dropFirst("run_id:".count))
+    /// The node's identity, read again first when `generation` (the caller's topology generation)
+    /// is newer than the one it was last read at: a node may have been demoted and promoted again
+    /// while this connection stayed open.
+    public func identity(asOf generation: UInt64) throws(RedisError) -> RedisNodeIdentity {
+        if generation > identityGeneration {
+            try readIdentity()
+            identityGeneration = generation
         }
-        return ""
+        return identity
+    }
+
+    /// Reads `run_id` and `master_replid` in one round trip.
+    private func readIdentity() throws(RedisError) {
+        let replies = try pipeline([RedisCommandArguments(["INFO", "server"]), RedisCommandArguments(["INFO", "replication"])])
+        identity = RedisNodeIdentity(serverInfo: replies[0].string ?? "", replicationInfo: replies[1].string ?? "")
     }
 
     deinit {

@@ -3,8 +3,8 @@ import StampedePool
 /// Why a Redis call failed.
 ///
 /// `connect`, `io` and `protocolViolation` mean the connection is unusable and will be replaced;
-/// `server` is Redis answering with an error reply on a healthy connection; `pool` means the
-/// command never ran.
+/// `server` is Redis answering with an error reply on a healthy connection; `pool` and `cluster`
+/// mean the command never ran.
 public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Opening a connection failed; carries the address and hiredis' reason.
     case connect(String)
@@ -16,6 +16,9 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case protocolViolation(String)
     /// The connection pool refused or timed out the call before it reached Redis.
     case pool(PoolError)
+    /// A Redis Cluster could not take the call within its redirect and retry budget (no primary
+    /// for the slot, `CLUSTERDOWN`, too many redirects): the call did not run.
+    case cluster(String)
 
     /// Maps what a `BlockingConnectionPool` of `RedisConnection`s can throw.
     ///
@@ -37,6 +40,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .server(let message): "Redis error reply: \(message)"
         case .protocolViolation(let reason): "Redis protocol violation: \(reason)"
         case .pool(let error): "Redis pool: \(error)"
+        case .cluster(let reason): "Redis Cluster: \(reason)"
         }
     }
 }

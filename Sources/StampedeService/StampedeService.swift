@@ -30,8 +30,7 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
-    let redisWriter: RedisClient
-    let redisReader: RedisClient
+    let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
     public let inventory: Inventory
@@ -46,15 +45,7 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
-        func redis(_ address: String) -> RedisClient {
-            let (host, port) = StampedeConfiguration.splitHostPort(address)!
-            return RedisClient(host: host, port: port, poolSize: configuration.redisPoolSize,
-                               maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire,
-                               connectTimeout: .milliseconds(configuration.redisConnectTimeoutMilliseconds),
-                               commandTimeout: .milliseconds(configuration.redisCommandTimeoutMilliseconds))
-        }
-        redisWriter = redis(configuration.redisWriter)
-        redisReader = configuration.redisReader == configuration.redisWriter ? redisWriter : redis(configuration.redisReader)
+        redis = RedisDeployment(configuration)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
@@ -68,7 +59,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.reconcileSeconds = configuration.reconcileIntervalSeconds
         inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
-        inventory = Inventory(redis: redisWriter, redisReader: redisReader, writer: postgresWriter, reader: postgresReader,
+        inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
                               configuration: inventoryConfiguration, logger: logger,
                               observeBatch: { metrics.recordBatch($0) })
 
@@ -108,8 +99,10 @@ public final class StampedeService: Sendable {
     /// naming what is unreachable; nothing is left running after a throw.
     public func start() async throws {
         let configuration = current.withLock { $0 }
-        guard await redisWriter.ping() else {
-            throw ServiceError.redisUnreachable(address: configuration.redisWriter, reason: "no answer to PING")
+        do {
+            try await redis.start()
+        } catch {
+            throw ServiceError.redisUnreachable(address: RedisDeployment.describe(configuration), reason: "\(error)")
         }
         do {
             let applied = try await SchemaMigrations.apply(on: postgresWriter)
@@ -153,25 +146,24 @@ public final class StampedeService: Sendable {
     public static func reconcile(configuration: StampedeConfiguration, dryRun: Bool, outboxGraceSeconds: Double?,
                                  logger: Logger) async throws -> ReconcileReport {
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
-        let (host, port) = StampedeConfiguration.splitHostPort(configuration.redisWriter)!
-        let redis = RedisClient(host: host, port: port, poolSize: 1, maxWaiting: 64, acquireTimeout: acquire,
-                                connectTimeout: .milliseconds(configuration.redisConnectTimeoutMilliseconds),
-                                commandTimeout: .milliseconds(configuration.redisCommandTimeoutMilliseconds))
+        let redis = RedisDeployment(configuration, poolSize: 1, maxWaiting: 64)
         let postgres = PostgresClient(conninfo: conninfo(configuration.postgresWriter, configuration),
                                       poolSize: 1, maxWaiting: 64, acquireTimeout: acquire)
         defer {
             redis.shutdown()
             postgres.shutdown()
         }
-        guard await redis.ping() else {
-            throw ServiceError.redisUnreachable(address: configuration.redisWriter, reason: "no answer to PING")
+        do {
+            try await redis.start()
+        } catch {
+            throw ServiceError.redisUnreachable(address: RedisDeployment.describe(configuration), reason: "\(error)")
         }
         guard await postgres.ping() else { throw ServiceError.postgresUnreachable(reason: "no answer to SELECT 1") }
         if !dryRun { try await SchemaMigrations.apply(on: postgres) }
         var settings = InventoryConfiguration()
         settings.shardCount = 1
         settings.outboxGraceSeconds = configuration.outboxGraceSeconds
-        let inventory = Inventory(redis: redis, writer: postgres, reader: postgres, configuration: settings, logger: logger)
+        let inventory = Inventory(redis: redis.router, writer: postgres, reader: postgres, configuration: settings, logger: logger)
         return await inventory.reconcile(dryRun: dryRun, outboxGraceSeconds: outboxGraceSeconds)
     }
 
@@ -213,8 +205,7 @@ public final class StampedeService: Sendable {
                          metadata: ["drain_timeout_seconds": "\(drainTimeout)"])
         }
         server.stop()
-        redisWriter.shutdown()
-        if redisReader !== redisWriter { redisReader.shutdown() }
+        redis.shutdown()
         postgresWriter.shutdown()
         postgresReader.shutdown()
         logger.notice("stampede stopped")
@@ -246,7 +237,7 @@ public final class StampedeService: Sendable {
     }
 
     func probe() async -> [(name: String, ok: Bool)] {
-        async let redisOK = redisWriter.ping()
+        async let redisOK = redis.ping()
         async let postgresOK = postgresWriter.ping()
         return [("redis", await redisOK), ("postgres", await postgresOK)]
     }
@@ -277,11 +268,9 @@ public final class StampedeService: Sendable {
         ]
         figures.add("stampede_limit", "gauge", "The configured limits (0 = no cap).",
                     limits.map { ScrapeFigures.Sample(labels: [("limit", $0.name)], value: $0.item) })
-        var pools: [(name: String, item: PoolStatistics)] = [
-            ("redis-writer", redisWriter.statistics), ("postgres-writer", postgresWriter.statistics),
-            ("postgres-reader", postgresReader.statistics),
+        let pools: [(name: String, item: PoolStatistics)] = redis.pools + [
+            ("postgres-writer", postgresWriter.statistics), ("postgres-reader", postgresReader.statistics),
         ]
-        if redisReader !== redisWriter { pools.append(("redis-reader", redisReader.statistics)) }
         figures.add("stampede_pool_size", "gauge", "Connections a pool may hold.", label: "pool", pools, \.size)
         figures.add("stampede_pool_busy", "gauge", "Connections running a call.", label: "pool", pools, \.busy)
         figures.add("stampede_pool_waiting", "gauge", "Calls waiting for a connection.", label: "pool", pools, \.waiting)
@@ -291,6 +280,22 @@ public final class StampedeService: Sendable {
         figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", label: "pool", pools, \.timeouts)
         figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", label: "pool", pools, \.rejectedOverloaded)
         figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", label: "pool", pools, \.reconnects)
+        if case .cluster(let cluster) = redis {
+            let counts = cluster.statistics
+            figures.add("stampede_redis_cluster_primaries", "gauge", "Primaries in the Redis Cluster's slot map.",
+                        value: Double(cluster.topology.map.primaries.count))
+            figures.add("stampede_redis_cluster_refreshes_total", "counter", "Slot map reads (CLUSTER SHARDS or CLUSTER SLOTS sent).",
+                        value: Double(counts.refreshes))
+            figures.add("stampede_redis_cluster_map_changes_total", "counter", "Changes of the slot map seen (by a refresh or a MOVED).",
+                        value: Double(counts.mapChanges))
+            figures.add("stampede_redis_cluster_redirects_total", "counter", "Calls redirected by the cluster and planned again, by kind.",
+                        [ScrapeFigures.Sample(labels: [("kind", "moved")], value: Double(counts.moved)),
+                         ScrapeFigures.Sample(labels: [("kind", "ask")], value: Double(counts.asks))])
+            figures.add("stampede_redis_cluster_retries_total", "counter", "Batches that waited and planned again (TRYAGAIN, CLUSTERDOWN, a node unreachable).",
+                        value: Double(counts.retries))
+            figures.add("stampede_redis_cluster_replica_reads_total", "counter", "Cache reads served by a replica whose link is fresh.",
+                        value: Double(counts.replicaReads))
+        }
         if let resident = ProcessMemory.residentBytes() {
             figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
         }

@@ -33,16 +33,20 @@ public enum ReleaseResult: Sendable, Equatable {
     case stale
 }
 
-/// A batch's decisions, each known sale's state after it, and the Redis run that decided.
+/// A batch's decisions, each known sale's state after it, and the Redis node that decided it.
 public struct LedgerDecisions: Sendable {
     public var decisions: [PurchaseDecision]
     public var sales: [String: PurchaseBatchSale]
-    /// The `run_id` of the Redis that ran the scripts.
-    public var runID: String
+    /// For each sale, the identity token (`RedisNodeIdentity.token`) of the node that ran its script.
+    public var nodes: [String: String]
 
     /// The epoch each sale was decided at (absent for stale or unknown sales): its commit's fence.
     public var epochs: [String: RedisEpoch] {
-        sales.mapValues { RedisEpoch(runID: runID, generation: $0.generation) }
+        var epochs: [String: RedisEpoch] = [:]
+        for (saleID, sale) in sales {
+            if let node = nodes[saleID] { epochs[saleID] = RedisEpoch(runID: node, generation: sale.generation) }
+        }
+        return epochs
     }
 }
 
@@ -53,7 +57,8 @@ public struct SaleInspection: Sendable {
     public var epoch: RedisEpoch?
     /// The counters' generation, kept when the sale is invalidated (0 when missing).
     public var generation: Int64
-    /// The `run_id` of the Redis that answered: the sale is current only if `epoch.runID` equals it.
+    /// The identity token of the Redis node that answered (`RedisNodeIdentity.token`): the sale is
+    /// current only if `epoch.runID` equals it.
     public var serverRunID: String
     public var ordersTaken: Int64
     public var available: Int64
@@ -69,36 +74,34 @@ public struct SaleInspection: Sendable {
 /// truth of what was sold. The outbox (`SaleKeys.pending`) joins the two: see the README's
 /// consistency design.
 public struct StockLedger: Sendable {
-    /// The primary: every script and every read that decides something.
-    public let redis: RedisClient
+    /// The primary (or the cluster's primaries): every script and every read that decides something.
+    public let redis: any RedisRouter
     /// A replica (or the primary again) for reads that may lag: cache refreshes.
-    public let reader: RedisClient
+    public let reader: any RedisRouter
 
-    public init(redis: RedisClient, reader: RedisClient? = nil) {
+    public init(redis: any RedisRouter, reader: (any RedisRouter)? = nil) {
         self.redis = redis
         self.reader = reader ?? redis
     }
 
     /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
-    /// pipelined in one round trip. The decisions come back in the order of `requests`, with each
-    /// known sale's state after its part of the batch.
+    /// pipelined in one round trip per node. The decisions come back in the order of `requests`,
+    /// with each known sale's state after its part of the batch.
     public func decide(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> (decisions: [PurchaseDecision], sales: [String: PurchaseBatchSale]) {
         let decided = try await decideBatch(requests, now: now)
         return (decided.decisions, decided.sales)
     }
 
-    /// `decide`, with the `run_id` of the Redis that decided, so each sale's epoch (what its commit
-    /// is fenced on) is known. The scripts get that `run_id`, so a sale whose counters predate a
-    /// Redis restart answers `stale` instead of selling from them.
+    /// `decide`, with the identity of the node that decided each sale, so each sale's epoch (what
+    /// its commit is fenced on) is known. Each script gets that node's identity, so a sale whose
+    /// counters predate a restart or promotion of its node answers `stale` instead of selling.
     public func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            let (runID, replies) = try await onConnection { connection in
-                let runID = connection.serverRunID
-                return (runID, try connection.evalScripts([Self.purchaseCall(first.saleID, requests[...], now: now, runID: runID)]))
-            }
-            let decided = try PurchaseDecision.decode(replies[0], for: requests, now: now)
-            return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:], runID: runID)
+            let reply = try await execute([Self.purchaseCall(first.saleID, requests[...], now: now)])[0]
+            let decided = try PurchaseDecision.decode(reply.value, for: requests, now: now)
+            return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:],
+                                   nodes: [first.saleID: reply.node.token])
         }
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
@@ -106,41 +109,39 @@ public struct StockLedger: Sendable {
             if groups[request.saleID] == nil { saleOrder.append(request.saleID) }
             groups[request.saleID, default: []].append(index)
         }
-        let (groupsBySale, saleList) = (groups, saleOrder)
-        let (runID, replies) = try await onConnection { connection in
-            let runID = connection.serverRunID
-            let calls = saleList.map { saleID in
-                Self.purchaseCall(saleID, groupsBySale[saleID]!.map { requests[$0] }[...], now: now, runID: runID)
-            }
-            return (runID, try connection.evalScripts(calls))
-        }
+        let replies = try await execute(saleOrder.map { saleID in
+            Self.purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
+        })
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
         var sales: [String: PurchaseBatchSale] = [:]
+        var nodes: [String: String] = [:]
         for (saleID, reply) in zip(saleOrder, replies) {
             let indexes = groups[saleID]!
-            let decided = try PurchaseDecision.decode(reply, for: indexes.map { requests[$0] }, now: now)
+            let decided = try PurchaseDecision.decode(reply.value, for: indexes.map { requests[$0] }, now: now)
             for (index, decision) in zip(indexes, decided.decisions) { decisions[index] = decision }
             if let sale = decided.sale { sales[saleID] = sale }
+            nodes[saleID] = reply.node.token
         }
-        return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, runID: runID)
+        return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, nodes: nodes)
     }
 
-    /// One purchase-script call deciding `requests`, all for `saleID`.
-    private static func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp,
-                                     runID: String) -> RedisScriptCall {
+    /// One purchase-script call deciding `requests`, all for `saleID`, built for the node that runs it.
+    private static func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisRoutedCall {
         let keys = SaleKeys(saleID: saleID)
-        var args: [String] = []
-        args.reserveCapacity(2 + requests.count * 4)
-        args.append(String(now.milliseconds))
-        args.append(runID)
-        for request in requests {
-            args.append(request.orderID)
-            args.append(request.userID)
-            args.append(String(request.quantity))
-            args.append(request.idempotencyKey ?? "")
+        return RedisRoutedCall(key: keys.sale) { node in
+            var args: [String] = []
+            args.reserveCapacity(2 + requests.count * 4)
+            args.append(String(now.milliseconds))
+            args.append(node.token)
+            for request in requests {
+                args.append(request.orderID)
+                args.append(request.userID)
+                args.append(String(request.quantity))
+                args.append(request.idempotencyKey ?? "")
+            }
+            return .script(RedisScriptCall(InventoryScripts.purchase,
+                                           keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args))
         }
-        return RedisScriptCall(InventoryScripts.purchase,
-                               keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args)
     }
 
     /// Forgets outbox entries whose orders are committed in PostgreSQL.
@@ -148,14 +149,11 @@ public struct StockLedger: Sendable {
         guard !orders.isEmpty else { return }
         var bySale: [String: [String]] = [:]
         for order in orders { bySale[order.saleID, default: []].append(order.orderID) }
-        let commands = bySale.map { saleID, ids in ["HDEL", SaleKeys(saleID: saleID).pending] + ids }
-        do {
-            for reply in try await redis.pipeline(commands) { _ = try reply.orThrow() }
-        } catch let error as InventoryError {
-            throw error
-        } catch {
-            throw .unavailable("redis: \(error)")
+        let calls = bySale.map { saleID, ids in
+            let key = SaleKeys(saleID: saleID).pending
+            return RedisRoutedCall(key: key, .command(["HDEL", key] + ids))
         }
+        for reply in try await execute(calls) { _ = try reply.value.orThrow() }
     }
 
     /// Returns the stock of each order, at most once per order and only to counters at the
@@ -164,13 +162,14 @@ public struct StockLedger: Sendable {
         guard !returns.isEmpty else { return [] }
         let calls = returns.map { item in
             let keys = SaleKeys(saleID: item.saleID)
-            return RedisScriptCall(InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
-                                   arguments: [item.orderID, item.userID, String(item.quantity),
-                                               item.epoch?.runID ?? "", String(item.epoch?.generation ?? -1)])
+            return RedisRoutedCall(key: keys.sale, .script(RedisScriptCall(
+                InventoryScripts.release, keys: [keys.sale, keys.users, keys.released],
+                arguments: [item.orderID, item.userID, String(item.quantity),
+                            item.epoch?.runID ?? "", String(item.epoch?.generation ?? -1)])))
         }
         var results: [ReleaseResult] = []
-        for reply in try await evaluate(calls) {
-            switch try reply.orThrow().int {
+        for reply in try await execute(calls) {
+            switch try reply.value.orThrow().int {
             case 1: results.append(.returned)
             case 0: results.append(.alreadyReturned)
             default: results.append(.stale)
@@ -179,36 +178,37 @@ public struct StockLedger: Sendable {
         return results
     }
 
-    /// Defines a sale at generation 0 of the current Redis run; returns whether it was created
+    /// Defines a sale at generation 0 of the node that owns it; returns whether it was created
     /// (false: replaced) and that epoch, for PostgreSQL. Throws `saleHasOrders`.
     public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (created: Bool, epoch: RedisEpoch) {
         let keys = SaleKeys(saleID: definition.saleID)
-        let (runID, reply) = try await onConnection { connection in
-            let runID = connection.serverRunID
-            let call = RedisScriptCall(
+        let call = RedisRoutedCall(key: keys.sale) { node in
+            .script(RedisScriptCall(
                 InventoryScripts.define,
                 keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
                 arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                             String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                             String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
-                            definition.purchaseTokenRequired ? "1" : "0", runID, "0"])
-            return (runID, try connection.evalScripts([call])[0])
+                            definition.purchaseTokenRequired ? "1" : "0", node.token, "0"]))
         }
-        let result = try reply.orThrow().int
+        let reply = try await execute([call])[0]
+        let result = try reply.value.orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
-        return (result == 1, RedisEpoch(runID: runID, generation: 0))
+        return (result == 1, RedisEpoch(runID: reply.node.token, generation: 0))
     }
 
     /// Adds `quantity` units to counters at `epoch`; false when they are not at it (or missing).
     public func restock(saleID: String, quantity: Int64, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
-        let call = RedisScriptCall(InventoryScripts.restock, keys: [SaleKeys(saleID: saleID).sale],
-                                   arguments: [String(quantity), epoch.runID, String(epoch.generation)])
-        return (try await evaluate([call])[0].orThrow().int ?? -1) >= 0
+        let key = SaleKeys(saleID: saleID).sale
+        let call = RedisRoutedCall(key: key, .script(RedisScriptCall(
+            InventoryScripts.restock, keys: [key], arguments: [String(quantity), epoch.runID, String(epoch.generation)])))
+        return (try await execute([call])[0].value.orThrow().int ?? -1) >= 0
     }
 
     /// Writes a sale's counters rebuilt from PostgreSQL at `snapshot.epoch`. Returns true when
     /// written, false when the sale already is at that epoch or a newer generation; throws
-    /// `unavailable` when Redis is no longer the run the epoch names (it restarted again).
+    /// `unavailable` when the node that owns the sale is no longer the one the epoch names (it
+    /// restarted, failed over or the slot moved).
     public func restore(_ snapshot: SaleSnapshot) async throws(InventoryError) -> Bool {
         let keys = SaleKeys(saleID: snapshot.sale.saleID)
         let d = snapshot.sale.definition
@@ -226,43 +226,45 @@ public struct StockLedger: Sendable {
                                    keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
                                    arguments: args)
         let expected = snapshot.epoch.runID
-        let reply = try await onConnection { connection throws -> RESPValue in
-            guard connection.serverRunID == expected else {
-                throw InventoryError.unavailable("redis restarted during the rebuild of \(snapshot.sale.saleID)")
+        let saleID = snapshot.sale.saleID
+        let reply = try await execute([RedisRoutedCall(key: keys.sale) { node in
+            guard node.token == expected else {
+                throw InventoryError.unavailable("the Redis node of \(saleID) changed during its rebuild")
             }
-            return try connection.evalScripts([call])[0]
-        }
-        return try reply.orThrow().int == 1
+            return .script(call)
+        }])[0]
+        return try reply.value.orThrow().int == 1
     }
 
     /// Marks a sale's counters for a rebuild if they are still at `epoch`; true when done now.
     @discardableResult
     public func invalidate(saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
-        let call = RedisScriptCall(InventoryScripts.invalidate, keys: [SaleKeys(saleID: saleID).sale],
-                                   arguments: [epoch.runID, String(epoch.generation)])
-        return try await evaluate([call])[0].orThrow().int == 1
+        let key = SaleKeys(saleID: saleID).sale
+        let call = RedisRoutedCall(key: key, .script(RedisScriptCall(
+            InventoryScripts.invalidate, keys: [key], arguments: [epoch.runID, String(epoch.generation)])))
+        return try await execute([call])[0].value.orThrow().int == 1
     }
 
-    /// The `run_id` of the Redis the primary pool reaches now.
-    public func serverRunID() async throws(InventoryError) -> String {
-        try await onConnection { connection in connection.serverRunID }
+    /// The identity token of the Redis node that owns `saleID` now (what a rebuild's epoch names).
+    public func nodeToken(forSale saleID: String) async throws(InventoryError) -> String {
+        let key = SaleKeys(saleID: saleID).sale
+        return try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node.token
     }
 
-    /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip.
+    /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip per node.
     public func inspect(_ saleIDs: [String]) async throws(InventoryError) -> [SaleInspection] {
         guard !saleIDs.isEmpty else { return [] }
-        let (runID, replies) = try await onConnection { connection in
-            (connection.serverRunID, try connection.evalScripts(saleIDs.map {
-                let keys = SaleKeys(saleID: $0)
-                return RedisScriptCall(InventoryScripts.inspect, keys: [keys.sale, keys.pending], arguments: [])
-            }))
-        }
+        let replies = try await execute(saleIDs.map {
+            let keys = SaleKeys(saleID: $0)
+            return RedisRoutedCall(key: keys.sale, .script(RedisScriptCall(InventoryScripts.inspect, keys: [keys.sale, keys.pending],
+                                                                           arguments: [])))
+        })
         return try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
-            guard let items = try reply.orThrow().array, items.count == 5 else {
+            guard let items = try reply.value.orThrow().array, items.count == 5 else {
                 throw .unavailable("redis: unexpected inspect reply")
             }
             let epoch = items[0].string.map { RedisEpoch(runID: $0, generation: items[1].int ?? 0) }
-            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: runID,
+            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: reply.node.token,
                                   ordersTaken: items[2].int ?? 0,
                                   available: items[3].int ?? 0, pending: Self.decodePending(items[4]))
         }
@@ -272,26 +274,20 @@ public struct StockLedger: Sendable {
     /// `fromReader` reads from the reader (for the cache), else from the primary.
     public func sales(_ saleIDs: [String], fromReader: Bool = false) async throws(InventoryError) -> [Sale?] {
         guard !saleIDs.isEmpty else { return [] }
-        let replies: [RESPValue]
-        do {
-            replies = try await (fromReader ? reader : redis).pipeline(saleIDs.map { ["HGETALL", SaleKeys(saleID: $0).sale] })
-        } catch {
-            throw .unavailable("redis: \(error)")
-        }
+        let replies = try await execute(saleIDs.map {
+            let key = SaleKeys(saleID: $0).sale
+            return RedisRoutedCall(key: key, .command(["HGETALL", key]))
+        }, on: fromReader ? reader : redis)
         return try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
-            Self.decodeSale(saleID: saleID, try reply.orThrow())
+            Self.decodeSale(saleID: saleID, try reply.value.orThrow())
         }
     }
 
     /// The outbox of a sale: reservations taken in Redis not yet acknowledged as committed.
     public func pending(saleID: String) async throws(InventoryError) -> [(orderID: String, record: PendingRecord)] {
-        let reply: RESPValue
-        do {
-            reply = try await redis.command(["HGETALL", SaleKeys(saleID: saleID).pending])
-        } catch {
-            throw .unavailable("redis: \(error)")
-        }
-        return Self.decodePending(try reply.orThrow())
+        let key = SaleKeys(saleID: saleID).pending
+        let reply = try await execute([RedisRoutedCall(key: key, .command(["HGETALL", key]))])[0]
+        return Self.decodePending(try reply.value.orThrow())
     }
 
     static func decodePending(_ reply: RESPValue) -> [(orderID: String, record: PendingRecord)] {
@@ -327,20 +323,13 @@ public struct StockLedger: Sendable {
         return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
     }
 
-    /// Runs `body` on one pooled connection (its `serverRunID` is the Redis run it talks to).
-    private func onConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> T) async throws(InventoryError) -> T {
+    /// Runs routed calls on `router` (the primary by default); Redis failures become `unavailable`,
+    /// an `InventoryError` thrown while building a call passes through.
+    private func execute(_ calls: [RedisRoutedCall], on router: (any RedisRouter)? = nil) async throws(InventoryError) -> [RedisRoutedReply] {
         do {
-            return try await redis.withConnection(body)
+            return try await (router ?? redis).execute(calls)
         } catch let error as InventoryError {
             throw error
-        } catch {
-            throw .unavailable("redis: \(error)")
-        }
-    }
-
-    private func evaluate(_ calls: [RedisScriptCall]) async throws(InventoryError) -> [RESPValue] {
-        do {
-            return try await redis.evalScripts(calls)
         } catch {
             throw .unavailable("redis: \(error)")
         }

@@ -9,6 +9,9 @@ public struct ConfigurationKey: Sendable {
         case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
         /// A JSON array of identifiers; in the environment, a comma-separated list.
         case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
+        /// A JSON array of strings, each checked by `validate` (nil = valid, else why not); in the
+        /// environment, a comma-separated list.
+        case list(WritableKeyPath<StampedeConfiguration, [String]> & Sendable, validate: @Sendable (String) -> String?)
         /// `{"<shard index>": {"batch_size": N, "max_in_flight": N}}`; in the environment,
         /// `index:batch_size:max_in_flight` items separated by commas (empty fields keep the default).
         case shardOverrides(WritableKeyPath<StampedeConfiguration, [Int: ShardOverride]> & Sendable)
@@ -43,7 +46,7 @@ public struct ConfigurationKey: Sendable {
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
         case .bool(let path): return String(configuration[keyPath: path])
-        case .identifiers(let path): return configuration[keyPath: path].joined(separator: ",")
+        case .identifiers(let path), .list(let path, _): return configuration[keyPath: path].joined(separator: ",")
         case .shardOverrides(let path):
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
@@ -56,7 +59,8 @@ public struct ConfigurationKey: Sendable {
         switch kind {
         case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
         case .int, .double, .bool: return describe(configuration)
-        case .identifiers(let path): return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        case .identifiers(let path), .list(let path, _):
+            return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         case .shardOverrides(let path):
             return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
                 var fields: [String] = []
@@ -121,6 +125,10 @@ public struct ConfigurationKey: Sendable {
                          help: "Redis primary, host:port (stock decisions)."),
         ConfigurationKey(name: "redis.reader", kind: .string(\.redisReader, validate: hostPort), live: false,
                          help: "Redis for cache refreshes, host:port (a replica, or the primary)."),
+        ConfigurationKey(name: "redis.cluster", kind: .list(\.redisCluster, validate: hostPort), live: false,
+                         help: "Seed nodes of a Redis Cluster, host:port each; non-empty turns cluster mode on (redis.writer and redis.reader are then unused: sales are routed by hash slot to the primaries, cache reads to fresh replicas)."),
+        ConfigurationKey(name: "redis.cluster_refresh_ms", kind: .int(\.redisClusterRefreshMilliseconds, 50...600_000), live: false,
+                         help: "How often the cluster's slot map and its replicas' link health are read again (MOVED also triggers a read)."),
         ConfigurationKey(name: "redis.pool_size", kind: .int(\.redisPoolSize, 1...256), live: false,
                          help: "Connections per Redis pool."),
         ConfigurationKey(name: "redis.connect_timeout_ms", kind: .int(\.redisConnectTimeoutMilliseconds, 10...60_000), live: false,

@@ -105,6 +105,14 @@ public enum ConfigurationLoader {
                 ids.append(id)
             }
             try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
+        case .list:
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of strings") }
+            var values: [String] = []
+            for item in items {
+                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of strings") }
+                values.append(value)
+            }
+            try apply(key, text: values.joined(separator: ","), to: &configuration, source: key.name)
         case .shardOverrides:
             guard case .object(let shards) = json else { throw .wrongType(key: key.name, expected: "an object of shard index → settings") }
             var items: [String] = []
@@ -153,6 +161,12 @@ public enum ConfigurationLoader {
                 throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
             }
             configuration[keyPath: path] = ids
+        case .list(let path, let validate):
+            let values = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
+            for value in values {
+                if let reason = validate(value) { throw .invalidValue(key: source, value: value, reason: reason) }
+            }
+            configuration[keyPath: path] = values
         case .shardOverrides(let path):
             var overrides: [Int: ShardOverride] = [:]
             for item in text.split(separator: ",") {

@@ -42,6 +42,9 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var sheddingStockFloor = 32
     public var redisWriter = "127.0.0.1:6379"
     public var redisReader = "127.0.0.1:6379"
+    /// Seed nodes of a Redis Cluster (`host:port`); empty = one Redis (`redisWriter`/`redisReader`).
+    public var redisCluster: [String] = []
+    public var redisClusterRefreshMilliseconds = 1000
     public var redisPoolSize = 4
     public var redisConnectTimeoutMilliseconds = 1000
     public var redisCommandTimeoutMilliseconds = 2000

@@ -67,9 +67,9 @@ struct ConsistencyRepairTests {
                 #expect(try await client.call("POST", "/v1/sales/\(sale)/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":1}").status == 201)
             }
             let keys = SaleKeys(saleID: sale)
-            let address = try TestServices.redisAddress()
-            let redis = RedisClient(host: address.host, port: address.port, poolSize: 1)
-            _ = try await redis.command(["DEL", keys.sale, keys.users, keys.idempotency, keys.pending, keys.released])
+            let redis = try await TestRedis.connect()
+            defer { redis.shutdown() }
+            try await redis.command(["DEL", keys.sale, keys.users, keys.idempotency, keys.pending, keys.released])
 
             let rebuilt = try await stampede.service.inventory.loadSale(sale)
             #expect(rebuilt?.available == 2)

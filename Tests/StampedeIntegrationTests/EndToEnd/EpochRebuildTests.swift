@@ -50,7 +50,7 @@ struct EpochRebuildTests {
             }
             // Roll Redis back: the ten sales "lost" (avail 30, no holders, no keys), under an old run.
             let keys = SaleKeys(saleID: sale)
-            let redis = try Self.redis()
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
             _ = try await redis.pipeline([["HSET", keys.sale, "avail", "30", "orders", "0", "run", "lost-tail-run"],
                                           ["DEL", keys.users, keys.idempotency, keys.released]])
@@ -73,19 +73,24 @@ struct EpochRebuildTests {
             // reconciler of another test's instance sharing these stores, whichever came first (so
             // this instance's own repair count may be 0).
             let run = try await redis.command(["HGET", keys.sale, "run"]).string
-            let currentRun = try await redis.withConnection { $0.serverRunID }
+            let currentRun = try await redis.nodeToken(forKey: keys.sale)
             #expect(run == currentRun, "the sale's counters still carry run \(run ?? "nil")")
         }
     }
 
-    /// Every Redis connection knows the run it talks to: the `run_id` from `INFO server`.
-    @Test func connectionsKnowTheRedisRun() async throws {
+    /// Every Redis connection knows the node it talks to: the `run_id` from `INFO server` and the
+    /// `master_replid` from `INFO replication`, joined in the token epochs carry.
+    @Test func connectionsKnowTheRedisNode() async throws {
         let redis = try Self.redis()
         defer { redis.shutdown() }
-        let runID = try await redis.withConnection { $0.serverRunID }
-        #expect(runID.count == 40 && runID.allSatisfy(\.isHexDigit), "\(runID)")
+        let identity = try await redis.withConnection { $0.identity }
+        #expect(identity.runID.count == 40 && identity.runID.allSatisfy(\.isHexDigit), "\(identity)")
+        #expect(identity.replicationID.count == 40 && identity.replicationID.allSatisfy(\.isHexDigit), "\(identity)")
+        #expect(identity.token == "\(identity.runID):\(identity.replicationID)")
         let info = try await redis.command(["INFO", "server"]).string ?? ""
-        #expect(info.contains("run_id:\(runID)"))
+        #expect(info.contains("run_id:\(identity.runID)"))
+        let replication = try await redis.command(["INFO", "replication"]).string ?? ""
+        #expect(replication.contains("master_replid:\(identity.replicationID)"))
     }
 
     /// A reservation decided against counters that a rebuild then replaced is refused at commit
@@ -122,9 +127,9 @@ struct EpochRebuildTests {
             _ = try await stampede.createSale(staleSale, stock: 3)
             _ = try await stampede.createSale(outboxSale, stock: 3)
             try await Self.hideFromOtherReconcilers([staleSale, outboxSale])
-            let redis = try Self.redis()
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
-            _ = try await redis.command(["HSET", SaleKeys(saleID: staleSale).sale, "run", "old-run"])
+            try await redis.command(["HSET", SaleKeys(saleID: staleSale).sale, "run", "old-run"])
             let stranded = PurchaseRequest(saleID: outboxSale, userID: "stranded", quantity: 1, idempotencyKey: nil)
             _ = try await inventory.ledger.decide([stranded], now: .now())
 

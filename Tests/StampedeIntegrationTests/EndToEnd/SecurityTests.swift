@@ -70,8 +70,7 @@ struct SecurityTests {
             }
             // Nothing was taken by the refused attempts.
             #expect(try await stampede.service.inventory.loadSale(sale)?.available == 10)
-            let address = try TestServices.redisAddress()
-            let redis = RedisClient(host: address.host, port: address.port, poolSize: 1)
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
             #expect(try await redis.command(["HGET", SaleKeys(saleID: sale).sale, "token"]).string == "1")
             #expect(try await redis.command(["HLEN", SaleKeys(saleID: sale).users]).int == 0)
@@ -105,10 +104,9 @@ struct SecurityTests {
             let sale = TestServices.uniqueName("tokenlost")
             _ = try await stampede.createSale(sale, stock: 3, tokenRequired: true)
             let keys = SaleKeys(saleID: sale)
-            let address = try TestServices.redisAddress()
-            let redis = RedisClient(host: address.host, port: address.port, poolSize: 1)
+            let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
-            _ = try await redis.command(["DEL", keys.sale, keys.users, keys.idempotency, keys.pending, keys.released])
+            try await redis.command(["DEL", keys.sale, keys.users, keys.idempotency, keys.pending, keys.released])
             let rebuilt = try await stampede.service.inventory.loadSale(sale)
             #expect(rebuilt?.definition.purchaseTokenRequired == true)
             let attempt = Self.buy(sale, "eve", token: nil)

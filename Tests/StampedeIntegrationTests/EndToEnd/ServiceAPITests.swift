@@ -143,8 +143,14 @@ struct ServiceAPITests {
             #expect(metrics.text.contains("stampede_shard_queue_depth{shard=\"3\"}"))
             #expect(metrics.text.contains("stampede_pool_size{pool=\"postgres-writer\"}"))
             #expect(metrics.text.contains("stampede_pool_call_duration_seconds_bucket{pool=\"postgres-writer\",le=\"+Inf\"}"))
-            #expect(metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-writer\"}"))
+            // One Redis: the writer pool; a Redis Cluster: a pool per primary, named by its address.
+            #expect(metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-writer\"}")
+                    || (TestServices.clusterMode && metrics.text.contains("stampede_pool_call_duration_seconds_count{pool=\"redis-primary-")))
             #expect(metrics.text.contains("# TYPE stampede_postgres_replica_lag_bytes gauge"))
+            if TestServices.clusterMode {
+                #expect(metrics.text.contains("stampede_redis_cluster_primaries 3"))
+                #expect(metrics.text.contains("stampede_redis_cluster_redirects_total{kind=\"moved\"}"))
+            }
         }
     }
 

@@ -30,6 +30,27 @@ enum TestServices {
         return (String(value[..<colon]), port)
     }
 
+    /// The Redis Cluster's nodes from `STAMPEDE_TEST_REDIS_CLUSTER` (`host:port,…`), or `nil`.
+    static var redisCluster: [String]? {
+        guard let value = environment("STAMPEDE_TEST_REDIS_CLUSTER"), !value.isEmpty else { return nil }
+        return value.split(separator: ",").map(String.init)
+    }
+
+    /// Whether the end-to-end suites run Stampede on the Redis Cluster (`STAMPEDE_TEST_REDIS_MODE=cluster`,
+    /// the cluster phase of `scripts/test`) instead of the single Redis.
+    static var clusterMode: Bool { environment("STAMPEDE_TEST_REDIS_MODE") == "cluster" }
+
+    /// Runs a suite or test when a Redis Cluster is configured or services are required.
+    static let needsRedisCluster = ConditionTrait.enabled(
+        if: redisCluster != nil || (servicesRequired && clusterMode), "STAMPEDE_TEST_REDIS_CLUSTER is not set"
+    )
+
+    /// The cluster's nodes; throws when they are missing.
+    static func redisClusterNodes() throws -> [String] {
+        guard let redisCluster else { throw Missing(variable: "STAMPEDE_TEST_REDIS_CLUSTER") }
+        return redisCluster
+    }
+
     /// The PostgreSQL URI from `STAMPEDE_TEST_PG`, or `nil` if unset.
     static var postgresURI: String? { environment("STAMPEDE_TEST_PG") }
 

@@ -11,7 +11,8 @@ struct TestStampede {
     var port: Int { service.localPort }
 
     /// The test configuration: the servers from the environment, port 0, four shards; order reads
-    /// go to the streaming replica when there is one (`scripts/test` always starts one).
+    /// go to the streaming replica when there is one (`scripts/test` always starts one). In the
+    /// cluster phase (`TestServices.clusterMode`) Redis is the test Redis Cluster.
     static func configuration(_ adjust: (inout StampedeConfiguration) -> Void = { _ in }) throws -> StampedeConfiguration {
         let redis = try TestServices.redisAddress()
         let postgres = try TestServices.postgresConninfo()
@@ -22,6 +23,7 @@ struct TestStampede {
         configuration.shardCount = 4
         configuration.redisWriter = "\(redis.host):\(redis.port)"
         configuration.redisReader = configuration.redisWriter
+        if TestServices.clusterMode { configuration.redisCluster = try TestServices.redisClusterNodes() }
         configuration.postgresWriter = postgres
         configuration.postgresReader = TestServices.replicaURI ?? postgres
         configuration.replicaCheckMilliseconds = 50
