@@ -111,6 +111,12 @@ public final class StampedeService: Sendable {
             throw ServiceError.migrationFailed(reason: "\(error)")
         }
         do {
+            // Before the first sale: every epoch names the PostgreSQL incarnation it was built under.
+            try await inventory.refreshIncarnation()
+        } catch {
+            throw ServiceError.migrationFailed(reason: "reading PostgreSQL's system identifier and timeline: \(error)")
+        }
+        do {
             try server.start()
         } catch {
             throw ServiceError.listenFailed(address: configuration.listen, reason: "\(error)")
