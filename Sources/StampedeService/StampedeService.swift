@@ -170,6 +170,12 @@ public final class StampedeService: Sendable {
         settings.shardCount = 1
         settings.outboxGraceSeconds = configuration.outboxGraceSeconds
         let inventory = Inventory(redis: redis.router, writer: postgres, reader: postgres, configuration: settings, logger: logger)
+        // The same epochs as the serving instances (else it would take every sale for stale).
+        do {
+            try await inventory.refreshIncarnation()
+        } catch {
+            throw ServiceError.postgresUnreachable(reason: "reading its system identifier and timeline: \(error)")
+        }
         return await inventory.reconcile(dryRun: dryRun, outboxGraceSeconds: outboxGraceSeconds)
     }
 
