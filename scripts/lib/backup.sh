@@ -186,15 +186,16 @@ backup_use() {
   BACKUP_DATA="$(sed -n 's/^pg1-path=//p' "$BACKUP_CONF")"
 }
 
-# Writes BACKUP_DIR/restore-wal, the restore_command of a restore: a segment from the archive (any
+# backup_write_restore_command RECEIVED DATA: writes BACKUP_DIR/restore-wal, the restore_command of a restore into DATA: a segment from the archive (any
 # repository), else the one the synchronous receiver holds — complete, or its .partial segment,
 # which holds every commit the receiver confirmed after the last archived segment.
 backup_write_restore_command() {
-  local received="$1"
+  local received="$1" data="$2"
   cat >"$BACKUP_DIR/restore-wal" <<SH
 #!/bin/sh
 # restore_command of a restore made by scripts/restore: restore-wal %f %p
-pgbackrest --config=$BACKUP_CONF --stanza=$BACKUP_STANZA archive-get "\$1" "\$2" 2>/dev/null && exit 0
+# --pg1-path: pgBackRest makes a relative %p absolute against it (the configured one is the live primary's).
+pgbackrest --config=$BACKUP_CONF --stanza=$BACKUP_STANZA --pg1-path=$data archive-get "\$1" "\$2" 2>/dev/null && exit 0
 for file in "$received/\$1" "$received/\$1.partial"; do
   if [ -f "\$file" ]; then
     cp "\$file" "\$2" || exit 1
@@ -236,7 +237,7 @@ backup_restore() {
   else
     pg_options="-c archive_mode=off -c synchronous_standby_names=''"
   fi
-  backup_write_restore_command "$received"
+  backup_write_restore_command "$received" "$data"
   mkdir -p "$data"; backup_own "$data"; chmod 700 "$data"
   local options=(--pg1-path="$data" --delta --recovery-option="restore_command=$BACKUP_DIR/restore-wal %f %p")
   [ -z "$repo" ] || options+=(--repo="$repo")
