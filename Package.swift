@@ -4,7 +4,7 @@ import PackageDescription
 /// Release builds of the layers on the request path skip the run-time exclusivity checks: the
 /// compiler still proves exclusive access statically, and the dynamic checks on class properties
 /// (each a thread-local access set insert and remove) cost ~3 % of the CPU of a cached read or a
-/// sold-out answer (`perf`, README "Performance"). Debug builds, and so `scripts/test`, keep them.
+/// sold-out answer (`perf`, docs/performance.md). Debug builds, and so `scripts/test`, keep them.
 let hotPathSettings: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "StampedeLoadKit",
             dependencies: [
-                "CStampedeSystem", "StampedePostgres",
+                "CStampedeSystem", "StampedePostgres", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "LoadTests/StampedeLoadKit"

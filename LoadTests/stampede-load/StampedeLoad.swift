@@ -9,19 +9,32 @@ struct StampedeLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede-load",
         abstract: "Flash-sale load generator for Stampede: scenarios, coordinated-omission-correct latency, invariant checks, reports.",
-        subcommands: [Run.self, Compare.self, Verify.self])
+        subcommands: [Run.self, Compare.self, Merge.self, Verify.self])
+}
+
+/// The exit statuses: an invariant violation outranks a missed threshold.
+enum ExitStatus {
+    static let invariantViolated: Int32 = 1
+    static let runFailed: Int32 = 2
+    static let thresholdMissed: Int32 = 3
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a scenario (exit 0: invariants hold; 1: an invariant is violated; 2: the run could not be done).",
+        abstract: "Run a scenario (exit 0: invariants hold and every --fail-if passes; 1: an invariant is violated; 2: the run could not be done; 3: a --fail-if threshold was missed).",
         subcommands: [Rush.self, Promo.self, Soak.self])
 }
 
 /// Options of every scenario.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Stampede's base URL (http://IPv4:port).")
+    @Option(help: "Stampede's base URL: http:// or https://, a host name or IPv4 address, a port.")
     var url = "http://127.0.0.1:8080"
+    @Option(help: "HTTPS: a PEM file of the authorities to trust (e.g. a self-signed certificate) instead of the system's.")
+    var cacert: String?
+    @Flag(help: "HTTPS: do not check the server's certificate (a throw-away test certificate).")
+    var insecure = false
+    @Option(name: .customLong("fail-if"), help: ArgumentHelp("Exit 3 unless the run meets this threshold; repeatable or comma-separated, e.g. 'p99<50ms,error_rate<0.01'. Figures: [ROUTE.]p50|p90|p99|p999|max|mean (with us, ms or s), error_rate, overload_rate, success_rate, throughput, lag_p50|lag_p99|lag_max."))
+    var failIf: [String] = []
     @Option(help: "Folder for the JSON and HTML reports (created if missing).")
     var report: String?
     @Option(help: "PostgreSQL URI (libpq) to prove the invariants from the orders table, e.g. postgresql://stampede@127.0.0.1:5439/stampede.")
@@ -41,7 +54,8 @@ struct CommonOptions: ParsableArguments {
 
     func settings(_ extra: [String: String]) throws -> CommonSettings {
         let target: TargetURL
-        do { target = try TargetURL(url) } catch { throw ValidationError(error.description) }
+        do { target = try TargetURL(url, tls: ClientTLSSettings(caFile: cacert, insecure: insecure)) } catch { throw ValidationError(error.description) }
+        let thresholds = try parseThresholds(failIf)
         guard let token = ProcessInfo.processInfo.environment["STAMPEDE_ADMIN_TOKEN"], !token.isEmpty else {
             throw ValidationError("set STAMPEDE_ADMIN_TOKEN to Stampede's admin token (scripts/serve uses demo-admin-token)")
         }
@@ -57,10 +71,24 @@ struct CommonOptions: ParsableArguments {
         if let pg { options["pg"] = pg }
         if let report { options["report"] = report }
         if let runId { options["run_id"] = runId }
-        return CommonSettings(target: target, adminToken: token, postgresURI: pg, reportDirectory: report, threads: threads,
-                              maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, runID: runId, options: options,
-                              ledgerPath: ledger)
+        if !thresholds.isEmpty { options["fail_if"] = thresholds.map(\.text).joined(separator: ",") }
+        if let cacert { options["cacert"] = cacert }
+        if insecure { options["insecure"] = "true" }
+        var settings = CommonSettings(target: target, adminToken: token, postgresURI: pg, reportDirectory: report, threads: threads,
+                                      maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, runID: runId, options: options)
+        settings.thresholds = thresholds
+        settings.ledgerPath = ledger
+        return settings
     }
+}
+
+/// Every `--fail-if` value, each possibly a comma-separated list.
+func parseThresholds(_ values: [String]) throws -> [Threshold] {
+    var thresholds: [Threshold] = []
+    for value in values {
+        do { thresholds += try Threshold.parseList(value) } catch { throw ValidationError(error.description) }
+    }
+    return thresholds
 }
 
 /// Prints the summary, names the report files, and exits by the invariants' verdict.
@@ -72,11 +100,12 @@ func conclude(_ outcome: () throws -> (RunReport, [String])) throws {
         throw error
     } catch {
         FileHandle.standardError.write(Data("stampede-load: \(error)\n".utf8))
-        throw ExitCode(2)
+        throw ExitCode(ExitStatus.runFailed)
     }
     print(report.summaryText, terminator: "")
     for file in files { print("report: \(file)") }
-    if !report.invariants.passed { throw ExitCode(1) }
+    if !report.invariants.passed { throw ExitCode(ExitStatus.invariantViolated) }
+    if report.thresholds?.passed == false { throw ExitCode(ExitStatus.thresholdMissed) }
 }
 
 struct Rush: ParsableCommand {
@@ -187,6 +216,33 @@ struct Compare: ParsableCommand {
     }
 }
 
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge the JSON reports of one scenario run by several generators at the same time into one report (latency from the summed histograms).",
+        discussion: "Exit 0; 1 when an invariant failed in any report; 3 when a --fail-if threshold is missed by the merged figures.")
+
+    @Argument(help: "The reports (at least two).") var reports: [String]
+    @Option(name: .shortAndLong, help: "Where to write the merged JSON report.") var output: String
+    @Option(name: .customLong("fail-if"), help: "Thresholds to judge the merged report by (as for run).") var failIf: [String] = []
+
+    func run() throws {
+        let thresholds = try parseThresholds(failIf)
+        let loaded = try reports.map { path in
+            do { return (name: path, report: try RunReport.decode(Data(contentsOf: URL(fileURLWithPath: path)))) } catch {
+                throw ValidationError("\(path): not a stampede-load report (\(error))")
+            }
+        }
+        var merged: RunReport
+        do { merged = try ReportMerge.merge(loaded) } catch { throw ValidationError(error.description) }
+        if !thresholds.isEmpty { merged.thresholds = Threshold.evaluate(thresholds, on: merged) }
+        try merged.encoded().write(to: URL(fileURLWithPath: output))
+        print(merged.summaryText, terminator: "")
+        print("report: \(output)")
+        if !merged.invariants.passed { throw ExitCode(ExitStatus.invariantViolated) }
+        if merged.thresholds?.passed == false { throw ExitCode(ExitStatus.thresholdMissed) }
+    }
+}
+
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the invariants again for a ledger written by `run … --ledger` (after a restore, say): every acknowledged order exists, nothing oversold, per-user limits, stock conserved (exit 0: they hold; 1: one is violated; 2: the check could not be done).")
@@ -208,11 +264,11 @@ struct Verify: ParsableCommand {
             results = try probe.check(saleIDs: file.saleIDs, ledger: file.ledger)
         } catch {
             FileHandle.standardError.write(Data("stampede-load verify: \(error)\n".utf8))
-            throw ExitCode(2)
+            throw ExitCode(ExitStatus.runFailed)
         }
         for result in results {
             print("\(result.passed ? "ok    " : "FAILED") \(result.name) (\(result.source)): \(result.detail)")
         }
-        if !results.allSatisfy(\.passed) { throw ExitCode(1) }
+        if !results.allSatisfy(\.passed) { throw ExitCode(ExitStatus.invariantViolated) }
     }
 }

@@ -75,6 +75,8 @@ public final class StampedeService: Sendable {
         serverConfiguration.idleTimeoutSeconds = configuration.idleTimeoutSeconds
         serverConfiguration.maxConnectionsPerClient = configuration.maxConnectionsPerClient
         serverConfiguration.maxRequestsPerConnection = configuration.maxRequestsPerConnection
+        // Validated at load time, so every entry parses.
+        serverConfiguration.trustedProxies = configuration.trustedProxies.compactMap(ClientAddressRange.init)
         if !configuration.tlsListen.isEmpty, let tls = StampedeConfiguration.splitHostPort(configuration.tlsListen) {
             serverConfiguration.tls = TLSConfiguration(
                 host: tls.host, port: tls.port,
@@ -122,10 +124,14 @@ public final class StampedeService: Sendable {
             throw ServiceError.listenFailed(address: configuration.listen, reason: "\(error)")
         }
         let inventory = self.inventory
+        let handler = self.handler
         maintenance.withLock { task in
             task = Task {
                 // runMaintenance starts with a reconciler pass (Redis restarted? stranded outbox?)
-                await inventory.runMaintenance()
+                async let maintained: Void = inventory.runMaintenance()
+                // The readiness gauges of /metrics (stampede_ready) follow the stores between scrapes.
+                async let watched: Void = handler.watchReadiness(every: .seconds(2))
+                _ = await (maintained, watched)
             }
         }
         var addresses: Logger.Metadata = ["address": "\(configuration.listenAddress.host):\(server.localPort)"]
@@ -233,14 +239,17 @@ public final class StampedeService: Sendable {
         } catch {
             return .failure(error)
         }
-        let old = current.withLock { old in
-            defer { old = fresh }
-            return old
+        // Restart-only keys stay as the process runs them: a change to one is reported by this
+        // reload and by every later one until a restart applies it.
+        let (old, applied) = current.withLock { current in
+            let old = current
+            current = ConfigurationLoader.inForce(running: old, read: fresh)
+            return (old, current)
         }
         let change = ConfigurationLoader.difference(from: old, to: fresh)
-        handler.apply(fresh)
+        handler.apply(applied)
         var tunables = InventoryConfiguration()
-        fresh.inventoryTunables(into: &tunables)
+        applied.inventoryTunables(into: &tunables)
         await inventory.reshard(tunables)
         logger.notice("configuration reloaded", metadata: [
             "applied": "\(change.live)", "needs_restart": "\(change.restart)",

@@ -12,7 +12,8 @@ struct Stampede: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede",
         abstract: "A flash-sale inventory service: sells every unit, never one more.",
-        subcommands: [Serve.self, Migrate.self, Reconcile.self, PrintScript.self, Shards.self],
+        version: StampedeVersion.version,
+        subcommands: [Serve.self, Migrate.self, Reconcile.self, PrintScript.self, Shards.self, ConfigReference.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -34,10 +35,12 @@ struct CommonOptions: ParsableArguments {
     func makeLogger(_ configuration: StampedeConfiguration) -> Logger {
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         let json = configuration.logFormat == "json"
+        let aggregator = LogAggregator.shared
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = json ? JSONLinesLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            // Repeated warnings (a flood while a store is down) become one line a second with a count.
+            return aggregator.wrap(handler, label: label)
         }
         var logger = Logger(label: "stampede")
         logger.logLevel = level
@@ -62,6 +65,14 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        // Writes the count of a warning flood that stopped (no later line would carry it).
+        let flusher = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 250_000_000)
+                LogAggregator.shared.flushDue()
+            }
+        }
+        defer { flusher.cancel() }
         let signal = await SignalWaiter.wait(reloadingWith: {
             Task {
                 switch await service.reload() {

@@ -79,14 +79,32 @@ struct TokenBucketTests {
         #expect(!bucket.take(rate: 0.5, burst: 3, now: 50).allowed)
     }
 
-    /// The limiter keeps one bucket per address and a zero rate turns it off.
-    @Test func limiterIsPerAddressAndCanBeOff() {
+    /// The limiter counts failures per address, backs off while they go on, and a zero rate
+    /// turns it off.
+    @Test func limiterCountsFailuresPerAddressAndCanBeOff() {
         let limiter = AdminRateLimiter(.init(rate: 1, burst: 2))
         let a = ClientAddress("127.0.0.1")!
-        #expect(limiter.admit(a, now: 0).allowed && limiter.admit(a, now: 0).allowed)
-        #expect(!limiter.admit(a, now: 0).allowed)
-        #expect(limiter.admit(ClientAddress("::1")!, now: 0).allowed)
+        #expect(limiter.failed(a, now: 0) == nil && limiter.failed(a, now: 0) == nil)
+        #expect(limiter.failed(a, now: 0) == 1)
+        #expect(limiter.failed(ClientAddress("::1")!, now: 0) == nil)
         limiter.apply(.init(rate: 0, burst: 2))
-        #expect(limiter.admit(a, now: 0).allowed)
+        #expect(limiter.failed(a, now: 0) == nil)
+    }
+
+    /// Past the burst, each failure during the lock-out doubles it (up to the cap); once it has
+    /// passed and the budget has refilled, failures are answered 401 again.
+    @Test func failuresBackOff() {
+        var record = FailedAuthentications(burst: 2, now: 0)
+        #expect(record.fail(rate: 1, burst: 2, now: 0, maxLockout: 60) == nil)
+        #expect(record.fail(rate: 1, burst: 2, now: 0, maxLockout: 60) == nil)
+        #expect(record.fail(rate: 1, burst: 2, now: 0, maxLockout: 60) == 1)
+        #expect(record.fail(rate: 1, burst: 2, now: 0.5, maxLockout: 60) == 4)
+        #expect(record.fail(rate: 1, burst: 2, now: 1, maxLockout: 60) == 8)
+        #expect(record.fail(rate: 1, burst: 2, now: 2, maxLockout: 60) == 16)
+        for step in 0..<10 { _ = record.fail(rate: 1, burst: 2, now: 3 + Double(step), maxLockout: 60) }
+        #expect(record.fail(rate: 1, burst: 2, now: 13, maxLockout: 60) == 60)
+        #expect(!record.isSpent(rate: 1, burst: 2, now: 60))
+        #expect(record.isSpent(rate: 1, burst: 2, now: 80))
+        #expect(record.fail(rate: 1, burst: 2, now: 80, maxLockout: 60) == nil)
     }
 }

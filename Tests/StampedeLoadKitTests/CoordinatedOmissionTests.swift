@@ -95,6 +95,12 @@ final class FixedWorkload: Workload {
         // ~60 requests were due during the stall; at least the first third of them waited > 250 ms.
         #expect(Self.slowAnswers(result) >= 20)
         #expect(result.timeline.reduce(0) { $0 + $1.sent } == schedule.totalCount)
+        // The generator fell behind its schedule by the stall: every request's lag is recorded,
+        // and the ones that waited for the one connection were sent hundreds of ms late.
+        let lag = result.measurements.scheduleLag
+        #expect(lag.count == UInt64(schedule.totalCount))
+        #expect(lag.summary.maxUs >= 300_000, "\(lag.summary)")
+        #expect(lag.histogram.count(within: 250_000...3_600_000_000) >= 20)
     }
 
     /// The same stall in a closed loop shows as a single slow request: the connection simply
@@ -107,6 +113,7 @@ final class FixedWorkload: Workload {
         let result = try engine.run { _ in }
         #expect(Self.slowAnswers(result) >= 1)
         #expect(Self.slowAnswers(result) < 10)
+        #expect(result.measurements.scheduleLag.count == 0, "a closed loop has no schedule to fall behind")
     }
 
     /// A run against a port nobody listens on fails with a clear error.

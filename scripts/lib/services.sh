@@ -10,6 +10,21 @@ PG_OS_USER="${PG_OS_USER:-stampede-pg}"
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# lock_run_dir DIR WHAT: takes an exclusive lock (flock) on DIR.lock for the rest of this script
+# and of every process it starts (they inherit it), or dies naming the holder: a second run of the
+# same checkout must never remove or reuse DIR while another one's servers run from it. Call it
+# before touching DIR. WHAT names the holder in the lock file (its options, its ports).
+lock_run_dir() {
+  local dir="$1" what="$2" lock="$1.lock" holder
+  mkdir -p "$(dirname "$dir")"
+  exec {RUN_DIR_LOCK_FD}>>"$lock"
+  if ! flock -n "$RUN_DIR_LOCK_FD"; then
+    holder="$(cat "$lock" 2>/dev/null)"
+    die "${dir#"$STAMPEDE_ROOT"/} is in use by another run of this checkout (${holder:-unknown}); its Redis and PostgreSQL data stay untouched. Stop that run first (servers it left behind hold the lock too: fuser -v $lock), or give this one its own folder"
+  fi
+  printf 'pid %s: %s\n' "$$" "$what" >"$lock"
+}
+
 # Installs every Debian package Stampede needs that is not installed yet (apt-get update first).
 install_packages() {
   local wanted=(redis-server redis-tools libhiredis-dev postgresql postgresql-contrib libpq-dev

@@ -6,6 +6,8 @@ import Glibc
 public final class BlockingHTTPClient {
     public let target: TargetURL
     private var fd: Int32 = -1
+    /// The TLS session of an `https://` target.
+    private var tls: ClientTLSSession?
     private var parser = ResponseParser()
     private let timeoutSeconds: Int
 
@@ -40,6 +42,14 @@ public final class BlockingHTTPClient {
         bytes.append(contentsOf: body)
         var written = 0
         while written < bytes.count {
+            if let tls {
+                let step = try bytes.withUnsafeBytes { raw in
+                    Result { () throws(SocketError) -> IOStep in try tls.send(UnsafeRawBufferPointer(rebasing: raw[written...])) }
+                }.get()
+                guard case .done(let count) = step else { throw SocketError(call: "SSL_write", errno: ETIMEDOUT) }
+                written += count
+                continue
+            }
             let count = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL)) }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -56,6 +66,15 @@ public final class BlockingHTTPClient {
                 }
             } catch {
                 throw SocketError(call: "parse response", errno: EPROTO)
+            }
+            if let tls {
+                let step = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(SocketError) -> IOStep in try tls.read(into: raw) }
+                }.get()
+                guard case .done(let count) = step else { throw SocketError(call: "SSL_read", errno: ETIMEDOUT) }
+                if count == 0 { throw SocketError(call: "read", errno: ECONNRESET) }
+                buffer.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                continue
             }
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -84,9 +103,27 @@ public final class BlockingHTTPClient {
         }
         fd = socketFD
         parser = ResponseParser()
+        if let settings = target.tls {
+            do throws(ClientTLSError) {
+                let session = try ClientTLSContext.shared(settings).session(fd: socketFD, host: target.host)
+                tls = session
+                // A blocking socket: the handshake runs to its end, or to the socket timeout.
+                while true {
+                    switch session.handshake() {
+                    case .done: return
+                    case .wantRead, .wantWrite: throw ClientTLSError(step: "handshake with \(target)", reason: "timed out")
+                    case .failed(let reason): throw ClientTLSError(step: "handshake with \(target)", reason: reason)
+                    }
+                }
+            } catch {
+                disconnect()
+                throw SocketError(call: error.description, errno: EPROTO)
+            }
+        }
     }
 
     private func disconnect() {
+        tls = nil
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }

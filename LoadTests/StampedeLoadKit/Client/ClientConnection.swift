@@ -3,10 +3,12 @@
 /// Owned by its loop thread. `generation` changes with each new socket so a stale epoll event of
 /// a closed socket is recognised and dropped.
 final class ClientConnection {
-    enum State { case closed, connecting, idle, busy }
+    enum State { case closed, connecting, handshaking, idle, busy }
 
     let index: Int
     var fd: Int32 = -1
+    /// The TLS session of an `https://` target (nil for plain HTTP).
+    var tls: ClientTLSSession?
     var generation: UInt32 = 0
     var state = State.closed
     var parser = ResponseParser()
@@ -23,4 +25,16 @@ final class ClientConnection {
     }
 
     var token: UInt64 { UInt64(generation) << 32 | UInt64(index) }
+
+    /// Reads from the socket, through TLS when there is a session.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOStep {
+        if let tls { return try tls.read(into: buffer) }
+        return try Socket.read(fd, into: buffer)
+    }
+
+    /// Sends on the socket, through TLS when there is a session.
+    func transmit(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> IOStep {
+        if let tls { return try tls.send(bytes) }
+        return try Socket.send(fd, bytes)
+    }
 }

@@ -33,6 +33,8 @@ final class LoadLoop: @unchecked Sendable {
     private(set) var connectFailures = 0
     private(set) var abandoned = 0
     private(set) var lastError: String?
+    /// The client TLS context of an `https://` target.
+    private let tlsContext: ClientTLSContext?
 
     init(id: Int, loopCount: Int, target: TargetURL, model: TrafficModel, connections: Int,
          workload: Workload, recorder: RunRecorder, requestTimeout: UInt64) throws(SocketError) {
@@ -43,6 +45,11 @@ final class LoadLoop: @unchecked Sendable {
         self.workload = workload
         self.recorder = recorder
         self.requestTimeout = requestTimeout
+        if let settings = target.tls {
+            do { tlsContext = try ClientTLSContext.shared(settings) } catch { throw SocketError(call: error.description, errno: EPROTO) }
+        } else {
+            tlsContext = nil
+        }
         epollFD = try Socket.epollCreate()
         self.connections = (0..<connections).map { ClientConnection(index: $0) }
     }
@@ -69,9 +76,15 @@ final class LoadLoop: @unchecked Sendable {
             let count = Socket.epollWait(epollFD, events, timeoutNanoseconds: 10_000_000)
             for event in events.prefix(count) {
                 let connection = connections[Int(event.data.u64 & 0xFFFF_FFFF)]
-                guard connection.token == event.data.u64, connection.state == .connecting else { continue }
-                connecting -= 1
-                finishConnect(connection, now: Clock.nanoseconds())
+                guard connection.token == event.data.u64 else { continue }
+                if connection.state == .connecting {
+                    finishConnect(connection, now: Clock.nanoseconds())
+                } else if connection.state == .handshaking {
+                    continueHandshake(connection, now: Clock.nanoseconds())
+                } else {
+                    continue
+                }
+                if connection.state != .handshaking { connecting -= 1 }
             }
         }
         return idle.count
@@ -175,7 +188,19 @@ final class LoadLoop: @unchecked Sendable {
 
     private func finishConnect(_ connection: ClientConnection, now: UInt64) {
         let error = Socket.pendingError(connection.fd)
-        if error == 0 {
+        if error == 0, let tlsContext {
+            do {
+                connection.tls = try tlsContext.session(fd: connection.fd, host: target.host)
+            } catch {
+                connectFailures += 1
+                lastError = "\(error)"
+                close(connection)
+                connection.reconnectAt = now + 200_000_000
+                return
+            }
+            connection.state = .handshaking
+            continueHandshake(connection, now: now)
+        } else if error == 0 {
             connection.state = .idle
             idle.append(connection.index)
         } else {
@@ -186,7 +211,24 @@ final class LoadLoop: @unchecked Sendable {
         }
     }
 
+    /// One TLS handshake step; the connection becomes idle once it is done.
+    private func continueHandshake(_ connection: ClientConnection, now: UInt64) {
+        switch connection.tls?.handshake() ?? .failed("no session") {
+        case .done:
+            connection.state = .idle
+            idle.append(connection.index)
+        case .wantRead, .wantWrite:
+            return  // edge-triggered IN and OUT are both armed: the next event continues it
+        case .failed(let reason):
+            connectFailures += 1
+            lastError = "TLS handshake: \(reason)"
+            close(connection)
+            connection.reconnectAt = now + 200_000_000
+        }
+    }
+
     private func close(_ connection: ClientConnection) {
+        connection.tls = nil
         if connection.fd >= 0 { Socket.close(connection.fd) }
         connection.fd = -1
         if connection.state == .idle, let position = idle.lastIndex(of: connection.index) { idle.remove(at: position) }
@@ -212,6 +254,7 @@ final class LoadLoop: @unchecked Sendable {
     // MARK: Requests
 
     private func send(_ request: LoadRequest, on connection: ClientConnection, now: UInt64) {
+        if case .openLoop = model { recorder.recordScheduleLag(nanoseconds: now > request.intended ? now - request.intended : 0) }
         connection.output.removeAll(keepingCapacity: true)
         request.encode(into: &connection.output, host: target.hostHeader)
         connection.written = 0
@@ -227,7 +270,7 @@ final class LoadLoop: @unchecked Sendable {
             let step: IOStep
             do {
                 step = try connection.output.withUnsafeBytes { bytes throws(SocketError) in
-                    try Socket.send(connection.fd, UnsafeRawBufferPointer(rebasing: bytes[connection.written...]))
+                    try connection.transmit(UnsafeRawBufferPointer(rebasing: bytes[connection.written...]))
                 }
             } catch {
                 return fail(connection, "reset", now: now)
@@ -245,6 +288,10 @@ final class LoadLoop: @unchecked Sendable {
             finishConnect(connection, now: now)
             return
         }
+        if connection.state == .handshaking {
+            continueHandshake(connection, now: now)
+            return
+        }
         if events & EPOLLOUT.rawValue != 0, connection.state == .busy { flush(connection, now: now) }
         if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
             read(connection, now: now)
@@ -255,7 +302,7 @@ final class LoadLoop: @unchecked Sendable {
         while connection.fd >= 0 {
             let step: IOStep
             do {
-                step = try Socket.read(connection.fd, into: readBuffer)
+                step = try connection.receive(into: readBuffer)
             } catch {
                 return fail(connection, "reset", now: now)
             }

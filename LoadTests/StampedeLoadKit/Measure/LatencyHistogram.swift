@@ -4,9 +4,20 @@ import Histogram
 /// percentiles a report shows.
 public struct LatencyHistogram: Sendable {
     public private(set) var histogram: Histogram<UInt64>
+    /// The precision it was made with (2 or 3 significant digits).
+    public let significantDigits: Int
+    /// The largest latency tracked: one hour.
+    public static let highestMicroseconds: UInt64 = 3_600_000_000
 
     public init(significantDigits: SignificantDigits = .three) {
-        histogram = Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: significantDigits)
+        histogram = Histogram(lowestDiscernibleValue: 1, highestTrackableValue: Self.highestMicroseconds, numberOfSignificantValueDigits: significantDigits)
+        self.significantDigits = Int(significantDigits.rawValue)
+    }
+
+    /// Records `count` latencies of `microseconds` each (clamped to the trackable range).
+    public mutating func record(microseconds: UInt64, count: UInt64) {
+        guard count > 0 else { return }
+        _ = histogram.record(Swift.max(1, Swift.min(microseconds, Self.highestMicroseconds)), count: count)
     }
 
     /// Records one latency given in nanoseconds (clamped to the trackable range).
@@ -58,4 +69,17 @@ public struct LatencySummary: Codable, Sendable, Equatable {
 public struct PercentilePoint: Codable, Sendable, Equatable {
     public var percentile: Double
     public var us: UInt64
+}
+
+/// The significant digits a report's histogram may carry.
+struct SignificantDigitsChoice {
+    let value: SignificantDigits
+
+    init?(_ digits: Int) {
+        switch digits {
+        case 2: value = .two
+        case 3: value = .three
+        default: return nil
+        }
+    }
 }

@@ -9,6 +9,9 @@ public struct Measurements: Sendable {
     public var accepted: [LatencyHistogram] = LoadRoute.allCases.map { _ in LatencyHistogram() }
     public var outcomes: [LoadRoute: [Outcome: Int]] = [:]
     public var seconds: [Int: SecondAccumulator] = [:]
+    /// Open loop: how late each request left against its intended send time (the generator
+    /// falling behind its schedule: no free connection, or a busy load thread).
+    public var scheduleLag = LatencyHistogram()
 
     public init() {}
 
@@ -19,6 +22,7 @@ public struct Measurements: Sendable {
             outcomes[route, default: [:]].merge(counts, uniquingKeysWith: +)
         }
         for (second, accumulator) in other.seconds { seconds[second, default: SecondAccumulator()].merge(accumulator) }
+        scheduleLag.add(other.scheduleLag)
     }
 
     /// All routes' latencies together.
@@ -99,6 +103,11 @@ public final class RunRecorder: Sendable {
             m.seconds[second, default: SecondAccumulator()].kinds[outcome.kind.rawValue] += 1
             m.seconds[second, default: SecondAccumulator()].latency.record(nanoseconds: latency)
         }
+    }
+
+    /// Records how late (ns) a request left against its intended send time (open loop).
+    public func recordScheduleLag(nanoseconds: UInt64) {
+        state.withLock { $0.scheduleLag.record(nanoseconds: nanoseconds) }
     }
 
     /// Counts a request due at `intended`.

@@ -25,6 +25,15 @@ public enum ReportComparison {
                 rows.append(Row(name: "latency.\(route).\(name)_us", a: Double(x?[keyPath: path] ?? 0), b: Double(y?[keyPath: path] ?? 0)))
             }
         }
+        // The deep tail, read from the full histograms when both reports carry them.
+        if let x = try? a.histograms?["all"]?.histogram(), let y = try? b.histograms?["all"]?.histogram() {
+            rows.append(Row(name: "latency.all.p99.99_us", a: Double(x.microseconds(at: 99.99)), b: Double(y.microseconds(at: 99.99))))
+        }
+        if a.scheduleLag != nil || b.scheduleLag != nil {
+            for (name, path) in [("p50", \LatencySummary.p50Us), ("p99", \.p99Us), ("max", \.maxUs)] {
+                rows.append(Row(name: "schedule_lag.\(name)_us", a: Double(a.scheduleLag?[keyPath: path] ?? 0), b: Double(b.scheduleLag?[keyPath: path] ?? 0)))
+            }
+        }
         for route in Set(a.outcomes.keys).union(b.outcomes.keys).sorted() {
             let x = a.outcomes[route] ?? [:], y = b.outcomes[route] ?? [:]
             for label in Set(x.keys).union(y.keys).sorted() {
@@ -74,12 +83,19 @@ extension RunReport {
         for (route, counts) in outcomes.sorted(by: { $0.key < $1.key }) {
             out += "  \(route): " + counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "  ") + "\n"
         }
+        if let lag = scheduleLag {
+            out += "  schedule lag (sent after the intended time): p50 \(Format.micros(lag.p50Us))  p99 \(Format.micros(lag.p99Us))  max \(Format.micros(lag.maxUs))\n"
+        }
         out += "  figures: " + figures.sorted { $0.key < $1.key }.map { "\($0.key)=\(HTMLReport.number($0.value))" }.joined(separator: "  ") + "\n"
         for check in invariants.checks {
             out += "  [\(check.passed ? "ok" : "VIOLATED")] \(check.name) (\(check.source)): \(check.detail)\n"
             if !check.orders.isEmpty { out += "      orders: \(check.orders.joined(separator: " "))\n" }
         }
         out += invariants.passed ? "invariants hold\n" : "INVARIANTS VIOLATED\n"
+        if let thresholds {
+            for check in thresholds.checks { out += "  [\(check.passed ? "ok" : "FAILED")] --fail-if \(check.threshold): \(check.detail)\n" }
+            out += thresholds.passed ? "thresholds pass\n" : "THRESHOLDS FAILED\n"
+        }
         return out
     }
 }

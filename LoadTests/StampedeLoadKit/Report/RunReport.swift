@@ -28,6 +28,19 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var figures: [String: Double]
     public var server: ServerFigures
     public var invariants: InvariantsSection
+    /// The full latency histograms by route name, plus `all` (absent in reports of older builds):
+    /// what `merge` adds up and `compare` reads percentiles from.
+    public var histograms: [String: HistogramSnapshot]?
+    /// Open loop: how late requests left against their intended send times (absent in closed loop).
+    public var scheduleLag: LatencySummary?
+    public var scheduleLagHistogram: HistogramSnapshot?
+    /// The `--fail-if` thresholds and their verdicts (absent when none were given).
+    public var thresholds: ThresholdsSection?
+
+    public struct ThresholdsSection: Codable, Sendable, Equatable {
+        public var passed: Bool
+        public var checks: [ThresholdResult]
+    }
 
     public struct TrafficSummary: Codable, Sendable, Equatable {
         /// `open` or `closed`.
@@ -100,9 +113,11 @@ extension RunReport {
         var latency: [String: LatencySummary] = [:]
         var distribution: [String: [PercentilePoint]] = [:]
         var outcomes: [String: [String: Int]] = [:]
+        var histograms: [String: HistogramSnapshot] = [:]
         for route in LoadRoute.allCases where result.measurements.routes[route.rawValue].count > 0 {
             latency[route.name] = result.measurements.routes[route.rawValue].summary
             distribution[route.name] = result.measurements.routes[route.rawValue].distribution
+            histograms[route.name] = HistogramSnapshot(result.measurements.routes[route.rawValue])
         }
         var accepted: [String: LatencySummary] = [:]
         for route in LoadRoute.allCases where result.measurements.accepted[route.rawValue].count > 0 {
@@ -111,6 +126,7 @@ extension RunReport {
         let overall = result.measurements.overall
         latency["all"] = overall.summary
         distribution["all"] = overall.distribution
+        histograms["all"] = HistogramSnapshot(overall)
         var kinds = [Int](repeating: 0, count: OutcomeKind.allCases.count)
         for (route, counts) in result.measurements.outcomes {
             outcomes[route.name] = Dictionary(counts.map { ($0.key.label, $0.value) }, uniquingKeysWith: +)
@@ -123,7 +139,7 @@ extension RunReport {
             traffic.rate = schedule.rate
             if schedule.rampSeconds > 0 { traffic.rampFrom = schedule.rampFrom; traffic.rampSeconds = schedule.rampSeconds }
         }
-        return RunReport(
+        var report = RunReport(
             scenario: scenario, target: target.description, startedAt: Timestamps.rfc3339(result.startWall),
             durationSeconds: (result.elapsedSeconds * 1000).rounded() / 1000, options: options, traffic: traffic,
             totals: Totals(requests: requests, throughputRps: result.elapsedSeconds > 0 ? (Double(requests) / result.elapsedSeconds).rounded() : 0,
@@ -131,6 +147,12 @@ extension RunReport {
                            abandoned: result.abandoned, connectFailures: result.connectFailures),
             latency: latency, acceptedLatency: accepted, outcomes: outcomes, distribution: distribution, timeline: result.timeline,
             figures: [:], server: ServerFigures(), invariants: InvariantsSection(passed: true, checks: []))
+        report.histograms = histograms
+        if case .openLoop = settings.model {
+            report.scheduleLag = result.measurements.scheduleLag.summary
+            report.scheduleLagHistogram = HistogramSnapshot(result.measurements.scheduleLag)
+        }
+        return report
     }
 }
 

@@ -16,6 +16,8 @@ public struct CommonSettings: Sendable {
     public var options: [String: String]
     /// Where to write the run's ledger (`LedgerFile`) before the invariants are checked; nil: nowhere.
     public var ledgerPath: String?
+    /// `--fail-if` thresholds, judged on the finished report.
+    public var thresholds: [Threshold] = []
 
     public init(target: TargetURL, adminToken: String, postgresURI: String?, reportDirectory: String?, threads: Int,
                 maxAttempts: Int, requestTimeoutSeconds: Double, quiet: Bool, runID: String? = nil, options: [String: String],
@@ -188,6 +190,7 @@ public enum ScenarioRunner {
         let probe = InvariantProbe(admin: admin, postgresURI: common.postgresURI)
         let checks = try probe.check(saleIDs: saleIDs, ledger: ledger)
         report.invariants = RunReport.InvariantsSection(passed: checks.allSatisfy(\.passed), checks: checks)
+        if !common.thresholds.isEmpty { report.thresholds = Threshold.evaluate(common.thresholds, on: report) }
         var written: [String] = []
         if let directory = common.reportDirectory {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -6,10 +6,10 @@ import Glibc
 /// IPv4 addresses and IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the same client.
 public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
     /// The first 8 bytes of an IPv6 address; 0 for IPv4.
-    private let high: UInt64
+    let high: UInt64
     /// The last 8 bytes of an IPv6 address, or the IPv4 address in its low 4 bytes.
-    private let low: UInt64
-    private let isIPv6: Bool
+    let low: UInt64
+    let isIPv6: Bool
 
     /// An address nobody connects from, for requests built in tests.
     public static let unspecified = ClientAddress(high: 0, low: 0, isIPv6: false)
@@ -18,6 +18,21 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
         self.high = high
         self.low = low
         self.isIPv6 = isIPv6
+    }
+
+    /// An IPv4 address from its 32 bits in host order.
+    init(ipv4: UInt32) {
+        self.init(high: 0, low: UInt64(ipv4), isIPv6: false)
+    }
+
+    /// An IPv6 address from its two 64-bit halves in host order; an IPv4-mapped address is the
+    /// IPv4 client.
+    init(ipv6High high: UInt64, low: UInt64) {
+        if high == 0 && low >> 32 == 0xFFFF {
+            self.init(high: 0, low: low & 0xFFFF_FFFF, isIPv6: false)
+        } else {
+            self.init(high: high, low: low, isIPv6: true)
+        }
     }
 
     /// Parses a numeric IPv4 or IPv6 address; nil for anything else.
@@ -37,10 +52,7 @@ public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
                 let offset = MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!
                 let high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
                 let low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
-                if high == 0 && low >> 32 == 0xFFFF {
-                    return ClientAddress(high: 0, low: low & 0xFFFF_FFFF, isIPv6: false)
-                }
-                return ClientAddress(high: high, low: low, isIPv6: true)
+                return ClientAddress(ipv6High: high, low: low)
             default:
                 return .unspecified
             }

@@ -38,6 +38,13 @@ extension HTTPResponse {
         headers: [(name: "Retry-After", value: "1")]
     )
 
+    /// `400 bad_request`: a trusted proxy sent a PROXY protocol signature without a valid header.
+    static let invalidProxyHeader = serverError(
+        status: 400,
+        code: "bad_request",
+        message: "The PROXY protocol header is malformed."
+    )
+
     /// `400 bad_request` for a plain HTTP request sent to the HTTPS port.
     static let plainHTTPOnTLSPort = serverError(
         status: 400,

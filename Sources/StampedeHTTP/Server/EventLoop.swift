@@ -236,7 +236,7 @@ final class EventLoop: @unchecked Sendable {
     func connectionClosed(_ connection: HTTPConnection) {
         connections[connection.id] = nil
         budget.release()
-        clientLimiter?.release(connection.clientAddress)
+        if connection.holdsClientSlot { clientLimiter?.release(connection.clientAddress) }
     }
 
     private func serviceQueuedConnections() {
@@ -323,17 +323,31 @@ final class EventLoop: @unchecked Sendable {
                 reject(fd, answer: secure ? nil : Self.overloadedBytes)
                 continue
             }
-            if let clientLimiter, !clientLimiter.tryAcquire(client) {
+            // A trusted proxy's connection is counted against the client its PROXY header names,
+            // once that header is read (HTTPConnection).
+            let viaProxy = !secure && configuration.trustedProxies.contains(client)
+            if !viaProxy, let clientLimiter, !clientLimiter.tryAcquire(client) {
                 budget.release()
                 counters.increment(.rejectedPerClient)
                 reject(fd, answer: secure ? nil : Self.tooManyConnectionsBytes)
                 continue
             }
-            admit(fd, client: client, secure: secure)
+            admit(fd, client: client, secure: secure, viaProxy: viaProxy)
         }
     }
 
-    private func admit(_ fd: Int32, client: ClientAddress, secure: Bool) {
+    /// Claims a per-client slot for a connection whose client a PROXY header named; `false` when
+    /// that client is at its limit.
+    func claimClientSlot(_ address: ClientAddress) -> Bool {
+        guard let clientLimiter else { return true }
+        guard clientLimiter.tryAcquire(address) else {
+            counters.increment(.rejectedPerClient)
+            return false
+        }
+        return true
+    }
+
+    private func admit(_ fd: Int32, client: ClientAddress, secure: Bool, viaProxy: Bool) {
         let token = nextToken
         nextToken += 1
         var session: TLSSession?
@@ -348,10 +362,11 @@ final class EventLoop: @unchecked Sendable {
             session?.release()
             System.close(fd)
             budget.release()
-            clientLimiter?.release(client)
+            if !viaProxy { clientLimiter?.release(client) }
             return
         }
-        connections[token] = HTTPConnection(id: token, fd: fd, loop: self, client: client, tls: session)
+        connections[token] = HTTPConnection(id: token, fd: fd, loop: self, client: client, tls: session,
+                                             awaitsProxyHeader: viaProxy)
         counters.increment(.accepted)
     }
 

@@ -24,8 +24,16 @@ final class HTTPConnection {
     let id: UInt64
     /// The socket.
     let fd: Int32
-    /// The peer's address (for per-address limits and the requests).
-    let clientAddress: ClientAddress
+    /// The client's address (for per-address limits and the requests): the peer's, or the one a
+    /// trusted proxy's PROXY header names.
+    private(set) var clientAddress: ClientAddress
+    /// The peer is a trusted proxy and its first bytes have not shown yet whether a PROXY header
+    /// comes first; HTTP parsing waits until they have.
+    private var awaitsProxyHeader: Bool
+    /// What a trusted proxy sent so far while `awaitsProxyHeader`.
+    private var proxyHeaderBytes: [UInt8] = []
+    /// This connection counts against the per-client limit of `clientAddress` (released on close).
+    private(set) var holdsClientSlot: Bool
     /// The TLS state of an HTTPS connection; nil for plain HTTP.
     private let tls: TLSSession?
     /// The TLS handshake has not completed; closes the connection when it passes.
@@ -62,11 +70,13 @@ final class HTTPConnection {
     /// Since when the parser has held an incomplete request.
     private var incompleteSince: Double?
 
-    init(id: UInt64, fd: Int32, loop: EventLoop, client: ClientAddress, tls: TLSSession?) {
+    init(id: UInt64, fd: Int32, loop: EventLoop, client: ClientAddress, tls: TLSSession?, awaitsProxyHeader: Bool = false) {
         self.id = id
         self.fd = fd
         self.loop = loop
         self.clientAddress = client
+        self.awaitsProxyHeader = awaitsProxyHeader
+        self.holdsClientSlot = !awaitsProxyHeader
         self.tls = tls
         if tls != nil, let timeout = loop.configuration.tls?.handshakeTimeoutSeconds {
             self.handshakeDeadline = loop.now + timeout
@@ -205,7 +215,7 @@ final class HTTPConnection {
     /// Hands every complete buffered request to the handler, within the pipelining limit.
     private func dispatchRequests() -> Bool {
         var dispatched = false
-        while canDispatch {
+        while canDispatch && !awaitsProxyHeader {
             var next: HTTPRequest?
             do {
                 next = try parser.nextRequest()
@@ -318,6 +328,9 @@ final class HTTPConnection {
             guard case .processed(let count) = try System.read(fd, into: loop.readBuffer) else { return }
             if count == 0 {
                 inputClosed = true
+            } else if awaitsProxyHeader {
+                lastActivity = loop.now
+                readProxyHeader(UnsafeRawBufferPointer(rebasing: loop.readBuffer[..<count]))
             } else {
                 parser.append(UnsafeRawBufferPointer(rebasing: loop.readBuffer[..<count]))
                 lastActivity = loop.now
@@ -325,6 +338,40 @@ final class HTTPConnection {
         } catch {
             close()
         }
+    }
+
+    /// Takes a trusted proxy's first bytes: a PROXY v2 header sets the client's address, then the
+    /// connection claims that client's slot of the per-client limit (`429` when it is full); plain
+    /// HTTP keeps the peer's address. What follows the header goes to the HTTP parser.
+    private func readProxyHeader(_ bytes: UnsafeRawBufferPointer) {
+        proxyHeaderBytes.append(contentsOf: bytes)
+        let httpStart: Int
+        switch ProxyProtocolHeader.parse(proxyHeaderBytes) {
+        case .incomplete:
+            incompleteSince = incompleteSince ?? loop.now
+            return
+        case .notProxy:
+            httpStart = 0
+        case .header(let header, let length):
+            if let source = header.source { clientAddress = source }
+            httpStart = length
+        case .invalid:
+            awaitsProxyHeader = false
+            proxyHeaderBytes = []
+            loop.counters.increment(.parseErrors)
+            finish(with: .invalidProxyHeader)
+            return
+        }
+        awaitsProxyHeader = false
+        incompleteSince = nil
+        guard loop.claimClientSlot(clientAddress) else {
+            proxyHeaderBytes = []
+            finish(with: .tooManyConnections)
+            return
+        }
+        holdsClientSlot = true
+        proxyHeaderBytes[httpStart...].withUnsafeBytes { parser.append($0) }
+        proxyHeaderBytes = []
     }
 
     /// `readInput` through `SSL_read`: one TLS record per call, so it reads until OpenSSL needs

@@ -31,6 +31,11 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxRequestsPerConnection: Int = 0
     /// The HTTPS listener, served next to the plain one; nil = plain HTTP only.
     public var tls: TLSConfiguration? = nil
+    /// Peers allowed to say whom a plain HTTP connection is for with a PROXY protocol v2 header
+    /// (a load balancer such as HAProxy with `send-proxy-v2`). From them the header is optional;
+    /// with one, the relayed client's address is the connection's for the per-client limit, the
+    /// requests and the logs. Anyone else's header is answered `400`. Empty = trust nobody.
+    public var trustedProxies: [ClientAddressRange] = []
 
     /// Creates a configuration; every parameter has the documented default.
     public init(
@@ -45,7 +50,8 @@ public struct HTTPServerConfiguration: Sendable {
         maxPipelinedRequests: Int = 32,
         maxConnectionsPerClient: Int = 0,
         maxRequestsPerConnection: Int = 0,
-        tls: TLSConfiguration? = nil
+        tls: TLSConfiguration? = nil,
+        trustedProxies: [ClientAddressRange] = []
     ) {
         self.host = host
         self.port = port
@@ -59,6 +65,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxConnectionsPerClient = maxConnectionsPerClient
         self.maxRequestsPerConnection = maxRequestsPerConnection
         self.tls = tls
+        self.trustedProxies = trustedProxies
     }
 
     /// The number of online processor cores (at least 1).

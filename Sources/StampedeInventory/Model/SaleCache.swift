@@ -107,3 +107,11 @@ extension SaleCache {
         }
     }
 }
+
+extension SaleCache {
+    /// Every sale the cache holds (read or sold here within the idle time), as last loaded: for
+    /// the per-sale units-left gauge. Absent ids are left out.
+    public func cachedSales() -> [Sale] {
+        entries.withLock { map in map.values.compactMap(\.sale) }
+    }
+}

@@ -72,8 +72,8 @@ public struct SaleInspection: Sendable {
 /// Stampede's stock counters in Redis: every call that changes them is one of `InventoryScripts`.
 ///
 /// Redis is the fast path that decides who gets a unit; PostgreSQL's committed orders are the
-/// truth of what was sold. The outbox (`SaleKeys.pending`) joins the two: see the README's
-/// consistency design.
+/// truth of what was sold. The outbox (`SaleKeys.pending`) joins the two: see
+/// docs/consistency.md.
 public struct StockLedger: Sendable {
     /// The primary (or the cluster's primaries): every script and every read that decides something.
     public let redis: any RedisRouter

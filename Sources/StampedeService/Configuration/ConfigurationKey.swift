@@ -1,3 +1,5 @@
+import StampedeHTTP
+
 /// One configuration key: its name in the JSON file (dotted path), its environment variable, its
 /// type and range, whether it can change without a restart, and what it means.
 public struct ConfigurationKey: Sendable {
@@ -9,9 +11,9 @@ public struct ConfigurationKey: Sendable {
         case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
         /// A JSON array of identifiers; in the environment, a comma-separated list.
         case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
-        /// A JSON array of strings, each checked by `validate` (nil = valid, else why not); in the
-        /// environment, a comma-separated list.
-        case list(WritableKeyPath<StampedeConfiguration, [String]> & Sendable, validate: @Sendable (String) -> String?)
+        /// A JSON array of strings (`items` says what they are, for errors), each checked by
+        /// `validate` (nil = valid, else why not); in the environment, a comma-separated list.
+        case list(WritableKeyPath<StampedeConfiguration, [String]> & Sendable, items: String, validate: @Sendable (String) -> String?)
         /// `{"<shard index>": {"batch_size": N, "max_in_flight": N}}`; in the environment,
         /// `index:batch_size:max_in_flight` items separated by commas (empty fields keep the default).
         case shardOverrides(WritableKeyPath<StampedeConfiguration, [Int: ShardOverride]> & Sendable)
@@ -39,18 +41,30 @@ public struct ConfigurationKey: Sendable {
         "STAMPEDE_" + String(name.map { $0 == "." ? "_" : Character($0.uppercased()) })
     }
 
-    /// The value of this key in `configuration`, as text (for diffs and the README).
+    /// The value of this key in `configuration`, as text (for diffs and docs/configuration.md).
     public func describe(_ configuration: StampedeConfiguration) -> String {
         switch kind {
         case .string(let path, _): return configuration[keyPath: path]
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
         case .bool(let path): return String(configuration[keyPath: path])
-        case .identifiers(let path), .list(let path, _): return configuration[keyPath: path].joined(separator: ",")
+        case .identifiers(let path), .list(let path, _, _): return configuration[keyPath: path].joined(separator: ",")
         case .shardOverrides(let path):
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
                 .joined(separator: ",")
+        }
+    }
+
+    /// Copies this key's value from `source` into `target` (the others are untouched).
+    public func copy(from source: StampedeConfiguration, into target: inout StampedeConfiguration) {
+        switch kind {
+        case .string(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .int(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .double(let path, _): target[keyPath: path] = source[keyPath: path]
+        case .bool(let path): target[keyPath: path] = source[keyPath: path]
+        case .identifiers(let path), .list(let path, _, _): target[keyPath: path] = source[keyPath: path]
+        case .shardOverrides(let path): target[keyPath: path] = source[keyPath: path]
         }
     }
 
@@ -59,7 +73,7 @@ public struct ConfigurationKey: Sendable {
         switch kind {
         case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
         case .int, .double, .bool: return describe(configuration)
-        case .identifiers(let path), .list(let path, _):
+        case .identifiers(let path), .list(let path, _, _):
             return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         case .shardOverrides(let path):
             return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
@@ -125,7 +139,7 @@ public struct ConfigurationKey: Sendable {
                          help: "Redis primary, host:port (stock decisions)."),
         ConfigurationKey(name: "redis.reader", kind: .string(\.redisReader, validate: hostPort), live: false,
                          help: "Redis for cache refreshes, host:port (a replica, or the primary)."),
-        ConfigurationKey(name: "redis.cluster", kind: .list(\.redisCluster, validate: hostPort), live: false,
+        ConfigurationKey(name: "redis.cluster", kind: .list(\.redisCluster, items: "host:port seeds", validate: hostPort), live: false,
                          help: "Seed nodes of a Redis Cluster, host:port each; non-empty turns cluster mode on (redis.writer and redis.reader are then unused: sales are routed by hash slot to the primaries, cache reads to fresh replicas)."),
         ConfigurationKey(name: "redis.cluster_refresh_ms", kind: .int(\.redisClusterRefreshMilliseconds, 50...600_000), live: false,
                          help: "How often the cluster's slot map and its replicas' link health are read again (MOVED also triggers a read)."),
@@ -169,10 +183,12 @@ public struct ConfigurationKey: Sendable {
                          help: "Open connections from one client address; past it 429 rate_limited (HTTPS: closed). 0 = no cap."),
         ConfigurationKey(name: "limits.max_requests_per_connection", kind: .int(\.maxRequestsPerConnection, 0...100_000_000), live: false,
                          help: "Requests served on one connection before it is recycled (Connection: close). 0 = no cap."),
+        ConfigurationKey(name: "limits.trusted_proxies", kind: .list(\.trustedProxies, items: "addresses or CIDR blocks", validate: addressRange), live: false,
+                         help: "Load balancers (addresses or CIDR blocks) whose PROXY protocol v2 header names the client of a plain HTTP connection; that client's address is used for the per-client limits, the admin limiter and the logs. A header from anyone else is answered 400. Empty = trust nobody."),
         ConfigurationKey(name: "limits.admin_requests_per_second", kind: .double(\.adminRequestsPerSecond, 0...100_000), live: true,
-                         help: "Sustained /admin requests per client address; past it 429 rate_limited. 0 = no limit."),
+                         help: "Failed /admin authentications (wrong or missing token) per second per client address once the burst is spent; past it 429 rate_limited with a lock-out that doubles while failures go on. The right token is never refused. 0 = no limit."),
         ConfigurationKey(name: "limits.admin_burst", kind: .int(\.adminBurst, 1...100_000), live: true,
-                         help: "/admin requests a client address may make at once before the rate applies."),
+                         help: "Failed /admin authentications a client address may make at once before the rate applies."),
         ConfigurationKey(name: "limits.retry_after_seconds", kind: .int(\.retryAfterSeconds, 0...3600), live: true,
                          help: "Retry-After on 503 overloaded."),
         ConfigurationKey(name: "sales.default_reservation_ttl_seconds", kind: .int(\.defaultReservationTTLSeconds, 1...604_800), live: true,
@@ -191,6 +207,9 @@ public struct ConfigurationKey: Sendable {
                          live: false, help: "Log line format: text, or json (one JSON object per line)."),
     ]
 
+    private static let addressRange: @Sendable (String) -> String? = {
+        ClientAddressRange($0) == nil ? "is not an IP address or CIDR block (e.g. 10.0.0.0/8)" : nil
+    }
     private static let hostPort: @Sendable (String) -> String? = {
         StampedeConfiguration.splitHostPort($0) == nil ? "must be host:port" : nil
     }

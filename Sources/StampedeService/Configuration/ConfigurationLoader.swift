@@ -1,4 +1,5 @@
 import Glibc
+import StampedeHTTP
 
 /// Why a configuration was refused; each names the key or file at fault. A refused configuration
 /// never starts a half-configured server.
@@ -105,11 +106,11 @@ public enum ConfigurationLoader {
                 ids.append(id)
             }
             try apply(key, text: ids.joined(separator: ","), to: &configuration, source: key.name)
-        case .list:
-            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of strings") }
+        case .list(_, let described, _):
+            guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
             var values: [String] = []
             for item in items {
-                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of strings") }
+                guard let value = item.stringValue else { throw .wrongType(key: key.name, expected: "an array of \(described)") }
                 values.append(value)
             }
             try apply(key, text: values.joined(separator: ","), to: &configuration, source: key.name)
@@ -161,7 +162,7 @@ public enum ConfigurationLoader {
                 throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
             }
             configuration[keyPath: path] = ids
-        case .list(let path, let validate):
+        case .list(let path, _, let validate):
             let values = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
             for value in values {
                 if let reason = validate(value) { throw .invalidValue(key: source, value: value, reason: reason) }
@@ -213,6 +214,15 @@ public enum ConfigurationLoader {
             if bytes.count > 1_048_576 { throw .invalidJSON(path: path, offset: bytes.count, reason: "file larger than 1 MiB") }
         }
         return bytes
+    }
+
+    /// The configuration in force after a reload of `read` over `running`: the live keys take
+    /// their new values, the restart-only keys keep the values the process runs with (it still
+    /// listens, pools and logs as before), so the next reload reports them again.
+    public static func inForce(running: StampedeConfiguration, read: StampedeConfiguration) -> StampedeConfiguration {
+        var result = running
+        for key in ConfigurationKey.all where key.live { key.copy(from: read, into: &result) }
+        return result
     }
 
     /// The keys whose values differ between two configurations, split into those applied live and

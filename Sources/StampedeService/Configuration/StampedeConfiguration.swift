@@ -12,7 +12,7 @@ public struct ShardOverride: Sendable, Equatable {
 }
 
 /// Everything Stampede can be configured with: `Config/stampede.json`, then `STAMPEDE_*`
-/// environment variables over it (see `ConfigurationKey.all` and the README's reference).
+/// environment variables over it (see `ConfigurationKey.all` and docs/configuration.md).
 public struct StampedeConfiguration: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     /// Event-loop threads; 0 means one per core.
@@ -68,6 +68,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var idleTimeoutSeconds = 60.0
     public var maxConnectionsPerClient = 4096
     public var maxRequestsPerConnection = 10_000
+    /// Addresses or CIDR blocks of load balancers whose PROXY v2 headers are believed.
+    public var trustedProxies: [String] = []
     public var adminRequestsPerSecond = 5.0
     public var adminBurst = 20
     public var retryAfterSeconds = 1

@@ -33,13 +33,36 @@ extension StampedeHandler {
             .init(labels: [("kind", "outbox_acknowledged")], value: Double(repairs.outboxDropped)),
             .init(labels: [("kind", "sale_rebuilt")], value: Double(repairs.salesRebuilt)),
         ])
+        let checks = lastChecks.withLock { $0 }
+        let ready = !checks.isEmpty && checks.allSatisfy(\.ok) && !draining.load(ordering: .relaxed)
+        figures.add("stampede_ready", "gauge", "1 when /health/ready would answer 200 (the stores answered the last check, at most 2 s ago, and the instance is not draining).",
+                    value: ready ? 1 : 0)
+        figures.add("stampede_dependency_up", "gauge", "1 when the store answered the last readiness check.",
+                    checks.map { .init(labels: [("dependency", $0.name)], value: $0.ok ? 1 : 0) })
+        let sales = inventory.cache.cachedSales().sorted { $0.saleID < $1.saleID }
+        figures.add("stampede_sale_units_available", "gauge",
+                    "Units left to sell per sale (as cached, at most sales.cache_max_age_seconds old), for the sales this instance served in the last minute.",
+                    sales.map { .init(labels: [("sale", $0.saleID)], value: Double($0.available)) })
+        figures.add("stampede_build_info", "gauge", "Always 1; the labels say which build runs.",
+                    [.init(labels: [("version", StampedeVersion.version), ("configuration", StampedeVersion.buildConfiguration),
+                                    ("swift", StampedeVersion.swiftVersion)], value: 1)])
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                             body: metrics.render(figures))
+    }
+
+    /// Probes the stores every `interval` until cancelled, for the readiness gauges of `/metrics`.
+    func watchReadiness(every interval: Duration) async {
+        while !Task.isCancelled {
+            let checks = await probe()
+            lastChecks.withLock { $0 = checks }
+            try? await Task.sleep(for: interval)
+        }
     }
 
     /// `GET /health/ready`: `200` when Redis and PostgreSQL answer, else `503` naming the one down.
     func readyResponse() async -> HTTPResponse {
         var checks = await probe()
+        lastChecks.withLock { $0 = checks }
         if draining.load(ordering: .relaxed) { checks.append(("accepting", false)) }
         let ready = checks.allSatisfy(\.ok)
         var writer = JSONWriter()

@@ -21,7 +21,9 @@ public final class StampedeHandler: HTTPRequestHandler {
     let scrape: @Sendable () -> ScrapeFigures
     /// Checks each dependency (`redis`, `postgres`) for `/health/ready`.
     let probe: @Sendable () async -> [(name: String, ok: Bool)]
-    /// The `/admin` rate limit, per client address.
+    /// The last probe's result (readiness checks and the background watch), for `/metrics`.
+    let lastChecks = Mutex<[(name: String, ok: Bool)]>([])
+    /// The limit on failed `/admin` authentications, per client address.
     let adminLimiter: AdminRateLimiter
     /// Re-reads the configuration file and applies what can change live.
     let reload: @Sendable () async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
@@ -71,17 +73,17 @@ public final class StampedeHandler: HTTPRequestHandler {
         let started = MonotonicClock.now()
         let route = request.withPathBytes { Route.match(method: request.method, path: $0) }
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
-        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID)
-        if route.isAdmin {
-            let decision = adminLimiter.admit(request.clientAddress, now: Double(started) / 1e9)
-            if !decision.allowed {
+        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
+                                client: request.clientAddress)
+        if route.isAdmin, !authorized(request) {
+            // Only failed authentications count against the address: the right token is never
+            // refused for rate, however many calls an operator or a script makes.
+            if let retryAfter = adminLimiter.failed(request.clientAddress, now: Double(started) / 1e9) {
                 metrics.recordLimited("admin_rate")
-                return exchange.send(APIResponse.error(429, "rate_limited", "too many /admin requests from this address; retry later",
-                                                       headers: [("Retry-After", String(decision.retryAfter))]))
+                return exchange.send(APIResponse.error(429, "rate_limited", "too many failed /admin authentications from this address; retry later",
+                                                       headers: [("Retry-After", String(retryAfter))]))
             }
-            if !authorized(request) {
-                return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
-            }
+            return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
         }
         switch route {
         case .getSale(let id): getSale(id, exchange)
@@ -183,6 +185,8 @@ struct Exchange: Sendable {
     let handler: StampedeHandler
     /// Echoed in the `X-Request-Id` answer header and carried by every log line of this request.
     let requestID: String
+    /// The shopper's address (behind a trusted proxy, the one its PROXY header named).
+    let client: ClientAddress
 
     var logger: Logger { handler.logger }
 
@@ -194,7 +198,7 @@ struct Exchange: Sendable {
         response.headers.append((name: RequestID.header, value: requestID))
         if handler.logsRequests {
             logger.debug("request", metadata: [
-                "request_id": "\(requestID)", "route": "\(route.name)", "status": "\(response.status)",
+                "request_id": "\(requestID)", "client": "\(client)", "route": "\(route.name)", "status": "\(response.status)",
                 "duration_us": "\(nanoseconds / 1000)"])
         }
         responder.respond(response)

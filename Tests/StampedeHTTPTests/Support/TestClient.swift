@@ -26,10 +26,23 @@ final class TestClient {
     private let fd: Int32
     private var buffer: [UInt8] = []
 
-    /// Connects to 127.0.0.1:`port`; reads give up after `timeoutSeconds`.
-    init(port: Int, timeoutSeconds: Double = 5) throws {
+    /// Connects to 127.0.0.1:`port` (from the loopback address `source` when given); reads give
+    /// up after `timeoutSeconds`.
+    init(port: Int, source: String? = nil, timeoutSeconds: Double = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError(description: "socket failed: errno \(errno)") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                Glibc.close(fd)
+                throw TestClientError(description: "bind to \(source) failed: errno \(errno)")
+            }
+        }
         var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: Int((timeoutSeconds - timeoutSeconds.rounded(.down)) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -49,6 +62,11 @@ final class TestClient {
 
     deinit {
         Glibc.close(fd)
+    }
+
+    /// Shuts down the sending side (the server reads EOF).
+    func shutdownWrite() {
+        Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
     /// Sends all of `text`.

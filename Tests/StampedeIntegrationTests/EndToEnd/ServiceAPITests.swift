@@ -137,8 +137,26 @@ struct ServiceAPITests {
             let ready = try await client.call("GET", "/health/ready")
             #expect(ready.status == 200 && ready.json["checks"]?["postgres"]?.stringValue == "ok")
             _ = try await client.call("GET", "/v1/sales/\(TestServices.uniqueName("nothing"))")
+            let sale = TestServices.uniqueName("left")
+            _ = try await stampede.createSale(sale, stock: 7, perUserLimit: 2)
+            let bought = try await client.call("POST", "/v1/sales/\(sale)/orders", body: #"{"user_id":"m","quantity":2}"#)
+            #expect(bought.status == 201)
+            // Units left per sale: the sale cache's figure, at most 1 s behind the purchase.
+            var unitsLeft = ""
+            for _ in 0..<30 {
+                _ = try await client.call("GET", "/v1/sales/\(sale)")
+                unitsLeft = try await client.call("GET", "/metrics").text.split(separator: "\n")
+                    .first { $0.hasPrefix("stampede_sale_units_available{sale=\"\(sale)\"}") }.map(String.init) ?? "absent"
+                if unitsLeft.hasSuffix(" 5") { break }
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+            #expect(unitsLeft == "stampede_sale_units_available{sale=\"\(sale)\"} 5")
             let metrics = try await client.call("GET", "/metrics")
             #expect(metrics.status == 200)
+            // The build, and readiness (the ready probe above recorded it).
+            #expect(metrics.text.contains("stampede_build_info{version=\"\(StampedeVersion.version)\",configuration=\"debug\""))
+            #expect(metrics.text.contains("stampede_ready 1"))
+            #expect(metrics.text.contains("stampede_dependency_up{dependency=\"postgres\"} 1"))
             #expect(metrics.text.contains("stampede_http_request_duration_seconds_count{route=\"GET /v1/sales/{id}\",status=\"404\"}"))
             #expect(metrics.text.contains("stampede_shard_queue_depth{shard=\"3\"}"))
             #expect(metrics.text.contains("stampede_pool_size{pool=\"postgres-writer\"}"))
@@ -187,6 +205,16 @@ struct ServiceAPITests {
             #expect(restart.contains(.string("listen")))
             #expect(stampede.service.inventory.shardStatistics().count == 9)
             #expect(stampede.service.inventory.shardStatistics().allSatisfy { $0.batchSize == 7 })
+            // The same file again: nothing new is applied, and the restart-only change is still
+            // pending (the process still listens where it did).
+            let again = try await stampede.client().call("POST", "/admin/config/reload", headers: auth)
+            #expect(again.status == 200, "\(again.text)")
+            #expect(again.json["applied"] == .array([]), "\(again.text)")
+            if case .array(let stillPending)? = again.json["needs_restart"] {
+                #expect(stillPending.contains(.string("listen")), "\(again.text)")
+            } else {
+                Issue.record("unexpected reload answer \(again.text)")
+            }
             try #"{"shards": {"batch_size": "seven"}}"#.write(toFile: path, atomically: true, encoding: .utf8)
             let refused = try await stampede.client().call("POST", "/admin/config/reload", headers: auth)
             #expect(refused.status == 400 && refused.text.contains("shards.batch_size"))

@@ -118,6 +118,72 @@ struct FaultInjectionTests {
         }
     }
 
+    /// PostgreSQL stopped under a purchase load: every purchase is refused `503 unavailable`, and
+    /// the log does not flood — each repeated warning is at most one line a second (this
+    /// instance), each line after the first carrying the count left out since the previous one,
+    /// and the lines plus their counts add up to the refusals.
+    @Test func postgresStoppedUnderLoadLogsEachWarningOncePerSecond() async throws {
+        let scenario = try FaultScenario("pg-log-flood", stock: 1_000_000)
+        defer { scenario.tearDown() }
+        let instance = try scenario.startStampede(environment: ["STAMPEDE_LOG_FORMAT": "json", "STAMPEDE_LOG_LEVEL": "notice"])
+        try scenario.createSale(on: instance)
+        scenario.postgres.stopImmediately()
+        let port = instance.port
+        let saleID = scenario.saleID
+        // 6 threads for 4 s, at most 5000 purchases each, new buyers only (nothing is retried).
+        let counts = await BlockingThreads.run(6) { thread -> (unavailable: Int, other: Int) in
+            let ends = Date().addingTimeInterval(4)
+            var unavailable = 0, other = 0, index = 0
+            var client = try? HTTPTestClient(port: port, timeoutSeconds: 5)
+            while Date() < ends && index < 5000 {
+                index += 1
+                if client == nil { client = try? HTTPTestClient(port: port, timeoutSeconds: 5) }
+                let body = "{\"user_id\":\"flood-\(thread)-\(index)\",\"quantity\":1}"
+                guard let answer = try? client?.request("POST", "/v1/sales/\(saleID)/orders", body: body) else {
+                    client = nil
+                    other += 1
+                    continue
+                }
+                if answer.status == 503 && answer.errorCode == "unavailable" { unavailable += 1 } else { other += 1 }
+            }
+            return (unavailable, other)
+        }
+        let refused = counts.reduce(0) { $0 + $1.unavailable }
+        // The summary of the last second is written once that second has passed.
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        let text = try String(contentsOfFile: instance.logPath, encoding: .utf8)
+        struct Line { var at: Date; var message: String; var repeated: Int; var summary: Bool }
+        let stamp = ISO8601DateFormatter()
+        stamp.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let lines: [Line] = text.split(separator: "\n").compactMap { raw in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any],
+                  let message = object["msg"] as? String, message.contains("503 unavailable"),
+                  let ts = object["ts"] as? String, let at = stamp.date(from: ts) else { return nil }
+            return Line(at: at, message: message, repeated: Int(object["repeated"] as? String ?? "0") ?? -1,
+                        summary: object["summary"] as? String == "true")
+        }
+        #expect(refused >= 200, "the load met too few refusals to flood: \(counts)")
+        #expect(!lines.isEmpty, "no 503 warning was logged")
+        for (message, group) in Dictionary(grouping: lines, by: \.message) {
+            let times = group.map(\.at).sorted()
+            for (earlier, later) in zip(times, times.dropFirst()) {
+                // The window runs on the monotonic clock, the stamp on the wall clock: 50 ms slack.
+                #expect(later.timeIntervalSince(earlier) >= 0.95, "'\(message)' twice within a second: \(earlier) \(later)")
+            }
+        }
+        #expect(lines.contains { $0.repeated > 0 }, "no line carries a count")
+        // An occurrence's line stands for itself and the ones left out before it; a summary line
+        // (the flood stopped) only for the ones left out.
+        let accounted = lines.reduce(0) { $0 + ($1.summary ? 0 : 1) + $1.repeated }
+        // Each refusal is logged once; a buyer whose answer was lost on the way (counted apart)
+        // may have been refused and logged too. (Counting a summary line as an occurrence too
+        // made this one more than the refusals.)
+        let lost = counts.reduce(0) { $0 + $1.other }
+        #expect(accounted >= refused && accounted <= refused + lost,
+                "log lines + counts \(accounted) vs refusals \(refused) (+ \(lost) other answers; \(lines.count) lines)")
+        #expect(lines.count <= 12, "\(lines.count) lines for \(refused) refusals")
+    }
+
     private static func only(_ scenario: FaultScenario) -> FaultStampede? { instances(scenario).first }
 
     private static func instances(_ scenario: FaultScenario) -> [FaultStampede] {

@@ -188,6 +188,9 @@ final class FaultStampede: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
+    /// The process id (for scripts that signal it).
+    var pid: pid_t { process.pid }
+
     func kill9() {
         process.send(SIGKILL)
         process.wait()
