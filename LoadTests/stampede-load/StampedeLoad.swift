@@ -9,7 +9,7 @@ struct StampedeLoad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stampede-load",
         abstract: "Flash-sale load generator for Stampede: scenarios, coordinated-omission-correct latency, invariant checks, reports.",
-        subcommands: [Run.self, Compare.self, Merge.self])
+        subcommands: [Run.self, Compare.self, Merge.self, Verify.self])
 }
 
 /// The exit statuses: an invariant violation outranks a missed threshold.
@@ -47,6 +47,8 @@ struct CommonOptions: ParsableArguments {
     var timeout = 30.0
     @Flag(help: "No progress line.")
     var quiet = false
+    @Option(help: "Write the run's ledger (every acknowledged order, paid, cancelled, shed) to this JSON file before the invariants are checked; `verify` checks it again later.")
+    var ledger: String?
     @Option(help: "Run id: the sales are named <scenario>-<run-id>-<n> (n = 0 is promo's most popular), the reports <scenario>-<run-id>.*; letters, digits, '_' and '-', at most 32. Default: a new random one.")
     var runId: String?
 
@@ -75,6 +77,7 @@ struct CommonOptions: ParsableArguments {
         var settings = CommonSettings(target: target, adminToken: token, postgresURI: pg, reportDirectory: report, threads: threads,
                                       maxAttempts: maxAttempts, requestTimeoutSeconds: timeout, quiet: quiet, runID: runId, options: options)
         settings.thresholds = thresholds
+        settings.ledgerPath = ledger
         return settings
     }
 }
@@ -237,5 +240,35 @@ struct Merge: ParsableCommand {
         print("report: \(output)")
         if !merged.invariants.passed { throw ExitCode(ExitStatus.invariantViolated) }
         if merged.thresholds?.passed == false { throw ExitCode(ExitStatus.thresholdMissed) }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the invariants again for a ledger written by `run … --ledger` (after a restore, say): every acknowledged order exists, nothing oversold, per-user limits, stock conserved (exit 0: they hold; 1: one is violated; 2: the check could not be done).")
+
+    @Option(help: "The ledger file written by `run … --ledger`.") var ledger: String
+    @Option(help: "Stampede's base URL (http://IPv4:port).") var url = "http://127.0.0.1:8080"
+    @Option(help: "PostgreSQL URI (libpq) to check the orders table.") var pg: String?
+
+    func run() throws {
+        let target: TargetURL
+        do { target = try TargetURL(url) } catch { throw ValidationError(error.description) }
+        guard let token = ProcessInfo.processInfo.environment["STAMPEDE_ADMIN_TOKEN"], !token.isEmpty else {
+            throw ValidationError("set STAMPEDE_ADMIN_TOKEN to Stampede's admin token")
+        }
+        let results: [InvariantResult]
+        do {
+            let file = try LedgerFile.read(from: ledger)
+            let probe = InvariantProbe(admin: SaleAdmin(client: BlockingHTTPClient(target: target), token: token), postgresURI: pg)
+            results = try probe.check(saleIDs: file.saleIDs, ledger: file.ledger)
+        } catch {
+            FileHandle.standardError.write(Data("stampede-load verify: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.runFailed)
+        }
+        for result in results {
+            print("\(result.passed ? "ok    " : "FAILED") \(result.name) (\(result.source)): \(result.detail)")
+        }
+        if !results.allSatisfy(\.passed) { throw ExitCode(ExitStatus.invariantViolated) }
     }
 }

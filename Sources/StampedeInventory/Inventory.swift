@@ -89,6 +89,9 @@ public final class Inventory: Sendable {
         self.logger = logger
     }
 
+    /// PostgreSQL's incarnation as last read (`refreshIncarnation`), part of every sale's epoch.
+    public var incarnation: PostgresIncarnationWatch { ledger.incarnation }
+
     /// The shard that owns `saleID` now.
     public func shard(for saleID: String) -> Shard { directory.shard(for: saleID) }
 
@@ -203,6 +206,7 @@ public final class Inventory: Sendable {
         var lastError = InventoryError.unavailable("rebuild of \(saleID) did not finish")
         for _ in 0..<3 {
             if try await isCurrent(saleID, waitingForAnotherRebuild: true) { return true }
+            await recordOrdersLostByPostgres(saleID)
             let runID = try await ledger.nodeToken(forSale: saleID)
             guard let snapshot = try await sales.rebuildSnapshot(saleID, runID: runID) else { return false }
             do {

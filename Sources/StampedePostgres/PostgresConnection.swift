@@ -11,6 +11,8 @@ import StampedePool
 public final class PostgresConnection: PooledConnection {
     private var connection: OpaquePointer?
     private var failed = false
+    /// What the server warned about while a statement ran (libpq's notice receiver writes here).
+    private let notices = PostgresNotices()
     /// Statements prepared on this connection (`prepared: true`), by SQL text → server-side name.
     private var preparedNames: [String: String] = [:]
     /// At most this many statements are prepared per connection; later texts run unprepared.
@@ -38,8 +40,13 @@ public final class PostgresConnection: PooledConnection {
             throw .connect(message)
         }
         // libpq prints notices and asynchronous errors (a backend's FATAL before it closes) to
-        // stderr by default; failures reach callers as errors instead, so drop the printout.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        // stderr by default; failures reach callers as errors instead. The one notice that
+        // changes a statement's meaning — a commit whose wait for the synchronous standby ended
+        // early — is kept and turns the statement's success into `unconfirmedCommit`.
+        PQsetNoticeReceiver(connection, { context, result in
+            guard let context, let result else { return }
+            Unmanaged<PostgresNotices>.fromOpaque(context).takeUnretainedValue().receive(result)
+        }, Unmanaged.passUnretained(notices).toOpaque())
         self.connection = connection
     }
 
@@ -123,8 +130,12 @@ public final class PostgresConnection: PooledConnection {
             throw .io(Self.errorMessage(of: connection))
         }
         defer { PQclear(result) }
+        // Whatever the statement's outcome, a warning it raised belongs to it alone.
+        let unconfirmedCommit = notices.takeUnconfirmedCommit()
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            // Committed here, but not confirmed by the synchronous standby: not a success.
+            if let unconfirmedCommit { throw .unconfirmedCommit(unconfirmedCommit) }
             return PostgresResult(copying: result)
         case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
             guard PQstatus(connection) == CONNECTION_OK else {

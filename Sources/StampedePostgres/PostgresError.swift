@@ -14,6 +14,11 @@ public enum PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
     case io(String)
     /// The connection pool refused or timed out the call before it reached PostgreSQL.
     case pool(PoolError)
+    /// The statement committed on the primary, but its wait for the synchronous standby was
+    /// cancelled: PostgreSQL warned it "might not have been replicated". Not a confirmation — treat
+    /// it like a failed commit whose outcome is unknown (the rows are there, visible, but may be
+    /// lost with the primary's disk); carries the warning.
+    case unconfirmedCommit(String)
 
     /// The SQLSTATE of a rejected statement; `nil` for the other cases.
     public var sqlState: String? {
@@ -51,6 +56,7 @@ public enum PostgresError: Error, Sendable, Equatable, CustomStringConvertible {
         case .query(let sqlState, let message): "PostgreSQL error \(sqlState): \(message)"
         case .io(let message): "PostgreSQL connection failed: \(message)"
         case .pool(let error): "PostgreSQL pool: \(error)"
+        case .unconfirmedCommit(let warning): "PostgreSQL committed locally but the synchronous standby did not confirm it: \(warning)"
         }
     }
 }

@@ -113,6 +113,12 @@ public final class StampedeService: Sendable {
             throw ServiceError.migrationFailed(reason: "\(error)")
         }
         do {
+            // Before the first sale: every epoch names the PostgreSQL incarnation it was built under.
+            try await inventory.refreshIncarnation()
+        } catch {
+            throw ServiceError.migrationFailed(reason: "reading PostgreSQL's system identifier and timeline: \(error)")
+        }
+        do {
             try server.start()
         } catch {
             throw ServiceError.listenFailed(address: configuration.listen, reason: "\(error)")
@@ -170,6 +176,12 @@ public final class StampedeService: Sendable {
         settings.shardCount = 1
         settings.outboxGraceSeconds = configuration.outboxGraceSeconds
         let inventory = Inventory(redis: redis.router, writer: postgres, reader: postgres, configuration: settings, logger: logger)
+        // The same epochs as the serving instances (else it would take every sale for stale).
+        do {
+            try await inventory.refreshIncarnation()
+        } catch {
+            throw ServiceError.postgresUnreachable(reason: "reading its system identifier and timeline: \(error)")
+        }
         return await inventory.reconcile(dryRun: dryRun, outboxGraceSeconds: outboxGraceSeconds)
     }
 

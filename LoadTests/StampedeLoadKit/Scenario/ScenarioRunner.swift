@@ -14,11 +14,15 @@ public struct CommonSettings: Sendable {
     public var runID: String?
     /// The options as typed, recorded in the report.
     public var options: [String: String]
+    /// Where to write the run's ledger (`LedgerFile`) before the invariants are checked; nil: nowhere.
+    public var ledgerPath: String?
     /// `--fail-if` thresholds, judged on the finished report.
     public var thresholds: [Threshold] = []
 
     public init(target: TargetURL, adminToken: String, postgresURI: String?, reportDirectory: String?, threads: Int,
-                maxAttempts: Int, requestTimeoutSeconds: Double, quiet: Bool, runID: String? = nil, options: [String: String]) {
+                maxAttempts: Int, requestTimeoutSeconds: Double, quiet: Bool, runID: String? = nil, options: [String: String],
+                ledgerPath: String? = nil) {
+        self.ledgerPath = ledgerPath
         self.target = target
         self.adminToken = adminToken
         self.postgresURI = postgresURI
@@ -181,6 +185,8 @@ public enum ScenarioRunner {
     /// Proves the invariants and writes the reports; returns the report and the files written.
     private static func finish(_ report: inout RunReport, common: CommonSettings, admin: SaleAdmin, saleIDs: [String],
                                ledger: RunLedger, runID: String) throws -> (RunReport, [String]) {
+        // Written first: it is the client's record of what was acknowledged, whatever the checks find.
+        if let path = common.ledgerPath { try LedgerFile(saleIDs: saleIDs, ledger: ledger).write(to: path) }
         let probe = InvariantProbe(admin: admin, postgresURI: common.postgresURI)
         let checks = try probe.check(saleIDs: saleIDs, ledger: ledger)
         report.invariants = RunReport.InvariantsSection(passed: checks.allSatisfy(\.passed), checks: checks)

@@ -23,7 +23,7 @@ public protocol Workload: AnyObject {
 
 /// What a run learnt from the answers it got: the facts the invariant checks compare with the
 /// server's state afterwards.
-public struct RunLedger: Sendable {
+public struct RunLedger: Codable, Sendable, Equatable {
     /// Every order the server acknowledged with `201`, by id.
     public var acknowledged: [String: AcknowledgedOrder] = [:]
     /// Orders paid (`200` from pay) and cancelled (`200` from cancel).
@@ -56,7 +56,7 @@ public struct RunLedger: Sendable {
 }
 
 /// An order the server answered `201` for, as the answer described it.
-public struct AcknowledgedOrder: Sendable, Equatable {
+public struct AcknowledgedOrder: Codable, Sendable, Equatable {
     public var orderID: String
     public var saleID: String
     public var userID: String

@@ -1,7 +1,7 @@
 /// Which incarnation of Redis's counters a sale's decisions were made against.
 ///
-/// `runID` is the `run_id` of the Redis process (new on every restart or failover: see
-/// `RedisConnection.serverRunID`); `generation` counts the rebuilds of the sale's counters from
+/// `runID` names the incarnation of the counters' store: the Redis node's identity and, after
+/// `@`, PostgreSQL's (see `run(redis:postgres:)`); `generation` counts the rebuilds of the sale's counters from
 /// PostgreSQL. Redis keeps both in the sale's hash (`run`, `gen`); PostgreSQL keeps the one it
 /// accepts commits for in `sales.redis_epoch` (text `run/gen`). A reservation commits only if it
 /// was decided under the epoch PostgreSQL holds, so a rebuild fences off every decision made
@@ -25,6 +25,20 @@ public struct RedisEpoch: Sendable, Equatable, CustomStringConvertible {
 
     /// `run/gen`, as stored in `sales.redis_epoch`.
     public var description: String { "\(runID)/\(generation)" }
+
+    /// The run string an epoch names for counters kept by the Redis node `redis` (its identity
+    /// token) while PostgreSQL is at `postgres`: `token@sysid.timeline`. The one place the two
+    /// are composed: a restart or promotion of the node, or a restore or promotion of PostgreSQL,
+    /// changes it, and every sale whose counters name another run is rebuilt before it sells.
+    public static func run(redis token: String, postgres: PostgresIncarnation?) -> String {
+        guard let postgres else { return token }
+        return "\(token)@\(postgres)"
+    }
+
+    /// The PostgreSQL incarnation a run string names (what follows `@`), nil when none.
+    public static func postgresPart(of run: String) -> Substring? {
+        run.lastIndex(of: "@").map { run[run.index(after: $0)...] }
+    }
 
     /// The epoch a rebuild on the Redis run `runID` moves to from `previous` (what PostgreSQL held).
     public static func next(after previous: RedisEpoch?, runID: String) -> RedisEpoch {

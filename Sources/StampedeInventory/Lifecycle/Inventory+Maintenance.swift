@@ -18,6 +18,8 @@ extension Inventory {
             }
             group.addTask { await self.every(settings.expirySweepSeconds) { _ = await self.expireDueReservations() } }
             group.addTask { await self.every(0.5) { await self.probeWriter() } }
+            // A restore or promotion of PostgreSQL under a running Stampede: noticed within a second.
+            group.addTask { await self.every(1) { _ = try? await self.refreshIncarnation() } }
             group.addTask {
                 // The first pass runs at once: at start, sales whose counters predate a Redis
                 // restart are rebuilt before buyers reach them.

@@ -186,6 +186,28 @@ public struct SaleRepository: Sendable {
                              [String(seconds)]).rows.compactMap { $0[0] }
     }
 
+    /// The primary's incarnation: its system identifier and the timeline it writes on.
+    public func incarnation() async throws(InventoryError) -> PostgresIncarnation {
+        let row = try await run(PostgresIncarnation.query, []).rows.first ?? []
+        guard row.count == 2, let system = row[0], let timeline = row[1].flatMap({ Int64($0) }) else {
+            throw .unavailable("postgres: could not read its system identifier and timeline")
+        }
+        return PostgresIncarnation(systemIdentifier: system, timeline: timeline)
+    }
+
+    /// Keeps orders Redis had taken that PostgreSQL lacks after going back in time (`lost_orders`,
+    /// for support: the buyers to contact); an order recorded already stays as first recorded.
+    public func recordLostOrders(_ lost: [LostOrder]) async throws(InventoryError) {
+        guard !lost.isEmpty else { return }
+        _ = try await run("""
+        INSERT INTO lost_orders (order_id, sale_id, user_id, idempotency_key, redis_epoch, postgres_incarnation)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        ON CONFLICT (order_id) DO NOTHING
+        """, [PostgresArray.text(lost.map(\.orderID)), PostgresArray.text(lost.map(\.saleID)),
+              PostgresArray.text(lost.map(\.userID)), PostgresArray.text(lost.map(\.idempotencyKey)),
+              PostgresArray.text(lost.map(\.redisEpoch)), PostgresArray.text(lost.map(\.postgresIncarnation))])
+    }
+
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
         do {
             return try await writer.query(sql, params, prepared: true)

@@ -110,6 +110,18 @@ public enum SchemaMigrations {
         SELECT sale_id, count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
         FROM orders GROUP BY sale_id;
         """),
+        Migration(version: 5, name: "orders lost by a restore", sql: """
+        CREATE TABLE lost_orders (
+            order_id             text PRIMARY KEY,
+            sale_id              text NOT NULL,
+            user_id              text,
+            idempotency_key      text,
+            redis_epoch          text NOT NULL,
+            postgres_incarnation text NOT NULL,
+            detected_at          timestamptz NOT NULL DEFAULT now()
+        );
+        COMMENT ON TABLE lost_orders IS 'Orders Redis had taken (idempotency records, outbox) that PostgreSQL lacked when the sale was rebuilt after PostgreSQL went back in time (a restore or a promotion: a new incarnation). The buyers to contact; an order may have been answered 201 or still have been in flight.';
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

@@ -37,7 +37,8 @@ public enum ReleaseResult: Sendable, Equatable {
 public struct LedgerDecisions: Sendable {
     public var decisions: [PurchaseDecision]
     public var sales: [String: PurchaseBatchSale]
-    /// For each sale, the identity token (`RedisNodeIdentity.token`) of the node that ran its script.
+    /// For each sale, the run string (`StockLedger.run(of:)`: the node that ran its script and
+    /// PostgreSQL's incarnation) its epoch names.
     public var nodes: [String: String]
 
     /// The epoch each sale was decided at (absent for stale or unknown sales): its commit's fence.
@@ -57,7 +58,7 @@ public struct SaleInspection: Sendable {
     public var epoch: RedisEpoch?
     /// The counters' generation, kept when the sale is invalidated (0 when missing).
     public var generation: Int64
-    /// The identity token of the Redis node that answered (`RedisNodeIdentity.token`): the sale is
+    /// The run string of the Redis node that answered (`StockLedger.run(of:)`): the sale is
     /// current only if `epoch.runID` equals it.
     public var serverRunID: String
     public var ordersTaken: Int64
@@ -79,9 +80,19 @@ public struct StockLedger: Sendable {
     /// A replica (or the primary again) for reads that may lag: cache refreshes.
     public let reader: any RedisRouter
 
-    public init(redis: any RedisRouter, reader: (any RedisRouter)? = nil) {
+    /// PostgreSQL's incarnation as last read; part of every epoch (see `run(of:)`).
+    public let incarnation: PostgresIncarnationWatch
+
+    public init(redis: any RedisRouter, reader: (any RedisRouter)? = nil, incarnation: PostgresIncarnationWatch = PostgresIncarnationWatch()) {
         self.redis = redis
         self.reader = reader ?? redis
+        self.incarnation = incarnation
+    }
+
+    /// The run string of counters on `node` now: the node's identity and PostgreSQL's incarnation
+    /// (`RedisEpoch.run(redis:postgres:)`). Every script and epoch of this ledger takes it from here.
+    func run(of node: RedisNodeIdentity) -> String {
+        RedisEpoch.run(redis: node.token, postgres: incarnation.current)
     }
 
     /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
@@ -98,10 +109,10 @@ public struct StockLedger: Sendable {
     public func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            let reply = try await execute([Self.purchaseCall(first.saleID, requests[...], now: now)])[0]
+            let reply = try await execute([purchaseCall(first.saleID, requests[...], now: now)])[0]
             let decided = try PurchaseDecision.decode(reply.value, for: requests, now: now)
             return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:],
-                                   nodes: [first.saleID: reply.node.token])
+                                   nodes: [first.saleID: run(of: reply.node)])
         }
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
@@ -110,7 +121,7 @@ public struct StockLedger: Sendable {
             groups[request.saleID, default: []].append(index)
         }
         let replies = try await execute(saleOrder.map { saleID in
-            Self.purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
+            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
         })
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
         var sales: [String: PurchaseBatchSale] = [:]
@@ -120,19 +131,19 @@ public struct StockLedger: Sendable {
             let decided = try PurchaseDecision.decode(reply.value, for: indexes.map { requests[$0] }, now: now)
             for (index, decision) in zip(indexes, decided.decisions) { decisions[index] = decision }
             if let sale = decided.sale { sales[saleID] = sale }
-            nodes[saleID] = reply.node.token
+            nodes[saleID] = run(of: reply.node)
         }
         return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, nodes: nodes)
     }
 
     /// One purchase-script call deciding `requests`, all for `saleID`, built for the node that runs it.
-    private static func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisRoutedCall {
+    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisRoutedCall {
         let keys = SaleKeys(saleID: saleID)
         return RedisRoutedCall(key: keys.sale) { node in
             var args: [String] = []
             args.reserveCapacity(2 + requests.count * 4)
             args.append(String(now.milliseconds))
-            args.append(node.token)
+            args.append(run(of: node))
             for request in requests {
                 args.append(request.orderID)
                 args.append(request.userID)
@@ -189,12 +200,12 @@ public struct StockLedger: Sendable {
                 arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                             String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                             String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
-                            definition.purchaseTokenRequired ? "1" : "0", node.token, "0"]))
+                            definition.purchaseTokenRequired ? "1" : "0", run(of: node), "0"]))
         }
         let reply = try await execute([call])[0]
         let result = try reply.value.orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
-        return (result == 1, RedisEpoch(runID: reply.node.token, generation: 0))
+        return (result == 1, RedisEpoch(runID: run(of: reply.node), generation: 0))
     }
 
     /// Adds `quantity` units to counters at `epoch`; false when they are not at it (or missing).
@@ -228,7 +239,7 @@ public struct StockLedger: Sendable {
         let expected = snapshot.epoch.runID
         let saleID = snapshot.sale.saleID
         let reply = try await execute([RedisRoutedCall(key: keys.sale) { node in
-            guard node.token == expected else {
+            guard run(of: node) == expected else {
                 throw InventoryError.unavailable("the Redis node of \(saleID) changed during its rebuild")
             }
             return .script(call)
@@ -245,10 +256,10 @@ public struct StockLedger: Sendable {
         return try await execute([call])[0].value.orThrow().int == 1
     }
 
-    /// The identity token of the Redis node that owns `saleID` now (what a rebuild's epoch names).
+    /// The run string (`run(of:)`) of the Redis node that owns `saleID` now: what a rebuild's epoch names.
     public func nodeToken(forSale saleID: String) async throws(InventoryError) -> String {
         let key = SaleKeys(saleID: saleID).sale
-        return try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node.token
+        return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node)
     }
 
     /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip per node.
@@ -264,7 +275,7 @@ public struct StockLedger: Sendable {
                 throw .unavailable("redis: unexpected inspect reply")
             }
             let epoch = items[0].string.map { RedisEpoch(runID: $0, generation: items[1].int ?? 0) }
-            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: reply.node.token,
+            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: run(of: reply.node),
                                   ordersTaken: items[2].int ?? 0,
                                   available: items[3].int ?? 0, pending: Self.decodePending(items[4]))
         }
@@ -288,6 +299,17 @@ public struct StockLedger: Sendable {
         let key = SaleKeys(saleID: saleID).pending
         let reply = try await execute([RedisRoutedCall(key: key, .command(["HGETALL", key]))])[0]
         return Self.decodePending(try reply.value.orThrow())
+    }
+
+    /// A sale's idempotency records: `user|key` → the order id it took (as the purchase script
+    /// wrote them, committed or not).
+    public func idempotencyRecords(saleID: String) async throws(InventoryError) -> [(field: String, orderID: String)] {
+        let key = SaleKeys(saleID: saleID).idempotency
+        let items = try await execute([RedisRoutedCall(key: key, .command(["HGETALL", key]))])[0].value.orThrow().array ?? []
+        return stride(from: 0, to: items.count - 1, by: 2).compactMap { index in
+            guard let field = items[index].string, let orderID = items[index + 1].string else { return nil }
+            return (field, orderID)
+        }
     }
 
     static func decodePending(_ reply: RESPValue) -> [(orderID: String, record: PendingRecord)] {

@@ -53,7 +53,7 @@ final class RedisClusterProcesses: @unchecked Sendable {
             "--port", String(node.address.port), "--bind", "127.0.0.1", "--dir", node.directory,
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", String(nodeTimeoutMilliseconds), "--appendonly", "yes",
-            "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+            "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--pidfile", node.directory + "/redis.pid",
         ], outputPath: node.directory + "/redis.log")
     }
 
