@@ -131,7 +131,7 @@ public final class RedisClusterClient: RedisRouter {
             let (map, generation, refreshesSeen) = state.withLock { ($0.map, $0.generation, $0.completedRefreshes) }
             let (groups, unrouted) = plan.route(with: map)
             var next = RedisClusterPlan.NextRound(refreshMap: !unrouted.isEmpty, backOff: !unrouted.isEmpty)
-            for (destination, indexes, result) in await send(groups, calls: calls, generation: generation) {
+            for (_, indexes, result) in await send(groups, calls: calls, generation: generation) {
                 switch result {
                 case .success(let (node, replies)):
                     let (more, moves) = plan.record(replies, for: indexes, node: node)
@@ -145,7 +145,6 @@ public final class RedisClusterClient: RedisRouter {
                     // The node is gone or refused the connection: a failover may be under way.
                     next.refreshMap = true
                     next.backOff = true
-                    _ = destination
                 }
             }
             if plan.isComplete {
@@ -316,7 +315,7 @@ public final class RedisClusterClient: RedisRouter {
         pool(address, in: \.control, size: 1, readOnly: false)
     }
 
-    fileprivate func replicaPool(_ address: RedisNodeAddress) -> RedisClient? {
+    func replicaPool(_ address: RedisNodeAddress) -> RedisClient? {
         pool(address, in: \.replicas, size: max(1, settings.poolSize / 2), readOnly: true)
     }
 
@@ -333,14 +332,14 @@ public final class RedisClusterClient: RedisRouter {
         }
     }
 
-    fileprivate func freshReplica(forSlot slot: Int, spreading: Int) -> RedisNodeAddress? {
+    func freshReplica(forSlot slot: Int, spreading: Int) -> RedisNodeAddress? {
         state.withLock { state in
             let candidates = state.map.replicas(forSlot: slot).filter { state.freshReplicas.contains($0) }
             return candidates.isEmpty ? nil : candidates[spreading % candidates.count]
         }
     }
 
-    fileprivate func countReplicaReads(_ count: Int) {
+    func countReplicaReads(_ count: Int) {
         state.withLock { $0.statistics.replicaReads += count }
     }
 
@@ -371,50 +370,4 @@ public final class RedisClusterClient: RedisRouter {
     /// Routes reads to a replica of each call's slot whose link is fresh, falling back to the
     /// primary: for reads that may lag by about a second (the sale cache), never for decisions.
     public var replicaReads: RedisClusterReplicaReads { RedisClusterReplicaReads(cluster: self) }
-}
-
-/// Reads from fresh replicas of a `RedisClusterClient` (see `replicaReads`).
-public struct RedisClusterReplicaReads: RedisRouter {
-    let cluster: RedisClusterClient
-
-    public func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
-        var groups: [RedisNodeAddress: [Int]] = [:]
-        var viaPrimary: [Int] = []
-        for (index, call) in calls.enumerated() {
-            if let replica = cluster.freshReplica(forSlot: RedisClusterSlot.of(call.key), spreading: index) {
-                groups[replica, default: []].append(index)
-            } else {
-                viaPrimary.append(index)
-            }
-        }
-        var replies = [RedisRoutedReply?](repeating: nil, count: calls.count)
-        for (address, indexes) in groups {
-            guard let pool = cluster.replicaPool(address) else { viaPrimary += indexes; continue }
-            let answered = try? await pool.withConnection { connection in
-                let node = connection.identity
-                return (node, try connection.execute(try indexes.map { try calls[$0].build(node) }))
-            }
-            guard let (node, values) = answered else { viaPrimary += indexes; continue }
-            var served = 0
-            for (index, value) in zip(indexes, values) {
-                if RedisRedirection(value) != nil || value.errorMessage != nil {
-                    viaPrimary.append(index)
-                } else {
-                    replies[index] = RedisRoutedReply(node: node, value: value)
-                    served += 1
-                }
-            }
-            cluster.countReplicaReads(served)
-        }
-        if !viaPrimary.isEmpty {
-            let answered = try await cluster.execute(viaPrimary.map { calls[$0] })
-            for (index, reply) in zip(viaPrimary, answered) { replies[index] = reply }
-        }
-        return replies.map { $0! }
-    }
-
-    public func ping() async -> Bool { await cluster.ping() }
-
-    /// The cluster client owns the pools: shut it down instead.
-    public func shutdown() {}
 }
