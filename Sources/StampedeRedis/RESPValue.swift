@@ -49,6 +49,22 @@ extension RESPValue {
         if case .array(let elements) = self { elements } else { nil }
     }
 
+    /// A flat `[name, value, name, value, …]` array reply (`HGETALL`, the records of
+    /// `CLUSTER SHARDS`) as name/value pairs; an odd last element is dropped, anything else is `[]`.
+    public var pairs: [(name: RESPValue, value: RESPValue)] {
+        guard let items = array else { return [] }
+        return stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) }
+    }
+
+    /// `pairs` as a dictionary keyed by the names that are text (a later duplicate wins).
+    public var fields: [String: RESPValue] {
+        var fields: [String: RESPValue] = [:]
+        for (name, value) in pairs {
+            if let name = name.string { fields[name] = value }
+        }
+        return fields
+    }
+
     /// The message of an error reply; `nil` otherwise.
     public var errorMessage: String? {
         if case .error(let message) = self { message } else { nil }

@@ -8,31 +8,24 @@
 /// `token` (see `RedisEpoch`).
 public struct RedisNodeIdentity: Sendable, Hashable, CustomStringConvertible {
     /// The node's `run_id` (40 hex digits), `""` when the server does not report one.
-    public var runID: String
+    public let runID: String
     /// The node's `master_replid` (40 hex digits), `""` when the server does not report one.
-    public var replicationID: String
+    public let replicationID: String
+    /// `run_id:master_replid`, the string epochs and scripts compare (made once: every script
+    /// call of a batch names it).
+    public let token: String
 
     public init(runID: String, replicationID: String) {
         self.runID = runID
         self.replicationID = replicationID
+        token = "\(runID):\(replicationID)"
     }
-
-    /// `run_id:master_replid`, the string epochs and scripts compare.
-    public var token: String { "\(runID):\(replicationID)" }
 
     public var description: String { token }
 
     /// Reads `run_id` from an `INFO server` reply and `master_replid` from an `INFO replication` reply.
     public init(serverInfo: String, replicationInfo: String) {
-        self.init(runID: Self.field("run_id", in: serverInfo), replicationID: Self.field("master_replid", in: replicationInfo))
-    }
-
-    /// The value of `name:` in an `INFO` reply, or `""`.
-    static func field(_ name: String, in info: String) -> String {
-        let prefix = name + ":"
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix(prefix) {
-            return String(line.dropFirst(prefix.count))
-        }
-        return ""
+        self.init(runID: RedisInfo.field("run_id", in: serverInfo),
+                  replicationID: RedisInfo.field("master_replid", in: replicationInfo))
     }
 }

@@ -28,13 +28,14 @@ struct RedisClusterPlanTests {
     /// (and only it) with ASKING next round; `TRYAGAIN` asks for a back-off.
     @Test func recordsRedirects() {
         var plan = RedisClusterPlan(keys: ["{bar}:1", "{bar}:2", "{bar}:3", "{bar}:4"])
-        let (next, moves) = plan.record([
+        let (next, moves, asks) = plan.record([
             .integer(1),
             .error("MOVED 5061 127.0.0.1:7001"),
             .error("ASK 5061 127.0.0.1:7001"),
             .error("TRYAGAIN Multiple keys request during rehashing of slot"),
         ], for: [0, 1, 2, 3], node: Self.node)
         #expect(next == .init(refreshMap: true, backOff: true))
+        #expect(asks == 1)
         #expect(moves.count == 1 && moves[0].slot == 5061 && moves[0].address == Self.b)
         #expect(!plan.isComplete)
         let routed = plan.route(with: Self.map())
@@ -50,7 +51,7 @@ struct RedisClusterPlanTests {
     /// An error reply that is not a redirect is a final reply (the call ran).
     @Test func otherErrorsAreFinal() {
         var plan = RedisClusterPlan(keys: ["k"])
-        let (next, _) = plan.record([.error("ERR boom")], for: [0], node: Self.node)
+        let (next, _, _) = plan.record([.error("ERR boom")], for: [0], node: Self.node)
         #expect(next == .init())
         #expect(plan.isComplete)
     }

@@ -37,7 +37,7 @@ public enum ReleaseResult: Sendable, Equatable {
 public struct LedgerDecisions: Sendable {
     public var decisions: [PurchaseDecision]
     public var sales: [String: PurchaseBatchSale]
-    /// For each sale, the run string (`StockLedger.run(of:)`: the node that ran its script and
+    /// For each sale, the run string (`StockLedger.run(of:_:)`: the node that ran its script and
     /// PostgreSQL's incarnation) its epoch names.
     public var nodes: [String: String]
 
@@ -58,7 +58,7 @@ public struct SaleInspection: Sendable {
     public var epoch: RedisEpoch?
     /// The counters' generation, kept when the sale is invalidated (0 when missing).
     public var generation: Int64
-    /// The run string of the Redis node that answered (`StockLedger.run(of:)`): the sale is
+    /// The run string of the Redis node that answered (`StockLedger.run(of:_:)`): the sale is
     /// current only if `epoch.runID` equals it.
     public var serverRunID: String
     public var ordersTaken: Int64
@@ -80,7 +80,7 @@ public struct StockLedger: Sendable {
     /// A replica (or the primary again) for reads that may lag: cache refreshes.
     public let reader: any RedisRouter
 
-    /// PostgreSQL's incarnation as last read; part of every epoch (see `run(of:)`).
+    /// PostgreSQL's incarnation as last read; part of every epoch (see `run(of:_:)`).
     public let incarnation: PostgresIncarnationWatch
 
     public init(redis: any RedisRouter, reader: (any RedisRouter)? = nil, incarnation: PostgresIncarnationWatch = PostgresIncarnationWatch()) {
@@ -89,10 +89,13 @@ public struct StockLedger: Sendable {
         self.incarnation = incarnation
     }
 
-    /// The run string of counters on `node` now: the node's identity and PostgreSQL's incarnation
-    /// (`RedisEpoch.run(redis:postgres:)`). Every script and epoch of this ledger takes it from here.
-    func run(of node: RedisNodeIdentity) -> String {
-        RedisEpoch.run(redis: node.token, postgres: incarnation.current)
+    /// The run string of counters on `node` while PostgreSQL is at `postgres`: the node's identity
+    /// and PostgreSQL's incarnation (`RedisEpoch.run(redis:postgres:)`). Every script and epoch of
+    /// this ledger takes it from here. Each operation reads the incarnation once
+    /// (`incarnation.current`) and passes it both to the calls it builds and to the epochs it
+    /// reports, so the two can never name different incarnations.
+    func run(of node: RedisNodeIdentity, _ postgres: PostgresIncarnation?) -> String {
+        RedisEpoch.run(redis: node.token, postgres: postgres)
     }
 
     /// Decides a batch of purchases (any mix of sales) with one purchase-script call per sale, all
@@ -107,12 +110,13 @@ public struct StockLedger: Sendable {
     /// its commit is fenced on) is known. Each script gets that node's identity, so a sale whose
     /// counters predate a restart or promotion of its node answers `stale` instead of selling.
     public func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
+        let postgres = incarnation.current
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            let reply = try await execute([purchaseCall(first.saleID, requests[...], now: now)])[0]
+            let reply = try await execute([purchaseCall(first.saleID, requests[...], now: now, postgres: postgres)])[0]
             let decided = try PurchaseDecision.decode(reply.value, for: requests, now: now)
             return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:],
-                                   nodes: [first.saleID: run(of: reply.node)])
+                                   nodes: [first.saleID: run(of: reply.node, postgres)])
         }
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
@@ -121,7 +125,7 @@ public struct StockLedger: Sendable {
             groups[request.saleID, default: []].append(index)
         }
         let replies = try await execute(saleOrder.map { saleID in
-            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now)
+            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now, postgres: postgres)
         })
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
         var sales: [String: PurchaseBatchSale] = [:]
@@ -131,19 +135,20 @@ public struct StockLedger: Sendable {
             let decided = try PurchaseDecision.decode(reply.value, for: indexes.map { requests[$0] }, now: now)
             for (index, decision) in zip(indexes, decided.decisions) { decisions[index] = decision }
             if let sale = decided.sale { sales[saleID] = sale }
-            nodes[saleID] = run(of: reply.node)
+            nodes[saleID] = run(of: reply.node, postgres)
         }
         return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, nodes: nodes)
     }
 
     /// One purchase-script call deciding `requests`, all for `saleID`, built for the node that runs it.
-    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp) -> RedisRoutedCall {
+    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp,
+                              postgres: PostgresIncarnation?) -> RedisRoutedCall {
         let keys = SaleKeys(saleID: saleID)
         return RedisRoutedCall(key: keys.sale) { node in
             var args: [String] = []
             args.reserveCapacity(2 + requests.count * 4)
             args.append(String(now.milliseconds))
-            args.append(run(of: node))
+            args.append(run(of: node, postgres))
             for request in requests {
                 args.append(request.orderID)
                 args.append(request.userID)
@@ -193,6 +198,7 @@ public struct StockLedger: Sendable {
     /// (false: replaced) and that epoch, for PostgreSQL. Throws `saleHasOrders`.
     public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (created: Bool, epoch: RedisEpoch) {
         let keys = SaleKeys(saleID: definition.saleID)
+        let postgres = incarnation.current
         let call = RedisRoutedCall(key: keys.sale) { node in
             .script(RedisScriptCall(
                 InventoryScripts.define,
@@ -200,12 +206,12 @@ public struct StockLedger: Sendable {
                 arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                             String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                             String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
-                            definition.purchaseTokenRequired ? "1" : "0", run(of: node), "0"]))
+                            definition.purchaseTokenRequired ? "1" : "0", run(of: node, postgres), "0"]))
         }
         let reply = try await execute([call])[0]
         let result = try reply.value.orThrow().int
         if result == -1 { throw .saleHasOrders(definition.saleID) }
-        return (result == 1, RedisEpoch(runID: run(of: reply.node), generation: 0))
+        return (result == 1, RedisEpoch(runID: run(of: reply.node, postgres), generation: 0))
     }
 
     /// Adds `quantity` units to counters at `epoch`; false when they are not at it (or missing).
@@ -238,8 +244,9 @@ public struct StockLedger: Sendable {
                                    arguments: args)
         let expected = snapshot.epoch.runID
         let saleID = snapshot.sale.saleID
+        let postgres = incarnation.current
         let reply = try await execute([RedisRoutedCall(key: keys.sale) { node in
-            guard run(of: node) == expected else {
+            guard run(of: node, postgres) == expected else {
                 throw InventoryError.unavailable("the Redis node of \(saleID) changed during its rebuild")
             }
             return .script(call)
@@ -256,15 +263,17 @@ public struct StockLedger: Sendable {
         return try await execute([call])[0].value.orThrow().int == 1
     }
 
-    /// The run string (`run(of:)`) of the Redis node that owns `saleID` now: what a rebuild's epoch names.
+    /// The run string (`run(of:_:)`) of the Redis node that owns `saleID` now: what a rebuild's epoch names.
     public func nodeToken(forSale saleID: String) async throws(InventoryError) -> String {
         let key = SaleKeys(saleID: saleID).sale
-        return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node)
+        let postgres = incarnation.current
+        return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node, postgres)
     }
 
     /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip per node.
     public func inspect(_ saleIDs: [String]) async throws(InventoryError) -> [SaleInspection] {
         guard !saleIDs.isEmpty else { return [] }
+        let postgres = incarnation.current
         let replies = try await execute(saleIDs.map {
             let keys = SaleKeys(saleID: $0)
             return RedisRoutedCall(key: keys.sale, .script(RedisScriptCall(InventoryScripts.inspect, keys: [keys.sale, keys.pending],
@@ -275,7 +284,7 @@ public struct StockLedger: Sendable {
                 throw .unavailable("redis: unexpected inspect reply")
             }
             let epoch = items[0].string.map { RedisEpoch(runID: $0, generation: items[1].int ?? 0) }
-            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: run(of: reply.node),
+            return SaleInspection(saleID: saleID, epoch: epoch, generation: items[1].int ?? 0, serverRunID: run(of: reply.node, postgres),
                                   ordersTaken: items[2].int ?? 0,
                                   available: items[3].int ?? 0, pending: Self.decodePending(items[4]))
         }
@@ -305,35 +314,23 @@ public struct StockLedger: Sendable {
     /// wrote them, committed or not).
     public func idempotencyRecords(saleID: String) async throws(InventoryError) -> [(field: String, orderID: String)] {
         let key = SaleKeys(saleID: saleID).idempotency
-        let items = try await execute([RedisRoutedCall(key: key, .command(["HGETALL", key]))])[0].value.orThrow().array ?? []
-        return stride(from: 0, to: items.count - 1, by: 2).compactMap { index in
-            guard let field = items[index].string, let orderID = items[index + 1].string else { return nil }
+        let reply = try await execute([RedisRoutedCall(key: key, .command(["HGETALL", key]))])[0].value.orThrow()
+        return reply.pairs.compactMap { name, value in
+            guard let field = name.string, let orderID = value.string else { return nil }
             return (field, orderID)
         }
     }
 
     static func decodePending(_ reply: RESPValue) -> [(orderID: String, record: PendingRecord)] {
-        let items = reply.array ?? []
-        var out: [(String, PendingRecord)] = []
-        var index = 0
-        while index + 1 < items.count {
-            if let id = items[index].string, id != InventoryScripts.outboxAnchorField, let text = items[index + 1].string,
-               let record = PendingRecord(text) {
-                out.append((id, record))
-            }
-            index += 2
+        reply.pairs.compactMap { name, value in
+            guard let id = name.string, id != InventoryScripts.outboxAnchorField, let text = value.string,
+                  let record = PendingRecord(text) else { return nil }
+            return (id, record)
         }
-        return out
     }
 
     static func decodeSale(saleID: String, _ reply: RESPValue) -> Sale? {
-        guard let items = reply.array, !items.isEmpty else { return nil }
-        var fields: [String: RESPValue] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            if let name = items[index].string { fields[name] = items[index + 1] }
-            index += 2
-        }
+        let fields = reply.fields
         guard let sku = fields["sku"]?.string, let price = fields["price"]?.int,
               let total = fields["total"]?.int, let limit = fields["limit"]?.int,
               let starts = fields["starts"]?.int, let ends = fields["ends"]?.int,

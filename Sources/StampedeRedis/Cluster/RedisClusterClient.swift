@@ -86,7 +86,7 @@ public final class RedisClusterClient: RedisRouter {
     /// answers with a map that has a primary (a shard failing over at start only makes its own
     /// sales wait).
     public func start() async throws(RedisError) {
-        await refresh(force: true)
+        await refreshNow()
         let covered = topology.map.coveredSlots
         guard covered > 0 else {
             throw .cluster("no seed of \(seeds) answered with a slot map that has a primary")
@@ -97,7 +97,7 @@ public final class RedisClusterClient: RedisRouter {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 guard let self, !Task.isCancelled else { return }
-                await self.refresh(force: true)
+                await self.refreshNow()
                 await self.checkReplicas()
             }
         }
@@ -134,12 +134,10 @@ public final class RedisClusterClient: RedisRouter {
             for (_, indexes, result) in await send(groups, calls: calls, generation: generation) {
                 switch result {
                 case .success(let (node, replies)):
-                    let (more, moves) = plan.record(replies, for: indexes, node: node)
+                    let (more, moves, asks) = plan.record(replies, for: indexes, node: node)
                     next.refreshMap = next.refreshMap || more.refreshMap
                     next.backOff = next.backOff || more.backOff
-                    if !moves.isEmpty || more.backOff || replies.contains(where: { RedisRedirection($0) != nil }) {
-                        note(moves: moves, asks: indexes.count - moves.count, replies: replies)
-                    }
+                    if !moves.isEmpty || asks > 0 { note(moves: moves, asks: asks) }
                 case .failure(let error):
                     guard Self.didNotRun(error) else { throw error }
                     // The node is gone or refused the connection: a failover may be under way.
@@ -216,8 +214,10 @@ public final class RedisClusterClient: RedisRouter {
         }
     }
 
-    private func note(moves: [(slot: Int, address: RedisNodeAddress)], asks: Int, replies: [RESPValue]) {
+    /// Patches the map with what `MOVED`s said and counts the redirects.
+    private func note(moves: [(slot: Int, address: RedisNodeAddress)], asks: Int) {
         state.withLock { state in
+            state.statistics.asks += asks
             for move in moves {
                 state.statistics.moved += 1
                 if state.map.primary(forSlot: move.slot) != move.address {
@@ -225,9 +225,6 @@ public final class RedisClusterClient: RedisRouter {
                     state.generation += 1
                     state.statistics.mapChanges += 1
                 }
-            }
-            for reply in replies {
-                if case .ask? = RedisRedirection(reply) { state.statistics.asks += 1 }
             }
         }
     }
@@ -248,7 +245,7 @@ public final class RedisClusterClient: RedisRouter {
     }
 
     /// Reads the map again now (joining one running).
-    func refresh(force: Bool) async {
+    func refreshNow() async {
         await refresh(unlessCompletedSince: state.withLock { $0.completedRefreshes })
     }
 
@@ -300,9 +297,9 @@ public final class RedisClusterClient: RedisRouter {
 
     /// Whether an `INFO replication` reply shows a replica whose link is up and recent.
     static func isFresh(replicationInfo info: String, maxSilenceSeconds: Int) -> Bool {
-        RedisNodeIdentity.field("role", in: info) == "slave"
-            && RedisNodeIdentity.field("master_link_status", in: info) == "up"
-            && (Int(RedisNodeIdentity.field("master_last_io_seconds_ago", in: info)).map { $0 >= 0 && $0 <= maxSilenceSeconds } ?? false)
+        RedisInfo.field("role", in: info) == "slave"
+            && RedisInfo.field("master_link_status", in: info) == "up"
+            && (Int(RedisInfo.field("master_last_io_seconds_ago", in: info)).map { $0 >= 0 && $0 <= maxSilenceSeconds } ?? false)
     }
 
     // MARK: Pools

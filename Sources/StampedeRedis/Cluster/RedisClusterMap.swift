@@ -85,13 +85,13 @@ public struct RedisClusterMap: Sendable, Equatable {
         self.init()
         guard let shardReplies = reply.array else { throw .unexpectedShape("CLUSTER SHARDS is not an array") }
         for shardReply in shardReplies {
-            let fields = Self.fields(shardReply)
+            let fields = shardReply.fields
             guard let slotBounds = fields["slots"]?.array, let nodeReplies = fields["nodes"]?.array else {
                 throw .unexpectedShape("a shard without slots or nodes")
             }
             var shard = RedisClusterShard(primary: nil, replicas: [])
             for nodeReply in nodeReplies {
-                let node = Self.fields(nodeReply)
+                let node = nodeReply.fields
                 guard node["health"]?.string == "online", let address = Self.address(node) else { continue }
                 if node["role"]?.string == "master" { shard.primary = address } else { shard.replicas.append(address) }
             }
@@ -134,18 +134,6 @@ public struct RedisClusterMap: Sendable, Equatable {
             for slot in Int(start)...Int(end) { owners[slot] = UInt16(index) }
             position += 2
         }
-    }
-
-    /// A flat `[name, value, name, value, …]` array as a dictionary.
-    private static func fields(_ reply: RESPValue) -> [String: RESPValue] {
-        guard let items = reply.array else { return [:] }
-        var fields: [String: RESPValue] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            if let name = items[index].string { fields[name] = items[index + 1] }
-            index += 2
-        }
-        return fields
     }
 
     /// A node's address: its `endpoint` when it announces one, else its `ip`; plain `port`.

@@ -51,12 +51,13 @@ struct RedisClusterPlan {
         return (groups, unrouted)
     }
 
-    /// Records the replies of one round's group; returns what the next round needs, and the
-    /// `MOVED`s seen (for the driver to patch its map).
+    /// Records the replies of one round's group; returns what the next round needs, the `MOVED`s
+    /// seen (for the driver to patch its map) and how many calls were answered `ASK`.
     mutating func record(_ groupReplies: [RESPValue], for indexes: [Int], node: RedisNodeIdentity)
-        -> (next: NextRound, moves: [(slot: Int, address: RedisNodeAddress)]) {
+        -> (next: NextRound, moves: [(slot: Int, address: RedisNodeAddress)], asks: Int) {
         var next = NextRound()
         var moves: [(Int, RedisNodeAddress)] = []
+        var asks = 0
         for (index, reply) in zip(indexes, groupReplies) {
             askTargets[index] = nil
             switch RedisRedirection(reply) {
@@ -65,6 +66,7 @@ struct RedisClusterPlan {
                 moves.append((slot, address))
             case .ask(_, let address)?:
                 askTargets[index] = address
+                asks += 1
             case .retryLater?:
                 next.backOff = true
             case nil:
@@ -72,7 +74,7 @@ struct RedisClusterPlan {
                 nodes[index] = node
             }
         }
-        return (next, moves)
+        return (next, moves, asks)
     }
 
     /// Counts a round sent.

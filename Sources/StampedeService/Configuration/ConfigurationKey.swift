@@ -9,8 +9,6 @@ public struct ConfigurationKey: Sendable {
         case int(WritableKeyPath<StampedeConfiguration, Int> & Sendable, ClosedRange<Int>)
         case double(WritableKeyPath<StampedeConfiguration, Double> & Sendable, ClosedRange<Double>)
         case bool(WritableKeyPath<StampedeConfiguration, Bool> & Sendable)
-        /// A JSON array of identifiers; in the environment, a comma-separated list.
-        case identifiers(WritableKeyPath<StampedeConfiguration, [String]> & Sendable)
         /// A JSON array of strings (`items` says what they are, for errors), each checked by
         /// `validate` (nil = valid, else why not); in the environment, a comma-separated list.
         case list(WritableKeyPath<StampedeConfiguration, [String]> & Sendable, items: String, validate: @Sendable (String) -> String?)
@@ -48,7 +46,7 @@ public struct ConfigurationKey: Sendable {
         case .int(let path, _): return String(configuration[keyPath: path])
         case .double(let path, _): return String(configuration[keyPath: path])
         case .bool(let path): return String(configuration[keyPath: path])
-        case .identifiers(let path), .list(let path, _, _): return configuration[keyPath: path].joined(separator: ",")
+        case .list(let path, _, _): return configuration[keyPath: path].joined(separator: ",")
         case .shardOverrides(let path):
             return configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key):\($0.value.batchSize.map(String.init) ?? ""):\($0.value.maxInFlight.map(String.init) ?? "")" }
@@ -63,7 +61,7 @@ public struct ConfigurationKey: Sendable {
         case .int(let path, _): target[keyPath: path] = source[keyPath: path]
         case .double(let path, _): target[keyPath: path] = source[keyPath: path]
         case .bool(let path): target[keyPath: path] = source[keyPath: path]
-        case .identifiers(let path), .list(let path, _, _): target[keyPath: path] = source[keyPath: path]
+        case .list(let path, _, _): target[keyPath: path] = source[keyPath: path]
         case .shardOverrides(let path): target[keyPath: path] = source[keyPath: path]
         }
     }
@@ -73,7 +71,7 @@ public struct ConfigurationKey: Sendable {
         switch kind {
         case .string(let path, _): return "\"" + configuration[keyPath: path] + "\""
         case .int, .double, .bool: return describe(configuration)
-        case .identifiers(let path), .list(let path, _, _):
+        case .list(let path, _, _):
             return "[" + configuration[keyPath: path].map { "\"\($0)\"" }.joined(separator: ", ") + "]"
         case .shardOverrides(let path):
             return "{" + configuration[keyPath: path].sorted { $0.key < $1.key }.map { index, value in
@@ -117,7 +115,7 @@ public struct ConfigurationKey: Sendable {
                          help: "Most purchases one Redis decision carries (one purchase-script call per sale); 1 = no coalescing."),
         ConfigurationKey(name: "shards.commit_group_size", kind: .int(\.shardCommitGroupSize, 1...5000), live: true,
                          help: "Most orders one PostgreSQL commit carries (group commit); 1 = one commit per order."),
-        ConfigurationKey(name: "shards.pinned", kind: .identifiers(\.pinnedSales), live: true,
+        ConfigurationKey(name: "shards.pinned", kind: .list(\.pinnedSales, items: "sale ids", validate: saleID), live: true,
                          help: "Sale ids that get a dedicated shard each (indices count, count+1, … in this order). A change drains the old shards first."),
         ConfigurationKey(name: "shards.overrides", kind: .shardOverrides(\.shardOverrides), live: true,
                          help: "Per-shard batch_size / max_in_flight by shard index (pinned shards included)."),
@@ -207,6 +205,9 @@ public struct ConfigurationKey: Sendable {
                          live: false, help: "Log line format: text, or json (one JSON object per line)."),
     ]
 
+    private static let saleID: @Sendable (String) -> String? = {
+        ConfigurationLoader.isIdentifier($0) ? nil : "is not a sale id ([A-Za-z0-9._:-]{1,64})"
+    }
     private static let addressRange: @Sendable (String) -> String? = {
         ClientAddressRange($0) == nil ? "is not an IP address or CIDR block (e.g. 10.0.0.0/8)" : nil
     }

@@ -98,11 +98,10 @@ public enum ConfigurationLoader {
         case .bool:
             guard let flag = json.boolValue else { throw .wrongType(key: key.name, expected: "true or false") }
             try apply(key, text: String(flag), to: &configuration, source: key.name)
-        case .identifiers, .list:
-            // Both are arrays of strings in the file and comma-separated lists in the environment;
-            // the text form is checked item by item below.
-            let expected: String
-            if case .list(_, let items, _) = key.kind { expected = "an array of \(items)" } else { expected = "an array of sale ids" }
+        case .list(_, let items, _):
+            // An array of strings in the file, a comma-separated list in the environment: both are
+            // checked item by item in the text form below.
+            let expected = "an array of \(items)"
             guard case .array(let items) = json else { throw .wrongType(key: key.name, expected: expected) }
             var values: [String] = []
             for item in items {
@@ -152,12 +151,6 @@ public enum ConfigurationLoader {
             case "false", "0", "off", "no": configuration[keyPath: path] = false
             default: throw .wrongType(key: source, expected: "true or false")
             }
-        case .identifiers(let path):
-            let ids = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
-            for id in ids where !Self.isIdentifier(id) {
-                throw .invalidValue(key: source, value: id, reason: "is not a sale id ([A-Za-z0-9._:-]{1,64})")
-            }
-            configuration[keyPath: path] = ids
         case .list(let path, _, let validate):
             let values = text.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingPrefix(" ")) }
             for value in values {

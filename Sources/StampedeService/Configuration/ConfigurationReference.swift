@@ -40,7 +40,6 @@ public enum ConfigurationReference {
         case .int(_, let range): return "integer \(range.lowerBound)…\(range.upperBound)"
         case .double(_, let range): return "number \(trim(range.lowerBound))…\(trim(range.upperBound))"
         case .bool: return "`true` / `false`"
-        case .identifiers: return "array of sale ids (env: comma-separated)"
         case .list(_, let items, _): return "array of \(items) (env: comma-separated)"
         case .shardOverrides: return "object by shard index (env: `index:batch_size:max_in_flight`, …)"
         }

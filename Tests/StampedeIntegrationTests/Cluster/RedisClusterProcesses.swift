@@ -22,7 +22,7 @@ final class RedisClusterProcesses: @unchecked Sendable {
         var ports: [Int] = []
         while ports.count < 6 {
             let port = Int.random(in: 20_000...50_000)
-            if !ports.contains(port), Self.isFree(port), Self.isFree(port + 10_000) { ports.append(port) }
+            if !ports.contains(port), FaultEnvironment.isFree(port), FaultEnvironment.isFree(port + 10_000) { ports.append(port) }
         }
         for port in ports {
             let dir = "\(directory)/\(port)"
@@ -134,17 +134,5 @@ final class RedisClusterProcesses: @unchecked Sendable {
             node.process?.send(SIGKILL)
             node.process?.wait()
         }
-    }
-
-    private static func isFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
     }
 }
