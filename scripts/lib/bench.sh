@@ -1,0 +1,13 @@
+# shellcheck shell=bash
+# What scripts/bench and scripts/bench-cluster share. Source it after scripts/lib/services.sh.
+
+# define_sale ID STOCK LIMIT: a sale live for a day, defined through the Stampede at $base
+# (admin token STAMPEDE_ADMIN_TOKEN); dies unless it was created.
+define_sale() {
+  local now until status
+  now=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ); until=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+  status=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT "$base/admin/sales/$1" \
+    -H "Authorization: Bearer $STAMPEDE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"sku\":\"sku-bench\",\"price_cents\":999,\"stock\":$2,\"per_user_limit\":$3,\"starts_at\":\"$now\",\"ends_at\":\"$until\",\"reservation_ttl_seconds\":86400}")
+  [ "$status" = 201 ] || die "could not define sale $1 (HTTP $status)"
+}
