@@ -98,47 +98,6 @@ public final class Inventory: Sendable {
     /// The index of the shard that owns `saleID` now.
     public func shardIndex(for saleID: String) -> Int { directory.layout.owner(of: saleID) }
 
-    /// Queues a purchase on its sale's shard; false when shed (answer `503 overloaded`; nothing was
-    /// done). `purchase.complete` is called exactly once when it returns true.
-    public func submit(_ purchase: PendingPurchase) -> Bool {
-        admit(purchase, available: nil) == .queued
-    }
-
-    /// Whether a purchase of `saleID` is shed before any work: its shard is full and the sale is
-    /// not known to be sold out (those are answered `409` from memory, final and as cheap). The
-    /// sold-out board is only consulted for a full shard, so a normal purchase pays one lock here.
-    public func shedsAtTheDoor(_ saleID: String) -> Bool {
-        let limit = directory.atLimit(saleID)
-        guard limit.full, !soldOut.isSoldOut(saleID) else { return false }
-        limit.shard?.countShed()
-        return true
-    }
-
-    /// Takes in a purchase with stock-aware admission (`available`: the sale's cached remaining
-    /// units). `purchase.complete` is called exactly once when the answer is `.queued` — at once,
-    /// from memory, when the sale is known to be sold out and the purchase has no idempotency key.
-    public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {
-        if let outcome = answerFromMemory(saleID: purchase.request.saleID, idempotencyKey: purchase.request.idempotencyKey) {
-            purchase.complete(outcome)
-            return .queued
-        }
-        return admitToShard(purchase, available: available)
-    }
-
-    /// `admit` without the answer from memory, for a caller that asked `answerFromMemory` itself
-    /// (the HTTP handler does, before it spends an order id and a closure on the purchase).
-    public func admitToShard(_ purchase: PendingPurchase, available: Int64?) -> Admission {
-        directory.admit(purchase, available: available)
-    }
-
-    /// The answer to a purchase when memory alone can give it: `sold_out` (or `sale_ended`) for a
-    /// sale known to be sold out, when the purchase has no `Idempotency-Key` (a retry with a key
-    /// must reach Redis, which returns the first order if it was in fact taken). Nil otherwise.
-    public func answerFromMemory(saleID: String, idempotencyKey: String?) -> PurchaseOutcome? {
-        guard idempotencyKey == nil else { return nil }
-        return soldOut.answer(for: saleID)
-    }
-
     /// Applies new shard tunables, count and pins live; a change that moves sales drains the old
     /// shards first. Returns once the new layout serves purchases.
     public func reshard(_ update: InventoryConfiguration) async {

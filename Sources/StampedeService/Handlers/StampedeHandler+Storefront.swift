@@ -37,75 +37,47 @@ extension StampedeHandler {
         }
     }
 
-    /// `POST /v1/sales/{id}/orders`: validates, then hands the purchase to the sale's shard, which
-    /// answers once the order is committed (or rejected).
+    /// `POST /v1/sales/{id}/orders`: one call to the inventory, which sheds, validates (with this
+    /// handler's decoding and token check), decides and commits the purchase, and answers once.
     func purchase(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
         if draining.load(ordering: .relaxed) {
             metrics.recordPurchase(.unavailable)
             return exchange.send(APIResponse.from(.unavailable("this instance is shutting down; retry")))
         }
-        if inventory.shedsAtTheDoor(saleID) {
-            // Overloaded: answered before the body is even decoded — a shed costs next to nothing,
-            // so a flood of them does not take the CPU the admitted purchases need.
-            metrics.recordShed(reason: Admission.shedInFlight.reason)
-            metrics.recordPurchase(.overloaded)
-            return exchange.send(APIResponse.overloaded(retryAfter: live.withLock { $0.retryAfterSeconds }))
-        }
-        let buyer: (userID: String, quantity: Int64)
-        do {
-            buyer = try RequestDecoding.purchase(request.body)
-        } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
-        }
-        let key = request.headers["Idempotency-Key"]
-        if let key, !Identifier.isValidIdempotencyKey(key) {
-            return exchange.send(APIResponse.error(400, "invalid_id", "Idempotency-Key must match [A-Za-z0-9._:-]{1,128}"))
-        }
-        let purchase = PurchaseAttempt(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
-        switch inventory.cache.lookup(saleID, now: exchange.started) {
-        case .fresh(let sale):
+        inventory.purchase(saleID: saleID, started: exchange.started, form: { () throws(RequestRejection) in
+            let buyer = try RequestDecoding.purchase(request.body)
+            let key = request.headers["Idempotency-Key"]
+            if let key, !Identifier.isValidIdempotencyKey(key) {
+                throw .id("Idempotency-Key must match [A-Za-z0-9._:-]{1,128}")
+            }
+            return PurchaseAttempt(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
+        }, vet: { sale, attempt in
             // The token is read only for a sale that requires one: most do not, and a header
             // lookup scans the head.
-            if refusesToken(request.headers[PurchaseTokenVerifier.header], sale: sale, purchase, exchange) { return }
-            submit(purchase, sale: sale, exchange, retryUnknown: true)
-        case .absent:
-            exchange.send(APIResponse.from(.unknownSale(saleID)))
-        case .needsLoad(let stale):
-            // A token-protected sale refuses a bad token before any Redis call when the cache
-            // still holds the sale; otherwise its definition is read first.
-            let token = request.headers[PurchaseTokenVerifier.header]
-            if let stale, refusesToken(token, sale: stale, purchase, exchange) { return }
-            Task {
-                do {
-                    guard let sale = try await self.inventory.loadSale(saleID) else {
-                        return exchange.send(APIResponse.from(.unknownSale(saleID)))
-                    }
-                    if self.refusesToken(token, sale: sale, purchase, exchange) { return }
-                    self.submit(purchase, sale: sale, exchange, retryUnknown: true)
-                } catch let error as InventoryError {
-                    exchange.send(APIResponse.from(error))
-                } catch {
-                    exchange.send(APIResponse.from(.unavailable("\(error)")))
-                }
+            guard sale.definition.purchaseTokenRequired else { return nil }
+            let verifier = self.live.withLock { $0.purchaseTokens }
+            let now = Timestamp.now().milliseconds / 1000
+            return verifier.verify(request.headers[PurchaseTokenVerifier.header], saleID: attempt.saleID,
+                                   userID: attempt.userID, now: now)
+        }, answer: { answer in
+            switch answer {
+            case .outcome(let outcome, let attempt):
+                self.answer(outcome, attempt, exchange)
+            case .shed(let admission):
+                // Overloaded: answered before the body is even decoded when the shard is full.
+                self.metrics.recordShed(reason: admission.reason)
+                self.metrics.recordPurchase(.overloaded)
+                exchange.send(APIResponse.overloaded(retryAfter: self.live.withLock { $0.retryAfterSeconds }))
+            case .refused(let rejection as PurchaseTokenVerifier.Rejection):
+                self.metrics.recordPurchase(.invalidToken)
+                self.metrics.recordLimited("purchase_token_" + rejection.rawValue)
+                exchange.send(APIResponse.error(403, "invalid_token", Self.tokenMessage(rejection)))
+            case .refused(let rejection as RequestRejection):
+                exchange.send(APIResponse.error(rejection.status, rejection.code, rejection.message))
+            case .refused(let error):
+                exchange.send(APIResponse.from(.unavailable("\(error)")))
             }
-        }
-    }
-
-    /// Answers `403 invalid_token` and returns true when `sale` requires a purchase token and
-    /// `token` does not let this user buy in this sale now.
-    private func refusesToken(_ token: @autoclosure () -> String?, sale: Sale, _ purchase: PurchaseAttempt,
-                              _ exchange: Exchange) -> Bool {
-        guard sale.definition.purchaseTokenRequired else { return false }
-        let token = token()
-        let verifier = live.withLock { $0.purchaseTokens }
-        let now = Timestamp.now().milliseconds / 1000
-        guard let rejection = verifier.verify(token, saleID: purchase.saleID, userID: purchase.userID, now: now) else {
-            return false
-        }
-        metrics.recordPurchase(.invalidToken)
-        metrics.recordLimited("purchase_token_" + rejection.rawValue)
-        exchange.send(APIResponse.error(403, "invalid_token", Self.tokenMessage(rejection)))
-        return true
+        })
     }
 
     static func tokenMessage(_ rejection: PurchaseTokenVerifier.Rejection) -> String {
@@ -115,46 +87,6 @@ extension StampedeHandler {
         case .expired: "the Purchase-Token has expired"
         case .tooLongLived: "the Purchase-Token expires too far in the future"
         case .forged: "the Purchase-Token is not valid for this user and sale"
-        }
-    }
-
-    /// Answers from memory when it can (a sold-out sale), else hands the purchase to its shard.
-    private func submit(_ purchase: PurchaseAttempt, sale: Sale, _ exchange: Exchange, retryUnknown: Bool) {
-        let limit = sale.definition.perUserLimit
-        if purchase.quantity > limit {
-            metrics.recordPurchase(.invalidQuantity)
-            return exchange.send(APIResponse.error(400, "invalid_quantity", "quantity must be between 1 and the per-user limit \(limit)"))
-        }
-        if let outcome = inventory.answerFromMemory(saleID: purchase.saleID, idempotencyKey: purchase.idempotencyKey) {
-            // The rush after the last unit: no order id, no shard, no Redis call.
-            return answer(outcome, purchase, exchange)
-        }
-        let request = PurchaseRequest(saleID: purchase.saleID, userID: purchase.userID, quantity: purchase.quantity,
-                                      idempotencyKey: purchase.idempotencyKey)
-        let admission = inventory.admitToShard(PendingPurchase(request: request) { outcome in
-            if outcome == .unknownSale || outcome == .stale, retryUnknown {
-                // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
-                // PostgreSQL, then try once more (the buyer waits for the rebuild, nothing was taken).
-                Task {
-                    do {
-                        if try await self.inventory.rebuild(purchase.saleID), let sale = try await self.inventory.loadSale(purchase.saleID) {
-                            self.submit(purchase, sale: sale, exchange, retryUnknown: false)
-                        } else {
-                            self.answer(.unknownSale, purchase, exchange)
-                        }
-                    } catch {
-                        self.answer(.unavailable("the sale's stock counters are being rebuilt: \(error)"), purchase, exchange)
-                    }
-                }
-                return
-            }
-            self.answer(outcome, purchase, exchange)
-        }, available: sale.available)
-        if admission != .queued {
-            metrics.recordShed(reason: admission.reason)
-            metrics.recordPurchase(.overloaded)
-            let retryAfter = live.withLock { $0.retryAfterSeconds }
-            exchange.send(APIResponse.overloaded(retryAfter: retryAfter))
         }
     }
 
@@ -201,13 +133,4 @@ extension StampedeHandler {
         writer.endObject()
         return APIResponse.json(200, writer)
     }
-}
-
-/// A purchase as the storefront asked for it, validated but not yet given an order id (a purchase
-/// answered from memory never needs one).
-struct PurchaseAttempt: Sendable {
-    var saleID: String
-    var userID: String
-    var quantity: Int64
-    var idempotencyKey: String?
 }

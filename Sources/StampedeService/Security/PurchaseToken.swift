@@ -12,7 +12,7 @@ import COpenSSL
 /// the signed message is unambiguous, and a token for one user or sale verifies for no other.
 public struct PurchaseTokenVerifier: Sendable {
     /// Why a token was refused; every case is answered `403 invalid_token`.
-    public enum Rejection: String, Sendable, Equatable {
+    public enum Rejection: String, Error, Sendable, Equatable {
         case missing, malformed, expired
         /// The expiry lies further ahead than `maxLifetimeSeconds`.
         case tooLongLived = "too_long_lived"

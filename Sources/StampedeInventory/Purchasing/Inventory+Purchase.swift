@@ -1,0 +1,109 @@
+/// What became of a purchase handed to `Inventory.purchase`: exactly one is given to its `answer`.
+public enum PurchaseAnswer: Sendable {
+    /// The purchase ran to an outcome (or was answered from memory).
+    case outcome(PurchaseOutcome, of: PurchaseAttempt)
+    /// Shed before any work (`503 overloaded`): nothing was done.
+    case shed(Admission)
+    /// The caller's own checks refused it — its form (`form` threw) or the sale (`vet` refused):
+    /// the caller's error, unchanged. Nothing was done.
+    case refused(any Error)
+}
+
+extension Inventory {
+    /// The storefront's one purchase call: from the shed at the door to the committed order.
+    ///
+    /// In order: a full shard sheds the purchase before its form is even read (a shed costs next to
+    /// nothing, so a flood of them leaves the CPU to admitted purchases) — unless the sale is known
+    /// to be sold out, which memory answers as cheaply; `form()` then gives the validated purchase
+    /// (a thrown error is answered `.refused`); the sale comes from the cache, or is read (rebuilt
+    /// from PostgreSQL if Redis lost it); `vet` may refuse it for that sale (a purchase token);
+    /// the per-user limit is checked; memory answers a sold-out sale; and the shard decides and
+    /// commits it. A sale whose counters are gone or stale is rebuilt from PostgreSQL and the
+    /// purchase tried once more — the buyer waits for the rebuild; nothing was taken.
+    ///
+    /// `answer` is called exactly once, maybe before this returns. `started` is the request's
+    /// monotonic start, the cache's clock.
+    public func purchase(saleID: String, started: UInt64, form: () throws -> PurchaseAttempt,
+                         vet: @escaping @Sendable (Sale, PurchaseAttempt) -> (any Error)?,
+                         answer: @escaping @Sendable (PurchaseAnswer) -> Void) {
+        if shedsAtTheDoor(saleID) { return answer(.shed(.shedInFlight)) }
+        let attempt: PurchaseAttempt
+        do {
+            attempt = try form()
+        } catch {
+            return answer(.refused(error))
+        }
+        switch cache.lookup(saleID, now: started) {
+        case .fresh(let sale):
+            if let refusal = vet(sale, attempt) { return answer(.refused(refusal)) }
+            submit(attempt, sale: sale, retryStale: true, answer: answer)
+        case .absent:
+            answer(.outcome(.unknownSale, of: attempt))
+        case .needsLoad(let stale):
+            // A sale that refuses this buyer refuses before any Redis call while the cache still
+            // holds it; otherwise its definition is read first.
+            if let stale, let refusal = vet(stale, attempt) { return answer(.refused(refusal)) }
+            Task {
+                do {
+                    guard let sale = try await self.loadSale(saleID) else { return answer(.outcome(.unknownSale, of: attempt)) }
+                    if let refusal = vet(sale, attempt) { return answer(.refused(refusal)) }
+                    self.submit(attempt, sale: sale, retryStale: true, answer: answer)
+                } catch InventoryError.unknownSale {
+                    answer(.outcome(.unknownSale, of: attempt))
+                } catch {
+                    answer(.outcome(.unavailable(PurchaseBatchProcessor.reason(error)), of: attempt))
+                }
+            }
+        }
+    }
+
+    /// Whether a purchase of `saleID` is shed before any work: its shard is full and the sale is
+    /// not known to be sold out (those are answered `409` from memory, final and as cheap). The
+    /// sold-out board is only consulted for a full shard, so a normal purchase pays one lock here.
+    func shedsAtTheDoor(_ saleID: String) -> Bool {
+        let limit = directory.atLimit(saleID)
+        guard limit.full, !soldOut.isSoldOut(saleID) else { return false }
+        limit.shard?.countShed()
+        return true
+    }
+
+    /// The answer to a purchase when memory alone can give it: `sold_out` (or `sale_ended`) for a
+    /// sale known to be sold out, when the purchase has no `Idempotency-Key` (a retry with a key
+    /// must reach Redis, which returns the first order if it was in fact taken). Nil otherwise.
+    func answerFromMemory(saleID: String, idempotencyKey: String?) -> PurchaseOutcome? {
+        guard idempotencyKey == nil else { return nil }
+        return soldOut.answer(for: saleID)
+    }
+
+    /// Answers from memory when it can, else hands the purchase to its shard (stock-aware
+    /// admission on the sale's cached remaining units). `retryStale`: rebuild and try once more
+    /// when the shard finds the sale's counters gone or stale.
+    private func submit(_ attempt: PurchaseAttempt, sale: Sale, retryStale: Bool,
+                        answer: @escaping @Sendable (PurchaseAnswer) -> Void) {
+        let limit = sale.definition.perUserLimit
+        if attempt.quantity > limit { return answer(.outcome(.invalidQuantity(limit: limit), of: attempt)) }
+        if let outcome = answerFromMemory(saleID: attempt.saleID, idempotencyKey: attempt.idempotencyKey) {
+            // The rush after the last unit: no order id, no shard, no Redis call.
+            return answer(.outcome(outcome, of: attempt))
+        }
+        let request = PurchaseRequest(saleID: attempt.saleID, userID: attempt.userID, quantity: attempt.quantity,
+                                      idempotencyKey: attempt.idempotencyKey)
+        let admission = directory.admit(PendingPurchase(request: request) { outcome in
+            guard retryStale, outcome == .unknownSale || outcome == .stale else { return answer(.outcome(outcome, of: attempt)) }
+            // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
+            // PostgreSQL, then try once more.
+            Task {
+                do {
+                    if try await self.rebuild(attempt.saleID), let sale = try await self.loadSale(attempt.saleID) {
+                        self.submit(attempt, sale: sale, retryStale: false, answer: answer)
+                    } else {
+                        answer(.outcome(.unknownSale, of: attempt))
+                    }
+                } catch {
+                    answer(.outcome(.unavailable("the sale's stock counters are being rebuilt: \(error)"), of: attempt))
+                }
+            }
+        }, available: sale.available)
+        if admission != .queued { answer(.shed(admission)) }
+    }
+}
