@@ -60,76 +60,67 @@ extension Inventory {
         return report
     }
 
-    private func reconcileSales(_ saleIDs: [String], grace: Double, into report: inout ReconcileReport) async throws(InventoryError) {
-        // PostgreSQL first: an order it holds was taken in Redis before, so reading Redis second
-        // can only see more orders taken, never fewer — unless Redis lost them.
+    /// The facts for `saleIDs`, read in the order that makes them safe to compare: PostgreSQL
+    /// first — an order it holds was taken in Redis before, so reading Redis second can only see
+    /// more orders taken, never fewer, unless Redis lost them.
+    func reconcilePlan(_ saleIDs: [String], grace: Double, compacting: Bool) async throws(InventoryError) -> ReconcilePlan {
         let truth = try await sales.figures(saleIDs)
-        if !report.dryRun { try await sales.compactOrderCounts(saleIDs) }
+        if compacting { try await sales.compactOrderCounts(saleIDs) }
         let seen = try await ledger.inspect(saleIDs)
         let cutoff = Timestamp.now().milliseconds - Int64(grace * 1000)
-        for redis in seen {
-            guard let pg = truth[redis.saleID] else { continue }
-            let reason: String?
-            if redis.epoch == nil {
-                reason = "missing or invalidated in Redis"
-            } else if !redis.isCurrent {
-                reason = "counters from another Redis run (restart or failover: they may be behind)"
-            } else if pg.epoch != redis.epoch, try await sales.epochs([redis.saleID])[redis.saleID] != redis.epoch {
-                // (Read again: a rebuild between the PostgreSQL read and the Redis read is no fault.)
-                reason = "Redis epoch \(redis.epoch!) is not the one PostgreSQL accepts (\(pg.epoch.map(String.init(describing:)) ?? "none"))"
-            } else if pg.ordersTaken > redis.ordersTaken {
-                reason = "Redis is behind: PostgreSQL holds \(pg.ordersTaken) orders, Redis took \(redis.ordersTaken)"
-            } else {
-                reason = nil
-            }
-            if let reason {
-                if !report.dryRun {
-                    if let epoch = redis.epoch, redis.isCurrent { try await ledger.invalidate(saleID: redis.saleID, epoch: epoch) }
-                    _ = try await rebuild(redis.saleID)
-                }
-                report.record(.saleRebuilt, 1, "sale \(redis.saleID): \(reason) → rebuilt from PostgreSQL")
+        let accepted = try await sales.epochs(ReconcilePlan.epochsToConfirm(truth: truth, seen: seen))
+        let committed = try await orders.committed(seen.flatMap { $0.pending.map(\.orderID) })
+        return ReconcilePlan.make(truth: truth, seen: seen, accepted: accepted, committed: committed, cutoff: cutoff)
+    }
+
+    private func reconcileSales(_ saleIDs: [String], grace: Double, into report: inout ReconcileReport) async throws(InventoryError) {
+        let plan = try await reconcilePlan(saleIDs, grace: grace, compacting: !report.dryRun)
+        report.drifts += plan.drifts
+        for step in plan.steps {
+            guard !report.dryRun else {
+                report.record(step.kind, step.count, step.description)
                 continue
             }
-            guard let epoch = redis.epoch else { continue }
-            let committed = try await orders.committed(redis.pending.map(\.orderID))
-            var uncommitted: Int64 = 0
-            var stranded: [Order] = []
-            var cleared: [Order] = []
-            for entry in redis.pending {
-                let order = entry.record.order(orderID: entry.orderID, saleID: redis.saleID, sku: "", priceCents: 0)
-                if committed.contains(entry.orderID) {
-                    if entry.record.createdAt.milliseconds <= cutoff { cleared.append(order) }
-                } else {
-                    uncommitted += entry.record.quantity
-                    if entry.record.createdAt.milliseconds <= cutoff { stranded.append(order) }
+            switch step {
+            case .rebuild(let saleID, let reason, let invalidate):
+                if let epoch = invalidate { try await ledger.invalidate(saleID: saleID, epoch: epoch) }
+                _ = try await rebuild(saleID)
+                report.record(.saleRebuilt, 1, "sale \(saleID): \(reason) → rebuilt from PostgreSQL")
+            case .commitStranded(let saleID, let epoch, let stranded):
+                guard let sale = try await sales.sale(saleID) else { continue }
+                let orders = stranded.map {
+                    Order(orderID: $0.orderID, saleID: $0.saleID, sku: sale.definition.sku, userID: $0.userID,
+                          quantity: $0.quantity, priceCents: sale.definition.priceCents, status: .reserved,
+                          createdAt: $0.createdAt, expiresAt: $0.expiresAt, idempotencyKey: $0.idempotencyKey)
                 }
-            }
-            if !ReconcileReport.isConserved(available: redis.available, held: pg.held, uncommitted: uncommitted,
-                                            stock: pg.stock, restocked: pg.restocked) {
-                report.drifts.append("sale \(redis.saleID): available \(redis.available) + held \(pg.held) + uncommitted "
-                                     + "\(uncommitted) ≠ stock \(pg.stock) + restocked \(pg.restocked)")
-            }
-            if !stranded.isEmpty {
-                if report.dryRun {
-                    report.record(.outboxCommitted, stranded.count, "sale \(redis.saleID): \(stranded.count) reservations stranded in the outbox → commit")
-                } else {
-                    guard let sale = try await sales.sale(redis.saleID) else { continue }
-                    let orders = stranded.map {
-                        Order(orderID: $0.orderID, saleID: $0.saleID, sku: sale.definition.sku, userID: $0.userID,
-                              quantity: $0.quantity, priceCents: sale.definition.priceCents, status: .reserved,
-                              createdAt: $0.createdAt, expiresAt: $0.expiresAt, idempotencyKey: $0.idempotencyKey)
-                    }
-                    if let inserted = try await self.orders.commitRecovered(orders, saleID: redis.saleID, epoch: epoch) {
-                        try await ledger.acknowledge(orders)
-                        report.record(.outboxCommitted, inserted, "sale \(redis.saleID): committed \(inserted) reservations stranded in the outbox")
-                        report.record(.outboxAcknowledged, orders.count - inserted, "sale \(redis.saleID): cleared \(orders.count - inserted) outbox entries committed meanwhile")
-                    }
+                if let inserted = try await self.orders.commitRecovered(orders, saleID: saleID, epoch: epoch) {
+                    try await ledger.acknowledge(orders)
+                    report.record(.outboxCommitted, inserted, "sale \(saleID): committed \(inserted) reservations stranded in the outbox")
+                    report.record(.outboxAcknowledged, orders.count - inserted, "sale \(saleID): cleared \(orders.count - inserted) outbox entries committed meanwhile")
                 }
+            case .clearCommitted(let saleID, let cleared):
+                try await ledger.acknowledge(cleared)
+                report.record(.outboxAcknowledged, cleared.count, "sale \(saleID): \(cleared.count) committed orders left in the outbox → cleared")
             }
-            if !cleared.isEmpty {
-                if !report.dryRun { try await ledger.acknowledge(cleared) }
-                report.record(.outboxAcknowledged, cleared.count, "sale \(redis.saleID): \(cleared.count) committed orders left in the outbox → cleared")
-            }
+        }
+    }
+}
+
+extension ReconcilePlan.Step {
+    /// The report's kind for this step.
+    var kind: ReconcileReport.Kind {
+        switch self {
+        case .rebuild: .saleRebuilt
+        case .commitStranded: .outboxCommitted
+        case .clearCommitted: .outboxAcknowledged
+        }
+    }
+
+    /// How many repairs it counts as.
+    var count: Int {
+        switch self {
+        case .rebuild: 1
+        case .commitStranded(_, _, let orders), .clearCommitted(_, let orders): orders.count
         }
     }
 }
