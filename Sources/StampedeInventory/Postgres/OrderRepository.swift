@@ -27,18 +27,6 @@ public struct OrderRepository: Sendable {
     idempotency_key
     """
 
-    /// The outcome of committing one batch.
-    public struct BatchCommit: Sendable {
-        /// The replayed and looked-up orders, as read back from PostgreSQL. A new reservation is
-        /// not read back: unless its sale is `fenced`, it is committed exactly as given.
-        public var readBack: [String: Order] = [:]
-        /// Sales whose reservations were refused: decided under an epoch PostgreSQL no longer
-        /// accepts (the counters were rebuilt meanwhile). Nothing of theirs was inserted.
-        public var fenced: Set<String> = []
-        /// How many of the new reservations are committed (those of sales not fenced).
-        public var reservedCommitted = 0
-    }
-
     /// Commits a group: inserts `reserved` (new reservations) and `replayed` (reservations still in
     /// the outbox, re-sent by idempotent retries) — each at most once — and reads back every order
     /// of `lookup`. Returning means committed.
@@ -52,7 +40,7 @@ public struct OrderRepository: Sendable {
     /// which PostgreSQL runs and commits atomically on its own: one round trip and one commit for
     /// the whole group.
     public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
-                            epochs: [String: RedisEpoch]) async throws(InventoryError) -> BatchCommit {
+                            epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
         do {
             defer {
                 if routing.recordsWrites {
@@ -61,7 +49,7 @@ public struct OrderRepository: Sendable {
             }
             let requested = Set((reserved + replayed).map(\.saleID))
             if replayed.isEmpty && lookup.isEmpty {
-                guard !reserved.isEmpty else { return BatchCommit() }
+                guard !reserved.isEmpty else { return GroupCommit() }
                 let accepted = try await writer.withConnection { connection in
                     do {
                         return try Self.insertFenced(reserved, epochs: epochs, skippingExisting: false, on: connection).accepted
@@ -72,7 +60,7 @@ public struct OrderRepository: Sendable {
                     }
                 }
                 let fenced = requested.subtracting(accepted)
-                return BatchCommit(fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
+                return GroupCommit(fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
             }
             return try await writer.transaction { connection in
                 let accepted = try Self.insertFenced(reserved + replayed, epochs: epochs, on: connection).accepted
@@ -82,7 +70,7 @@ public struct OrderRepository: Sendable {
                 if !missing.isEmpty {
                     for order in try Self.find(missing, on: connection) { found[order.orderID] = order }
                 }
-                return BatchCommit(readBack: found, fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
+                return GroupCommit(readBack: found, fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
             }
         } catch let error as InventoryError {
             throw error

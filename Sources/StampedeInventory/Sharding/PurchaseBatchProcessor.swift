@@ -11,8 +11,10 @@
 /// A shard runs one decision and one commit at a time, concurrently: while a group commits, the
 /// next batch is decided, and the purchases decided meanwhile form the next group.
 public struct PurchaseBatchProcessor: Sendable {
-    public let ledger: StockLedger
-    public let orders: OrderRepository
+    /// Redis in production (`StockLedger`); an in-memory stand-in in the unit tests.
+    public let ledger: any StockDecider
+    /// PostgreSQL in production (`OrderRepository`); an in-memory stand-in in the unit tests.
+    public let orders: any OrderCommitter
     /// Sales known to be sold out; a decision leaving a sale at 0 units marks it.
     public let soldOut: SoldOutBoard
     /// Called once per decided batch and once per committed group, for metrics.
@@ -38,7 +40,7 @@ public struct PurchaseBatchProcessor: Sendable {
         public var decideStarted = 0.0
     }
 
-    public init(ledger: StockLedger, orders: OrderRepository, soldOut: SoldOutBoard = SoldOutBoard(),
+    public init(ledger: any StockDecider, orders: any OrderCommitter, soldOut: SoldOutBoard = SoldOutBoard(),
                 observe: @escaping @Sendable (StageReport) -> Void = { _ in }) {
         self.ledger = ledger
         self.orders = orders
@@ -123,7 +125,7 @@ public struct PurchaseBatchProcessor: Sendable {
             }
         }
         let started = MonotonicClock.now()
-        let commit: OrderRepository.BatchCommit
+        let commit: GroupCommit
         do {
             commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup, epochs: epochs)
         } catch {
