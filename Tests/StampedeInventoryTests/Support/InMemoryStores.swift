@@ -14,6 +14,9 @@ final class InMemoryStock: StockDecider {
         var invalidated: [String] = []
         var holding = false
         var failing = false
+        /// Decisions in flight per sale, and whether a sale was ever decided by two at once.
+        var deciding: [String: Int] = [:]
+        var overlapped = false
     }
     let state = Mutex(State())
     let perUserLimit: Int64
@@ -29,6 +32,14 @@ final class InMemoryStock: StockDecider {
     func release() { state.withLock { $0.holding = false } }
 
     func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
+        let saleIDs = Set(requests.map(\.saleID))
+        state.withLock { s in
+            for saleID in saleIDs {
+                s.deciding[saleID, default: 0] += 1
+                if s.deciding[saleID]! > 1 { s.overlapped = true }
+            }
+        }
+        defer { state.withLock { s in for saleID in saleIDs { s.deciding[saleID]! -= 1 } } }
         while state.withLock({ $0.holding }) { try? await Task.sleep(nanoseconds: 1_000_000) }
         return try state.withLock { (s: inout State) throws(InventoryError) -> LedgerDecisions in
             if s.failing { throw .unavailable("in-memory stock is down") }
