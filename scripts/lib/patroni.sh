@@ -280,8 +280,8 @@ patroni_enable_backups() {
 # patroni_kill_node N: kill -9 of node N's Patroni and its postmaster (a crashed machine).
 patroni_kill_node() {
   local node="$PATRONI_DIR/node$1" pid postmaster
-  pid="$(cat "$node/patroni.pid" 2>/dev/null)"
-  postmaster="$(head -1 "$node/data/postmaster.pid" 2>/dev/null)"
+  pid="$(cat "$node/patroni.pid" 2>/dev/null)" || true
+  postmaster="$(head -1 "$node/data/postmaster.pid" 2>/dev/null)" || true
   [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
   [ -z "$postmaster" ] || kill -9 "$postmaster" 2>/dev/null || true
 }
@@ -303,7 +303,7 @@ stop_patroni_cluster() {
   for n in "${order[@]}"; do
     patroni_stop_node "$n"
   done
-  pid="$(cat "$PATRONI_DIR/etcd/etcd.pid" 2>/dev/null)"
+  pid="$(cat "$PATRONI_DIR/etcd/etcd.pid" 2>/dev/null)" || true
   if patroni_running "$PATRONI_DIR/etcd/etcd.pid"; then
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
