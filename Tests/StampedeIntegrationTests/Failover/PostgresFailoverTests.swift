@@ -29,10 +29,15 @@ struct PostgresFailoverTests {
         var foundByRetry: Int
         /// When purchases settled, in seconds after the fault.
         var settledAfterFault: [Double]
+        /// How long the `503` answers took: their count, median and slowest, in seconds.
+        var unavailableAnswers: Int
+        var unavailableMedian: Double
+        var unavailableSlowest: Double
 
         func print() {
-            Swift.print(String(format: "[failover %@] recovered after %.1f s, purchases unavailable for %.1f s, %d buyers answered after retrying (%d found their order by its key)",
-                               name, recovered, unavailable, retriedAndAnswered, foundByRetry))
+            Swift.print(String(format: "[failover %@] recovered after %.1f s, purchases unavailable for %.1f s, %d buyers answered after retrying (%d found their order by its key); %d answers 503, median %.3f s, slowest %.2f s",
+                               name, recovered, unavailable, retriedAndAnswered, foundByRetry,
+                               unavailableAnswers, unavailableMedian, unavailableSlowest))
         }
     }
 
@@ -70,9 +75,12 @@ struct PostgresFailoverTests {
         let settled = buyers.flatMap { $0.answers.filter(\.settled).map(\.at) }.sorted()
         let longestGap = zip(settled, settled.dropFirst()).map { $1 - $0 }.max() ?? 0
         let troubled = buyers.filter { $0.resolved && $0.answers.contains { !$0.settled } }
+        let refusals = buyers.flatMap(\.unavailableLatencies).sorted()
         let figures = Figures(name: name, recovered: recovered, unavailable: longestGap,
                               retriedAndAnswered: troubled.count, foundByRetry: buyers.filter(\.foundByRetry).count,
-                              settledAfterFault: settled.map { $0 - faultAt }.filter { $0 > 0 })
+                              settledAfterFault: settled.map { $0 - faultAt }.filter { $0 > 0 },
+                              unavailableAnswers: refusals.count, unavailableMedian: refusals.isEmpty ? 0 : refusals[refusals.count / 2],
+                              unavailableSlowest: refusals.last ?? 0)
         figures.print()
         #expect(buyers.allSatisfy { $0.oddAnswers.isEmpty }, "answers outside the contract: \(buyers.flatMap(\.oddAnswers).prefix(5))")
         // Stampede sold again once PostgreSQL had recovered: a purchase settled after that.
@@ -97,7 +105,7 @@ struct PostgresFailoverTests {
         let cluster = try healthyCluster()
         let old = try #require(cluster.leader(), "no leader")
         let standby = try #require(cluster.syncStandby(), "no synchronous standby")
-        let (_, log) = try await scenario("primary-killed", cluster: cluster) {
+        let (figures, log) = try await scenario("primary-killed", cluster: cluster) {
             cluster.kill9(node: old.node)
             guard let seconds = Self.time(within: 60, {
                 (1...PatroniCluster.nodes).contains { $0 != old.node && cluster.acceptsWrites(node: $0) }
@@ -108,6 +116,10 @@ struct PostgresFailoverTests {
         #expect(leader.name != old.name, "the killed node still leads")
         #expect(leader.name == standby.name, "the synchronous standby \(standby.name) should have been promoted, not \(leader.name)")
         #expect(leader.timeline > old.timeline, "a promotion starts a new timeline: \(old.timeline) → \(leader.timeline)")
+        // With no primary, purchases are refused at once (the writer pool's back-off), not after
+        // a connect or statement timeout.
+        #expect(figures.unavailableAnswers > 0, "no purchase was refused while there was no primary")
+        #expect(figures.unavailableMedian < 0.5, "503 unavailable should be fast: median \(figures.unavailableMedian) s")
         #expect(log.contains("PostgreSQL's incarnation changed"), "Stampede did not see the new timeline")
     }
 

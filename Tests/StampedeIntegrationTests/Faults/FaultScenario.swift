@@ -99,6 +99,8 @@ final class FaultScenario: @unchecked Sendable {
         /// The purchase was confirmed by a retry that found the order (200): an earlier attempt
         /// with the same key had an indefinite outcome.
         var foundByRetry = false
+        /// How long each `503` answer took to come, in seconds (a refusal should be fast).
+        var unavailableLatencies: [Double] = []
         /// Answers outside the contract for a purchase (a 5xx that is not `503 unavailable` or
         /// `overloaded` JSON with Retry-After, or an unexpected status), as "status body".
         var oddAnswers: [String] = []
@@ -130,6 +132,7 @@ final class FaultScenario: @unchecked Sendable {
                         if client == nil { usleep(50_000); continue }
                     }
                     let body = "{\"user_id\":\"\(buyer.user)\",\"quantity\":1}"
+                    let sent = Date()
                     guard let answer = try? client!.request("POST", "/v1/sales/\(saleID)/orders", body: body,
                                                             headers: [("Idempotency-Key", buyer.key)]) else {
                         client = nil  // timeout or dropped connection: retry with the same key
@@ -146,6 +149,7 @@ final class FaultScenario: @unchecked Sendable {
                         buyer.resolved = true
                     case 503:
                         buyer.unavailableAnswers += 1
+                        buyer.unavailableLatencies.append(Date().timeIntervalSince(sent))
                         let code = answer.json["error"]?.stringValue
                         if !(code == "unavailable" || code == "overloaded") || answer.headers["retry-after"] == nil {
                             buyer.oddAnswers.append("503 \(answer.text)")
