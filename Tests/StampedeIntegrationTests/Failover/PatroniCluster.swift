@@ -86,7 +86,8 @@ final class PatroniCluster: @unchecked Sendable {
     /// The synchronous standby, if any.
     func syncStandby() -> Member? { members().first { $0.role == "sync_standby" } }
 
-    /// Whether node `node`'s PostgreSQL is a primary that accepts writes (a write, not a claim).
+    /// Whether node `node`'s PostgreSQL is a read-write primary: it assigns a transaction id (a
+    /// commit that writes no WAL, so it does not wait for a synchronous standby).
     func acceptsWrites(node: Int) -> Bool {
         let uri = "postgresql://stampede@127.0.0.1:\(firstPort + node - 1)/stampede?connect_timeout=1"
         let result = try? FaultEnvironment.run("/usr/bin/psql", ["-d", uri, "-AtqX", "-v", "ON_ERROR_STOP=1", "-c",

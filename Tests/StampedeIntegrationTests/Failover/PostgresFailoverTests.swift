@@ -18,8 +18,9 @@ struct PostgresFailoverTests {
     /// What a scenario measured, printed as one line.
     struct Figures {
         var name: String
-        /// Seconds from the fault until the new primary accepted a write (or, for the standby's
-        /// loss, until another node was the synchronous standby).
+        /// Seconds from the fault until the new primary was read-write (it assigned a transaction
+        /// id; commits that write WAL may wait longer, for its synchronous standby) — or, for the
+        /// standby's loss, until another node was the synchronous standby.
         var recovered: Double
         /// The longest stretch with no purchase settled (201, 200 or 409), in seconds.
         var unavailable: Double
