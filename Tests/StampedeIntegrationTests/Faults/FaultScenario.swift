@@ -25,14 +25,16 @@ final class FaultScenario: @unchecked Sendable {
     let ports = PortBoard()
     private let instances = Mutex<[FaultStampede]>([])
 
-    init(_ name: String, stock: Int) throws {
+    /// `postgres`: a database to use instead of one of the scenario's own (the failover tests'
+    /// Patroni cluster, `FaultPostgres(attachedTo:reader:)`).
+    init(_ name: String, stock: Int, postgres attached: FaultPostgres? = nil) throws {
         self.name = name
         self.stock = stock
         directory = try FaultEnvironment.directory() + "/" + name
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         redis = try FaultRedis(directory: directory + "/redis")
-        postgres = try FaultPostgres(directory: directory + "/pg")
+        postgres = try attached ?? FaultPostgres(directory: directory + "/pg")
         saleID = TestServices.uniqueName(name)
     }
 
@@ -47,7 +49,7 @@ final class FaultScenario: @unchecked Sendable {
     @discardableResult
     func startStampede(environment extra: [String: String] = [:]) throws -> FaultStampede {
         let count = instances.withLock { $0.count }
-        let instance = try FaultStampede(redis: redis.address, postgres: postgres.uri,
+        let instance = try FaultStampede(redis: redis.address, postgres: postgres.uri, postgresReader: postgres.readerURI,
                                          logPath: "\(directory)/stampede-\(count).log", extra: extra)
         instances.withLock { $0.append(instance) }
         ports.list.withLock { $0.append(instance.port) }
@@ -91,6 +93,14 @@ final class FaultScenario: @unchecked Sendable {
         var resolved = false
         /// `503` answers seen (each followed by a retry).
         var unavailableAnswers = 0
+        /// When each answer came (seconds since the rush began) and whether it settled the buyer
+        /// (201, 200, 409) or not (503, a timeout, a dropped connection): where the outages were.
+        var answers: [(at: Double, settled: Bool)] = []
+        /// The purchase was confirmed by a retry that found the order (200): an earlier attempt
+        /// with the same key had an indefinite outcome.
+        var foundByRetry = false
+        /// How long each `503` answer took to come, in seconds (a refusal should be fast).
+        var unavailableLatencies: [Double] = []
         /// Answers outside the contract for a purchase (a 5xx that is not `503 unavailable` or
         /// `overloaded` JSON with Retry-After, or an unexpected status), as "status body".
         var oddAnswers: [String] = []
@@ -101,7 +111,8 @@ final class FaultScenario: @unchecked Sendable {
     /// Each thread waits `pace` seconds between its buyers, so the rush lasts long enough for a
     /// fault to land in the middle of it.
     func rush(buyers: Int, threads: Int = 24, pace: Double = 0.04, deadline: Double = 40) async -> [Buyer] {
-        let ends = Date().addingTimeInterval(deadline)
+        let began = Date()
+        let ends = began.addingTimeInterval(deadline)
         let saleID = self.saleID
         let ports = self.ports
         let perThread = await BlockingThreads.run(threads) { thread -> [Buyer] in
@@ -121,19 +132,24 @@ final class FaultScenario: @unchecked Sendable {
                         if client == nil { usleep(50_000); continue }
                     }
                     let body = "{\"user_id\":\"\(buyer.user)\",\"quantity\":1}"
+                    let sent = Date()
                     guard let answer = try? client!.request("POST", "/v1/sales/\(saleID)/orders", body: body,
                                                             headers: [("Idempotency-Key", buyer.key)]) else {
                         client = nil  // timeout or dropped connection: retry with the same key
+                        buyer.answers.append((Date().timeIntervalSince(began), false))
                         usleep(50_000)
                         continue
                     }
                     buyer.finalStatus = answer.status
+                    buyer.answers.append((Date().timeIntervalSince(began), [200, 201, 409].contains(answer.status)))
+                    if answer.status == 200 && buyer.attempts > 1 { buyer.foundByRetry = true }
                     switch answer.status {
                     case 200, 201:
                         buyer.confirmed.append(answer.json["order_id"]?.stringValue ?? "?")
                         buyer.resolved = true
                     case 503:
                         buyer.unavailableAnswers += 1
+                        buyer.unavailableLatencies.append(Date().timeIntervalSince(sent))
                         let code = answer.json["error"]?.stringValue
                         if !(code == "unavailable" || code == "overloaded") || answer.headers["retry-after"] == nil {
                             buyer.oddAnswers.append("503 \(answer.text)")

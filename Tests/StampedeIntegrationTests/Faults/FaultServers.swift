@@ -88,6 +88,11 @@ final class FaultPostgres: @unchecked Sendable {
     let port: Int
     let directory: String
     private(set) var running = false
+    /// Where Stampede writes and the invariants are read: this server, or (attached) whichever
+    /// node of a Patroni cluster is primary.
+    let uri: String
+    /// Where Stampede's reader pool connects (the writer's URI unless attached with another).
+    let readerURI: String
 
     private static let template: Result<String, any Error> = Result {
         let dir = try FaultEnvironment.directory() + "/pg-template"
@@ -105,6 +110,8 @@ final class FaultPostgres: @unchecked Sendable {
     init(directory: String) throws {
         port = FaultEnvironment.freePort()
         self.directory = directory
+        uri = "postgresql://stampede@127.0.0.1:\(port)/stampede"
+        readerURI = uri
         let template = try Self.template.get()
         try? FileManager.default.removeItem(atPath: directory)
         try FaultEnvironment.run("/bin/cp", ["-a", template, directory])
@@ -113,9 +120,16 @@ final class FaultPostgres: @unchecked Sendable {
                                                    "-qc", "CREATE DATABASE stampede"])
     }
 
-    deinit { stopImmediately() }
+    /// A database this object neither starts nor stops (the failover tests' Patroni cluster):
+    /// `writer` is its read-write multi-host URI, `reader` the one Stampede reads through.
+    init(attachedTo writer: String, reader: String) {
+        port = 0
+        directory = ""
+        uri = writer
+        readerURI = reader
+    }
 
-    var uri: String { "postgresql://stampede@127.0.0.1:\(port)/stampede" }
+    deinit { stopImmediately() }
 
     func start() throws {
         try Self.asUser(FaultEnvironment.postgresBin + "/pg_ctl", [
@@ -135,8 +149,7 @@ final class FaultPostgres: @unchecked Sendable {
     }
 
     func query(_ sql: String) throws -> [[String]] {
-        let output = try FaultEnvironment.run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "stampede",
-                                                                "-d", "stampede", "-AtF", "\t", "-c", sql]).output
+        let output = try FaultEnvironment.run("/usr/bin/psql", ["-d", uri, "-AtF", "\t", "-c", sql]).output
         return output.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
     }
 
@@ -153,7 +166,7 @@ final class FaultStampede: @unchecked Sendable {
     private let process: ChildProcess
     let logPath: String
 
-    init(redis: String, postgres: String, logPath: String, extra: [String: String] = [:]) throws {
+    init(redis: String, postgres: String, postgresReader: String? = nil, logPath: String, extra: [String: String] = [:]) throws {
         port = FaultEnvironment.freePort()
         self.logPath = logPath
         var environment = ChildProcess.currentEnvironment().filter { !$0.key.hasPrefix("STAMPEDE_") }
@@ -161,7 +174,7 @@ final class FaultStampede: @unchecked Sendable {
             "STAMPEDE_LISTEN": "127.0.0.1:\(port)", "STAMPEDE_THREADS": "2", "STAMPEDE_SHARDS_COUNT": "2",
             "STAMPEDE_ADMIN_TOKEN": FaultScenario.adminToken,
             "STAMPEDE_REDIS_WRITER": redis, "STAMPEDE_REDIS_READER": redis,
-            "STAMPEDE_POSTGRES_WRITER": postgres, "STAMPEDE_POSTGRES_READER": postgres,
+            "STAMPEDE_POSTGRES_WRITER": postgres, "STAMPEDE_POSTGRES_READER": postgresReader ?? postgres,
             "STAMPEDE_REDIS_COMMAND_TIMEOUT_MS": "1000", "STAMPEDE_REDIS_CONNECT_TIMEOUT_MS": "500",
             "STAMPEDE_POOLS_ACQUIRE_TIMEOUT_MS": "1500", "STAMPEDE_POSTGRES_CONNECT_TIMEOUT_SECONDS": "1",
             "STAMPEDE_POSTGRES_STATEMENT_TIMEOUT_MS": "3000", "STAMPEDE_POSTGRES_TCP_TIMEOUT_MS": "3000",
