@@ -141,7 +141,9 @@ struct EpochRebuildTests {
             #expect(try await inventory.orders.order(stranded.orderID) == nil)
 
             let real = await inventory.reconcile(outboxGraceSeconds: 0, saleIDs: [staleSale, outboxSale])
-            #expect((real.counts[.saleRebuilt] ?? 0) >= 1)
+            // The stale sale is current afterwards. The rebuild is not counted here: a reconciler
+            // of another suite in this process may have listed the sale before it was hidden and
+            // rebuild it first (its decision is `ReconcilePlanTests`' to check).
             #expect((real.counts[.outboxCommitted] ?? 0) >= 1)
             #expect(try await inventory.ledger.inspect([staleSale])[0].isCurrent)
             #expect(try await inventory.orders.order(stranded.orderID)?.status == .reserved)
