@@ -32,7 +32,10 @@ extension Inventory {
             guard !lost.isEmpty else { return }
             try await sales.recordLostOrders(lost)
             for order in lost {
-                logger.error("an order Redis had taken is not in PostgreSQL after it went back in time: contact the buyer", metadata: [
+                // After a restore its buyer may hold a 201. After the promotion of a synchronous
+                // standby every 201 is on the new primary, so these are commits cut short by the
+                // failover, answered 503: the buyer's retry buys anew.
+                logger.error("an order Redis had taken is not in PostgreSQL after a restore or a promotion: after a restore, contact the buyer; after a synchronous failover its buyer was answered 503, not 201", metadata: [
                     "order_id": "\(order.orderID)", "sale_id": "\(saleID)", "user_id": "\(order.userID ?? "")",
                     "redis_epoch": "\(order.redisEpoch)", "postgres": "\(order.postgresIncarnation)",
                 ])
