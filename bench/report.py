@@ -360,7 +360,7 @@ def main():
     lines.append("peak RSS of Stampede: %.1f MiB" % (int(settings.get("peak_rss_kb", "0")) / 1024))
 
     # The CPU row: each process's CPU during the row, per answer that counts (purchases: 201s).
-    cpu_rows = [(name, cpu_per_answer(raw, name, rows[name])) for name in ("nginx", "sale", "purchase", "soldout", "baseline")
+    cpu_rows = [(name, cpu_per_answer(raw, name, rows[name])) for name in ("nginx", "health", "sale", "purchase", "soldout", "baseline")
                 if name in rows]
     cpu_rows = [(name, cpu) for name, cpu in cpu_rows if cpu]
     cpu_summary = {}
