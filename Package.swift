@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool"]),
         .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis"]),
         .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit"]),
-        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeService"]),
+        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePool"]),
         .testTarget(
             name: "StampedeIntegrationTests",
             dependencies: ["StampedeService", "StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedeHTTP"]
@@ -113,6 +113,33 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: JSON module and per-module test targets
+// The JSON reader and writer are a module of their own (requests, responses and the configuration
+// file all go through it). It is on every answer's path, so release builds optimize it across the
+// module boundary: without that its small methods stay calls from the handlers instead of being
+// inlined into them. Each module's unit tests are a target named after it.
+package.targets.append(contentsOf: [
+    .target(
+        name: "StampedeJSON",
+        swiftSettings: hotPathSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+    ),
+    .target(name: "StampedeTestSupport", dependencies: ["StampedeJSON"], path: "Tests/StampedeTestSupport"),
+    .testTarget(name: "StampedeJSONTests", dependencies: ["StampedeJSON", "StampedeTestSupport"]),
+    .testTarget(
+        name: "StampedeServiceTests",
+        dependencies: [
+            "StampedeService", "StampedeJSON", "StampedeInventory", "StampedeHTTP", "StampedePool", "StampedeTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]
+    ),
+])
+for target in package.targets where ["StampedeService", "stampede", "StampedeIntegrationTests"].contains(target.name) {
+    target.dependencies.append("StampedeJSON")
+}
+for target in package.targets where target.name == "StampedeInventoryTests" {
+    target.dependencies.append("StampedeTestSupport")
+}
 
 // MARK: Fuzz targets
 // libFuzzer executables under Fuzz/, declared only when STAMPEDE_FUZZ is set: `scripts/fuzz` builds
@@ -122,7 +149,7 @@ let package = Package(
 if Context.environment["STAMPEDE_FUZZ"] != nil {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("FuzzHTTPParser", ["StampedeHTTP"]),
-        ("FuzzJSONBody", ["StampedeService", "StampedeInventory"]),
+        ("FuzzJSONBody", ["StampedeService", "StampedeInventory", "StampedeJSON"]),
         ("FuzzRoute", ["StampedeService", "StampedeInventory", "StampedeHTTP"]),
         ("FuzzRedisReply", ["StampedeRedis", "StampedeInventory", "CHiredis"]),
     ]

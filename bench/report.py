@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Turns the raw outputs of scripts/bench into one table (stdout) and a JSON file.
 
-Usage: report.py RAW_DIR OUT_JSON. RAW_DIR holds <row>.txt (wrk, redis-benchmark or pgbench
-output) and <row>.meta ("key=value ..." lines written by scripts/bench).
+Usage: report.py [--ab] RAW_DIR OUT_JSON. RAW_DIR holds <row>.txt (wrk, redis-benchmark or pgbench
+output), <row>.meta ("key=value ..." lines written by scripts/bench) and <row>.cpu (the CPU in µs
+each process spent during the row: stampede_usec, redis_usec, postgres_usec, nginx_usec, wrk_usec).
+With --ab, RAW_DIR holds the rows of scripts/bench --ab (ab-<old|new>-<run>-<sale|purchase>) and the
+report is the A/B comparison.
 """
 import json
 import os
 import re
+import statistics
 import sys
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
-def meta(raw, name):
-    path = os.path.join(raw, name + ".meta")
+def meta(raw, name, suffix=".meta"):
+    path = os.path.join(raw, name + suffix)
     if not os.path.exists(path):
         return {}
     values = {}
@@ -85,7 +89,124 @@ def evalsha(m):
     return calls, usec
 
 
+# The targets of issue 20 for the CPU row: (label, key in the summary, comparison, target).
+TARGETS = [
+    ("Stampede CPU per purchase ÷ per cached GET", "stampede_purchase_per_get", "<=", 2.0),
+    ("PostgreSQL CPU per order (µs)", "postgres_usec_per_order", "<=", 15.0),
+    ("Redis CPU per purchase (µs)", "redis_usec_per_purchase", "<=", 6.0),
+    ("purchases ÷ nginx", "purchase_to_nginx", ">=", 0.35),
+    ("cached GET ÷ nginx", "sale_to_nginx", ">=", 1.0),
+    ("sold-out answers ÷ nginx", "soldout_to_nginx", ">=", 0.9),
+]
+
+PROCESSES = ("stampede", "redis", "postgres", "wrk", "nginx")
+
+
+def answers(name, r):
+    """How many answers a row's CPU is divided by: committed purchases (201) for a purchase row,
+    409s for the sold-out row, every request for the others."""
+    statuses = r.get("statuses", {})
+    if name.endswith("purchase") or name == "baseline":
+        return statuses.get("201", 0)
+    if name == "soldout":
+        return statuses.get("409", 0)
+    return r.get("requests", 0)
+
+
+def cpu_per_answer(raw, name, r):
+    """µs of CPU per answer for each process measured around the row (None when unmeasured)."""
+    cpu = meta(raw, name, ".cpu")
+    n = answers(name, r)
+    if not cpu or not n:
+        return None
+    return {p: int(cpu[p + "_usec"]) / n for p in PROCESSES if (p + "_usec") in cpu}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main_ab(raw, out):
+    """scripts/bench --ab: medians over the runs of each binary, and new ÷ old."""
+    settings = meta(raw, "settings")
+    per = {"old": {"sale": [], "purchase": [], "postgres": [], "redis": [], "purchase_rps": [], "sale_rps": []},
+           "new": {"sale": [], "purchase": [], "postgres": [], "redis": [], "purchase_rps": [], "sale_rps": []}}
+    runs = []
+    for run in range(1, int(settings.get("runs", "3")) + 1):
+        for side in ("old", "new"):
+            sale_name, buy_name = "ab-%s-%d-sale" % (side, run), "ab-%s-%d-purchase" % (side, run)
+            if read(raw, sale_name) is None or read(raw, buy_name) is None:
+                continue
+            sale, buy = parse_wrk(read(raw, sale_name)), parse_wrk(read(raw, buy_name))
+            sale_cpu, buy_cpu = cpu_per_answer(raw, sale_name, sale), cpu_per_answer(raw, buy_name, buy)
+            created = buy.get("statuses", {}).get("201", 0)
+            committed = int(meta(raw, buy_name).get("orders", "0"))
+            row = {"run": run, "side": side, "get_rps": sale["rps"], "purchases_per_second": created / buy.get("seconds", 1),
+                   "created_201": created, "orders_in_postgres": committed, "every_201_committed": committed >= created,
+                   "cpu_usec_per_get": sale_cpu, "cpu_usec_per_purchase": buy_cpu}
+            runs.append(row)
+            per[side]["sale"].append(sale_cpu and sale_cpu["stampede"])
+            per[side]["purchase"].append(buy_cpu and buy_cpu["stampede"])
+            per[side]["postgres"].append(buy_cpu and buy_cpu["postgres"])
+            per[side]["redis"].append(buy_cpu and buy_cpu["redis"])
+            per[side]["purchase_rps"].append(row["purchases_per_second"])
+            per[side]["sale_rps"].append(sale["rps"])
+    lines = ["Stampede A/B (%s) — old %s, new %s; wrk -t%s -c%s -d%ss, %s runs each, alternated" % (
+        settings.get("commit", "?"), settings.get("old"), settings.get("new"), settings.get("threads"),
+        settings.get("connections"), settings.get("duration"), settings.get("runs"))]
+    lines.append("%-4s %-4s %14s %16s %14s %12s %10s %12s" % (
+        "run", "side", "µs/GET (Stm)", "µs/purchase (Stm)", "PG µs/order", "Redis µs/p", "GET/s", "purchases/s"))
+    fmt = lambda v: "%.2f" % v if isinstance(v, (int, float)) else "-"
+    for row in runs:
+        g, b = row["cpu_usec_per_get"] or {}, row["cpu_usec_per_purchase"] or {}
+        lines.append("%-4d %-4s %14s %16s %14s %12s %10.0f %12.0f%s" % (
+            row["run"], row["side"], fmt(g.get("stampede")), fmt(b.get("stampede")), fmt(b.get("postgres")),
+            fmt(b.get("redis")), row["get_rps"], row["purchases_per_second"],
+            "" if row["every_201_committed"] else "  (a 201 NOT in PostgreSQL!)"))
+    summary = {side: {key: median(values) for key, values in per[side].items()} for side in per}
+    lines.append("")
+    lines.append("%-44s %10s %10s %10s" % ("medians", "old", "new", "new ÷ old"))
+    for key, label in (("sale", "Stampede CPU µs per cached GET"), ("purchase", "Stampede CPU µs per purchase"),
+                       ("postgres", "PostgreSQL CPU µs per order"), ("redis", "Redis CPU µs per purchase"),
+                       ("sale_rps", "cached GETs per second"), ("purchase_rps", "purchases per second")):
+        old, new = summary["old"][key], summary["new"][key]
+        lines.append("%-44s %10s %10s %10s" % (label, fmt(old), fmt(new), fmt(new / old if old and new else None)))
+    # Each run's new ÷ old from its two adjacent rows: the box's load drifts between runs, so a
+    # pair measured back to back is the steadier comparison; its median beside the medians' ratio.
+    paired = {}
+    for key, label in (("cpu_usec_per_get", "cached GET"), ("cpu_usec_per_purchase", "purchase")):
+        ratios = []
+        for run in sorted({row["run"] for row in runs}):
+            sides = {row["side"]: row for row in runs if row["run"] == run}
+            old, new = (sides.get(side, {}).get(key) or {} for side in ("old", "new"))
+            if old.get("stampede") and new.get("stampede"):
+                ratios.append(new["stampede"] / old["stampede"])
+        if ratios:
+            paired[label] = median(ratios)
+            lines.append("%-55s %10s" % ("Stampede CPU per %s, median of the runs' new ÷ old" % label, fmt(paired[label])))
+    floor = {"paired": paired}
+    if summary["old"]["purchase"] and summary["new"]["purchase"]:
+        floor["purchase_ratio"] = summary["new"]["purchase"] / summary["old"]["purchase"]
+        lines.append("floor: Stampede CPU per purchase new ÷ old %.3f (target ≤ 0.6: %s)" % (
+            floor["purchase_ratio"], "met" if floor["purchase_ratio"] <= 0.6 else "NOT met"))
+    if summary["old"]["sale"] and summary["new"]["sale"]:
+        floor["get_ratio"] = summary["new"]["sale"] / summary["old"]["sale"]
+        lines.append("floor: Stampede CPU per cached GET new ÷ old %.3f (target ≤ 1.0: %s)" % (
+            floor["get_ratio"], "met" if floor["get_ratio"] <= 1.0 else "NOT met"))
+    if not all(row["every_201_committed"] for row in runs):
+        lines.append("A 201 WITHOUT ITS ORDER IN POSTGRESQL: see the rows above")
+    print("\n".join(lines))
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"settings": settings, "runs": runs, "medians": summary, "floor": floor, "table": lines},
+                  f, indent=2, sort_keys=True)
+    print("\nwritten: %s" % out)
+
+
 def main():
+    if sys.argv[1] == "--ab":
+        return main_ab(sys.argv[2], sys.argv[3])
     raw, out = sys.argv[1], sys.argv[2]
     settings = meta(raw, "settings")
     rows = {}
@@ -238,10 +359,43 @@ def main():
                 label, r.get("stampede_rps", 0), r["nginx_rps"], r.get("ratio", 0)))
     lines.append("peak RSS of Stampede: %.1f MiB" % (int(settings.get("peak_rss_kb", "0")) / 1024))
 
+    # The CPU row: each process's CPU during the row, per answer that counts (purchases: 201s).
+    cpu_rows = [(name, cpu_per_answer(raw, name, rows[name])) for name in ("nginx", "health", "sale", "purchase", "soldout", "baseline")
+                if name in rows]
+    cpu_rows = [(name, cpu) for name, cpu in cpu_rows if cpu]
+    cpu_summary = {}
+    if cpu_rows:
+        lines.append("")
+        lines.append("CPU µs per answer (utime+stime during the row ÷ answers; purchases: per 201)")
+        lines.append("%-34s" % "row" + "".join("%11s" % p for p in PROCESSES))
+        for name, cpu in cpu_rows:
+            rows[name]["cpu_usec_per_answer"] = cpu
+            lines.append("%-34s" % labels[name] + "".join(
+                "%11s" % ("%.2f" % cpu[p] if cpu.get(p) else "-") for p in PROCESSES))
+        get = rows.get("sale", {}).get("cpu_usec_per_answer")
+        buy = rows.get("purchase", {}).get("cpu_usec_per_answer")
+        if get and buy and get.get("stampede"):
+            cpu_summary["stampede_purchase_per_get"] = buy["stampede"] / get["stampede"]
+        if buy:
+            cpu_summary["postgres_usec_per_order"] = buy.get("postgres")
+            cpu_summary["redis_usec_per_purchase"] = buy.get("redis")
+    for name in ("purchase", "sale", "soldout"):
+        if name in rows and rows[name].get("ratio_to_nginx") is not None:
+            cpu_summary[name + "_to_nginx"] = rows[name]["ratio_to_nginx"]
+    if cpu_summary:
+        lines.append("targets (issue 20), this run:")
+        for label, key, op, target in TARGETS:
+            value = cpu_summary.get(key)
+            if value is None:
+                continue
+            met = value <= target if op == "<=" else value >= target
+            lines.append("  %-44s %8.2f   target %s %.2f: %s" % (label, value, "≤" if op == "<=" else "≥", target,
+                                                                  "met" if met else "not met"))
+
     print("\n".join(lines))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
-        json.dump({"settings": settings, "rows": rows, "table": lines}, f, indent=2, sort_keys=True)
+        json.dump({"settings": settings, "rows": rows, "cpu_targets": cpu_summary, "table": lines}, f, indent=2, sort_keys=True)
     print("\nwritten: %s" % out)
 
 

@@ -1,5 +1,6 @@
 import FuzzSupport
 import StampedeInventory
+import StampedeJSON
 @testable import StampedeService
 
 /// Fuzzes JSON body decoding (`StampedeService/JSON`, `Handlers/RequestDecoding`).

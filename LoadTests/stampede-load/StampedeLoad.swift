@@ -26,7 +26,7 @@ struct Run: ParsableCommand {
 }
 
 /// Options of every scenario.
-struct CommonOptions: ParsableArguments {
+struct ScenarioOptions: ParsableArguments {
     @Option(help: "Stampede's base URL: http:// or https://, a host name or IPv4 address, a port.")
     var url = "http://127.0.0.1:8080"
     @Option(help: "HTTPS: a PEM file of the authorities to trust (e.g. a self-signed certificate) instead of the system's.")
@@ -112,7 +112,7 @@ struct Rush: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A sale of --stock units opens at t0 and --users distinct users all try to buy one at once.")
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var common: ScenarioOptions
     @Option(help: "Distinct buyers.") var users = 20_000
     @Option(help: "Units on sale.") var stock = 500
     @Option(help: "Per-user limit of the sale.") var perUserLimit = 1
@@ -174,7 +174,7 @@ struct Promo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A storefront over --sales sales with Zipf popularity: view, buy, pay, cancel, my orders in --mix proportions.")
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var common: ScenarioOptions
     @OptionGroup var promo: PromoOptions
     @Option(help: "Seconds of traffic.") var duration = 60.0
 
@@ -189,7 +189,7 @@ struct Soak: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "promo at a fixed rate for a long time, reporting drift of latency and of the server's memory (/metrics).")
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var common: ScenarioOptions
     @OptionGroup var promo: PromoOptions
     @Option(help: "Seconds of traffic.") var duration = 1_800.0
 

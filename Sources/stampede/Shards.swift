@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import StampedeJSON
 import StampedeService
 
 /// `stampede shards`: the live shard table of a running Stampede (`GET /admin/shards`) as text.

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ReportTests {
     static func report(p99: UInt64, passed: Bool = true) -> RunReport {
-        var latency = LatencyHistogram()
+        var latency = MicrosecondHistogram()
         for micros in 1...1000 { latency.record(nanoseconds: UInt64(micros) * 1_000) }
         var summary = latency.summary
         summary.p99Us = p99
@@ -35,7 +35,7 @@ import Testing
 
     /// HdrHistogram percentiles of 1…1000 µs land within its precision.
     @Test func histogramPercentiles() {
-        var latency = LatencyHistogram()
+        var latency = MicrosecondHistogram()
         for micros in 1...1000 { latency.record(nanoseconds: UInt64(micros) * 1_000) }
         let summary = latency.summary
         #expect(summary.count == 1000)

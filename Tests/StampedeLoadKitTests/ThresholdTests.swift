@@ -56,8 +56,8 @@ import Testing
 
 /// The full histograms in the report, and merging two reports by them.
 @Suite struct HistogramMergeTests {
-    static func histogram(_ micros: ClosedRange<UInt64>) -> LatencyHistogram {
-        var histogram = LatencyHistogram()
+    static func histogram(_ micros: ClosedRange<UInt64>) -> MicrosecondHistogram {
+        var histogram = MicrosecondHistogram()
         for value in micros { histogram.record(nanoseconds: value * 1_000) }
         return histogram
     }

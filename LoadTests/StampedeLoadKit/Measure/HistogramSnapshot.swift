@@ -12,10 +12,10 @@ public struct HistogramSnapshot: Codable, Sendable, Equatable {
     public var minUs: UInt64
     public var maxUs: UInt64
 
-    public init(_ histogram: LatencyHistogram) {
+    public init(_ histogram: MicrosecondHistogram) {
         significantDigits = histogram.significantDigits
         lowestUs = 1
-        highestUs = LatencyHistogram.highestMicroseconds
+        highestUs = MicrosecondHistogram.highestMicroseconds
         buckets = histogram.histogram.recordedValues().map { [$0.value, UInt64($0.count)] }
         minUs = histogram.count == 0 ? 0 : histogram.histogram.min
         maxUs = histogram.count == 0 ? 0 : histogram.histogram.maxRecorded
@@ -28,19 +28,19 @@ public struct HistogramSnapshot: Codable, Sendable, Equatable {
         public var description: String {
             switch self {
             case .unsupported(let digits, let lowest, let highest):
-                "a histogram of \(digits) significant digits over \(lowest)…\(highest) µs (this build writes 2 or 3 over 1…\(LatencyHistogram.highestMicroseconds))"
+                "a histogram of \(digits) significant digits over \(lowest)…\(highest) µs (this build writes 2 or 3 over 1…\(MicrosecondHistogram.highestMicroseconds))"
             case .malformedBucket(let index): "bucket \(index) is not [value_us, count]"
             }
         }
     }
 
     /// The histogram again.
-    public func histogram() throws(RestoreError) -> LatencyHistogram {
-        guard lowestUs == 1, highestUs == LatencyHistogram.highestMicroseconds,
+    public func histogram() throws(RestoreError) -> MicrosecondHistogram {
+        guard lowestUs == 1, highestUs == MicrosecondHistogram.highestMicroseconds,
               let digits = SignificantDigitsChoice(significantDigits) else {
             throw .unsupported(significantDigits: significantDigits, lowestUs: lowestUs, highestUs: highestUs)
         }
-        var histogram = LatencyHistogram(significantDigits: digits.value)
+        var histogram = MicrosecondHistogram(significantDigits: digits.value)
         for (index, bucket) in buckets.enumerated() {
             guard bucket.count == 2, bucket[0] >= 1, bucket[0] <= highestUs else { throw .malformedBucket(index) }
             // The first and last buckets are recorded at the exact minimum and maximum (values

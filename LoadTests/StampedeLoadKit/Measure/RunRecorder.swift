@@ -3,15 +3,15 @@ import Synchronization
 /// Everything measured about completed requests in one loop (or merged over loops): per-route
 /// latency histograms, per-route × outcome counts, and per-second accumulators.
 public struct Measurements: Sendable {
-    public var routes: [LatencyHistogram] = LoadRoute.allCases.map { _ in LatencyHistogram() }
+    public var routes: [MicrosecondHistogram] = LoadRoute.allCases.map { _ in MicrosecondHistogram() }
     /// Per route, the latencies of 2xx answers only: what the accepted requests waited (fast
     /// `503 overloaded` answers would otherwise hide the queueing of the ones let in).
-    public var accepted: [LatencyHistogram] = LoadRoute.allCases.map { _ in LatencyHistogram() }
+    public var accepted: [MicrosecondHistogram] = LoadRoute.allCases.map { _ in MicrosecondHistogram() }
     public var outcomes: [LoadRoute: [Outcome: Int]] = [:]
     public var seconds: [Int: SecondAccumulator] = [:]
     /// Open loop: how late each request left against its intended send time (the generator
     /// falling behind its schedule: no free connection, or a busy load thread).
-    public var scheduleLag = LatencyHistogram()
+    public var scheduleLag = MicrosecondHistogram()
 
     public init() {}
 
@@ -26,8 +26,8 @@ public struct Measurements: Sendable {
     }
 
     /// All routes' latencies together.
-    public var overall: LatencyHistogram {
-        var all = LatencyHistogram()
+    public var overall: MicrosecondHistogram {
+        var all = MicrosecondHistogram()
         for route in routes { all.add(route) }
         return all
     }
@@ -40,7 +40,7 @@ public struct SecondAccumulator: Sendable {
     /// Completions by `OutcomeKind`.
     public var kinds = [Int](repeating: 0, count: OutcomeKind.allCases.count)
     /// Latencies of requests completed in this second (two significant digits: small).
-    public var latency = LatencyHistogram(significantDigits: .two)
+    public var latency = MicrosecondHistogram(significantDigits: .two)
 
     public init() {}
 

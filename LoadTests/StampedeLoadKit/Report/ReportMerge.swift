@@ -28,8 +28,8 @@ public enum ReportMerge {
         guard reports.count >= 2 else { throw .nothingToMerge }
         let scenarios = Set(reports.map(\.report.scenario))
         guard scenarios.count == 1 else { throw .differentScenarios(scenarios.sorted()) }
-        var histograms: [String: LatencyHistogram] = [:]
-        var lag: LatencyHistogram? = LatencyHistogram()
+        var histograms: [String: MicrosecondHistogram] = [:]
+        var lag: MicrosecondHistogram? = MicrosecondHistogram()
         for (name, report) in reports {
             guard let snapshots = report.histograms else { throw .noHistograms(name) }
             for (route, snapshot) in snapshots {

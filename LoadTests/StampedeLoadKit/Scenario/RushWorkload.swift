@@ -12,7 +12,7 @@ public final class RushWorkload: Workload {
     private var answers: PurchaseAnswers
     private let opensAt: UInt64
     /// Time from the opening to each user's final answer (retries included).
-    public private(set) var userWait = LatencyHistogram()
+    public private(set) var userWait = MicrosecondHistogram()
     /// Monotonic time of the last `201`.
     public private(set) var lastSale: UInt64 = 0
 

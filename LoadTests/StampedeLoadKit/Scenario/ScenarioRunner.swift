@@ -114,7 +114,7 @@ public enum ScenarioRunner {
         report.server.samples = [before, MetricsScrape.sample(client, t: result.elapsedSeconds)].compactMap { $0 }
 
         var ledger = RunLedger()
-        var userWait = LatencyHistogram()
+        var userWait = MicrosecondHistogram()
         var lastSale: UInt64 = 0
         for workload in workloads {
             ledger.merge(workload.ledger)

@@ -1,5 +1,6 @@
 import Glibc
 import StampedeHTTP
+import StampedeJSON
 
 /// Why a configuration was refused; each names the key or file at fault. A refused configuration
 /// never starts a half-configured server.

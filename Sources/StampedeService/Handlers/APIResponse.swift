@@ -1,5 +1,6 @@
 import StampedeHTTP
 import StampedeInventory
+import StampedeJSON
 
 /// Builders for the API's answers: JSON bodies and the contract's error shape
 /// `{"error": "<code>", "message": "<text>"}`.

@@ -1,4 +1,5 @@
 import StampedeInventory
+import StampedeJSON
 
 /// The fast path of purchase-body decoding: a single pass over the bytes of the body every
 /// storefront sends, `{"user_id":"…","quantity":N}` (either order, any JSON whitespace), with no

@@ -1,4 +1,5 @@
 import StampedeInventory
+import StampedeJSON
 
 /// A request the API refuses before doing anything: an error code of the contract and a message.
 struct RequestRejection: Error, Equatable {

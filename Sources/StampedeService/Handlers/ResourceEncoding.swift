@@ -1,4 +1,5 @@
 import StampedeInventory
+import StampedeJSON
 
 /// The JSON shapes of the contract's resources.
 extension JSONWriter {

@@ -1,5 +1,6 @@
 import StampedeHTTP
 import StampedeInventory
+import StampedeJSON
 
 /// The `/admin` routes (the bearer token is checked before these run).
 extension StampedeHandler {

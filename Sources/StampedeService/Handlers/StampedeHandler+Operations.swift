@@ -1,5 +1,6 @@
 import StampedeHTTP
 import StampedeInventory
+import StampedeJSON
 
 /// The operations routes: `/metrics` and `/health/ready`.
 extension StampedeHandler {

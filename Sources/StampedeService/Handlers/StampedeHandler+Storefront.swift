@@ -1,5 +1,6 @@
 import StampedeHTTP
 import StampedeInventory
+import StampedeJSON
 
 /// The storefront routes: reading a sale, buying, and a user's orders.
 extension StampedeHandler {

@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import StampedeInventory
+import StampedeJSON
 
 /// A swift-log handler writing one JSON object per line to standard error (`log.format = json`):
 /// `{"ts":"…","level":"info","logger":"stampede","msg":"…","request_id":"…",…}` with every

@@ -1,4 +1,5 @@
 import StampedeInventory
+import StampedeJSON
 import StampedePostgres
 import StampedeService
 import Testing

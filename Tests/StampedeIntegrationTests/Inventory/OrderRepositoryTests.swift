@@ -46,6 +46,36 @@ struct OrderRepositoryTests {
         #expect(tables.rows.first?[0] == "3")
     }
 
+    /// A user's orders come newest first, ties by order id descending, at most `limit`, across
+    /// sales and only the user's own; the lookup index is `orders_user` on `user_id` alone
+    /// (schema version 6), the wider `orders_user_created` is gone.
+    @Test func ordersOfAUserNewestFirst() async throws {
+        let (orders, postgres) = try await Self.repository()
+        defer { postgres.shutdown() }
+        let saleA = TestServices.uniqueName("user-a"), saleB = TestServices.uniqueName("user-b")
+        var epochs = try await Self.register(saleA, on: postgres)
+        epochs.merge(try await Self.register(saleB, on: postgres)) { first, _ in first }
+        let user = TestServices.uniqueName("buyer"), other = TestServices.uniqueName("other")
+        let base = Timestamp.now().adding(seconds: -600)
+        func order(_ sale: String, _ buyer: String, at seconds: Int64, id: String) -> Order {
+            Order(orderID: id, saleID: sale, sku: "sku", userID: buyer, quantity: 1, priceCents: 250, status: .reserved,
+                  createdAt: base.adding(seconds: seconds), expiresAt: base.adding(seconds: seconds + 900), idempotencyKey: nil)
+        }
+        let prefix = OrderIDGenerator.next()
+        let batch = [
+            order(saleA, user, at: 10, id: prefix + "-b"), order(saleB, user, at: 30, id: prefix + "-c"),
+            order(saleA, user, at: 30, id: prefix + "-d"), order(saleB, user, at: 20, id: prefix + "-a"),
+            order(saleA, other, at: 40, id: prefix + "-e"),
+        ]
+        let committed = try await orders.commitBatch(reserved: batch, replayed: [], lookup: [], epochs: epochs)
+        #expect(committed.reservedCommitted == 5)
+        #expect(try await orders.orders(ofUser: user).map(\.orderID) == ["-d", "-c", "-a", "-b"].map { prefix + $0 })
+        #expect(try await orders.orders(ofUser: user, limit: 2).map(\.orderID) == ["-d", "-c"].map { prefix + $0 })
+        let indexes = try await postgres.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders' AND indexname LIKE 'orders_user%'")
+        #expect(indexes.rows.map { $0[0] ?? "" } == ["orders_user"])
+        #expect(indexes.rows.first?[1]?.hasSuffix("(user_id)") == true)
+    }
+
     /// A batch commits every row once; committing the same reservations again (the reconciler or
     /// a retry) changes nothing, and the stored rows read back equal to what was written.
     @Test func batchCommitIsIdempotent() async throws {

@@ -1,5 +1,6 @@
 import Logging
 import StampedeInventory
+import StampedeJSON
 import StampedeService
 
 /// Starts a real Stampede (in this process, on an ephemeral loopback port) against the test

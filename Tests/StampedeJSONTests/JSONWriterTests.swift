@@ -1,5 +1,6 @@
+import StampedeTestSupport
 import Testing
-@testable import StampedeService
+@testable import StampedeJSON
 
 @Suite("JSONWriter")
 struct JSONWriterTests {
@@ -7,28 +8,6 @@ struct JSONWriterTests {
         var writer = JSONWriter()
         build(&writer)
         return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    /// Writes any `JSONValue` through the writer's API (integers as `int`, other numbers as `double`).
-    static func write(_ value: JSONValue, to writer: inout JSONWriter) {
-        switch value {
-        case .object(let members):
-            writer.beginObject()
-            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
-                writer.key(key)
-                write(member, to: &writer)
-            }
-            writer.endObject()
-        case .array(let elements):
-            writer.beginArray()
-            for element in elements { write(element, to: &writer) }
-            writer.endArray()
-        case .string(let text): writer.string(text)
-        case .number(_, let integer?): writer.int(integer)
-        case .number(let double, nil): writer.double(double)
-        case .bool(let flag): writer.bool(flag)
-        case .null: writer.null()
-        }
     }
 
     /// Objects and arrays get commas between members only, with keys in the order written.
@@ -72,7 +51,7 @@ struct JSONWriterTests {
         for i in 0..<400 {
             let value = Self.generate(depth: 0, using: &random)
             var writer = JSONWriter()
-            Self.write(value, to: &writer)
+            writer.writeValue(value)
             let parsed = try JSONParser.parse(writer.bytes)
             #expect(parsed == value, "document \(i): \(String(decoding: writer.bytes, as: UTF8.self))")
         }

@@ -1,4 +1,6 @@
 import StampedeInventory
+import StampedeJSON
+import StampedeTestSupport
 import Testing
 @testable import StampedeService
 
@@ -100,7 +102,7 @@ struct RequestDecodingTests {
         guard case .object(var members) = try! JSONParser.parse(fullSale) else { return "not an object" }
         if let json { members[name] = try! JSONParser.parse(json) } else { members[name] = nil }
         var writer = JSONWriter()
-        JSONWriterTests.write(.object(members), to: &writer)
+        writer.writeValue(.object(members))
         do {
             _ = try RequestDecoding.saleDefinition(saleID: "s1", writer.bytes, defaultTTL: 900)
             return nil

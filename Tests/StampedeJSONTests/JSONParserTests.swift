@@ -1,5 +1,5 @@
 import Testing
-@testable import StampedeService
+@testable import StampedeJSON
 
 @Suite("JSONParser")
 struct JSONParserTests {

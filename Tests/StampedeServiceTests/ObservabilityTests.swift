@@ -1,5 +1,6 @@
 import Logging
 import StampedeInventory
+import StampedeJSON
 import StampedePool
 import StampedeService
 import Testing

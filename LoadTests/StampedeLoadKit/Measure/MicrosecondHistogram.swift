@@ -2,7 +2,7 @@ import Histogram
 
 /// An HdrHistogram of latencies in microseconds (1 µs … 1 h, three significant digits) with the
 /// percentiles a report shows.
-public struct LatencyHistogram: Sendable {
+public struct MicrosecondHistogram: Sendable {
     public private(set) var histogram: Histogram<UInt64>
     /// The precision it was made with (2 or 3 significant digits).
     public let significantDigits: Int
@@ -27,7 +27,7 @@ public struct LatencyHistogram: Sendable {
         _ = histogram.record(micros)
     }
 
-    public mutating func add(_ other: LatencyHistogram) { histogram.add(other.histogram) }
+    public mutating func add(_ other: MicrosecondHistogram) { histogram.add(other.histogram) }
 
     public var count: UInt64 { histogram.totalCount }
 

@@ -1,4 +1,5 @@
 import Foundation
+import StampedeJSON
 import StampedeService
 import Testing
 
