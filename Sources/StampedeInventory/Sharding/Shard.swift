@@ -1,3 +1,4 @@
+import StampedeSystem
 import Synchronization
 
 /// One shard of the purchase path: it admits purchases up to a bound and runs them through a
@@ -106,7 +107,7 @@ public actor Shard {
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
             if batch.isEmpty { return }
             record(batch: batch)
-            let started = ShardMonitor.now()
+            let started = MonotonicClock.nowSeconds()
             var pending = await processor.decide(batch)
             for index in pending.indices { pending[index].decideStarted = started }
             inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
@@ -126,7 +127,7 @@ public actor Shard {
             await processor.commit(group)
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
             let oldest = group.reduce(Double.infinity) { min($0, $1.decideStarted) }
-            pipelineMicroseconds.store(Int((ShardMonitor.now() - oldest) * 1e6), ordering: .relaxed)
+            pipelineMicroseconds.store(Int((MonotonicClock.nowSeconds() - oldest) * 1e6), ordering: .relaxed)
             counters.withLock { c in
                 c.groups += 1
                 c.committed += group.count
