@@ -1,4 +1,5 @@
 import StampedeSystem
+
 /// The part of a `BlockingConnectionPool` its threads share: queue, counters, wake-ups, factory.
 ///
 /// Kept apart from the public pool object so that the threads' references do not keep the pool

@@ -1,4 +1,5 @@
 import StampedeSystem
+
 /// Everything a `BlockingConnectionPool`'s threads share, guarded by one `ThreadLock`.
 struct PoolState<Connection> {
     /// Jobs waiting for a worker.

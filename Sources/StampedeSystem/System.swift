@@ -8,7 +8,7 @@ import Glibc
 public enum System {
     /// Runs `body` until it is not interrupted; negative results become errors or `.wouldBlock`.
     @inlinable @inline(__always)
-    @usableFromInline static func retrying<Value: BinaryInteger>(
+    static func retrying<Value: BinaryInteger>(
         _ call: String,
         _ body: () -> Value
     ) throws(SystemCallError) -> IOResult<Value> {

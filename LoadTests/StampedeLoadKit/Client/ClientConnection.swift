@@ -1,4 +1,5 @@
 import StampedeSystem
+
 /// One keep-alive connection of a loop, with at most one request in flight.
 ///
 /// Owned by its loop thread. `generation` changes with each new socket so a stale epoll event of
