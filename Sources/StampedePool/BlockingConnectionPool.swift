@@ -70,11 +70,10 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
             core.submit(PoolJob(
                 run: { connection in
                     do {
-                        continuation.resume(returning: try body(connection))
-                        return true
+                        let value = try body(connection)
+                        return PoolJobResult(succeeded: true) { continuation.resume(returning: value) }
                     } catch {
-                        continuation.resume(throwing: error)
-                        return false
+                        return PoolJobResult(succeeded: false) { continuation.resume(throwing: error) }
                     }
                 },
                 fail: { continuation.resume(throwing: $0) }
