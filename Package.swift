@@ -49,7 +49,13 @@ let package = Package(
         // MARK: Layers
         // The one owner of system calls, the monotonic clock, threads, locks and conditions, file
         // reading and random bytes; every other layer goes through it.
-        .target(name: "StampedeSystem", dependencies: ["CStampedeSystem"], swiftSettings: hotPathSettings),
+        // Its wrappers are called per request by the event loops: cross-module optimization lets
+        // them inline there as they did when they lived in StampedeHTTP.
+        .target(
+            name: "StampedeSystem",
+            dependencies: ["CStampedeSystem"],
+            swiftSettings: hotPathSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+        ),
         .target(name: "StampedeHTTP", dependencies: ["StampedeSystem", "COpenSSL"], swiftSettings: hotPathSettings),
         // The pool is generic over its connection. Without cross-module optimization its code ran
         // unspecialized for Redis and PostgreSQL connections, looking up generic metadata at run
