@@ -47,17 +47,26 @@ let package = Package(
         ),
 
         // MARK: Layers
-        .target(name: "StampedeHTTP", dependencies: ["CStampedeSystem", "COpenSSL"], swiftSettings: hotPathSettings),
+        // The one owner of system calls, the monotonic clock, threads, locks and conditions, file
+        // reading and random bytes; every other layer goes through it.
+        // Its wrappers are called per request by the event loops: cross-module optimization lets
+        // them inline there as they did when they lived in StampedeHTTP.
+        .target(
+            name: "StampedeSystem",
+            dependencies: ["CStampedeSystem"],
+            swiftSettings: hotPathSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+        ),
+        .target(name: "StampedeHTTP", dependencies: ["StampedeSystem", "COpenSSL"], swiftSettings: hotPathSettings),
         // The pool is generic over its connection. Without cross-module optimization its code ran
         // unspecialized for Redis and PostgreSQL connections, looking up generic metadata at run
         // time on every job: 2.6 % of Stampede's samples under purchases (perf), 0.25 % with it.
-        .target(name: "StampedePool", swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
-        .target(name: "StampedeRedis", dependencies: ["CHiredis", "StampedePool"]),
-        .target(name: "StampedePostgres", dependencies: ["CLibpq", "StampedePool"]),
+        .target(name: "StampedePool", dependencies: ["StampedeSystem"], swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
+        .target(name: "StampedeRedis", dependencies: ["CHiredis", "StampedeSystem", "StampedePool"]),
+        .target(name: "StampedePostgres", dependencies: ["CLibpq", "StampedeSystem", "StampedePool"]),
         .target(
             name: "StampedeInventory",
             dependencies: [
-                "StampedeRedis", "StampedePostgres", "StampedePool",
+                "StampedeSystem", "StampedeRedis", "StampedePostgres", "StampedePool",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: hotPathSettings
@@ -65,7 +74,7 @@ let package = Package(
         .target(
             name: "StampedeService",
             dependencies: [
-                "StampedeHTTP", "StampedeInventory", "StampedePool", "StampedeRedis", "StampedePostgres", "COpenSSL",
+                "StampedeSystem", "StampedeHTTP", "StampedeInventory", "StampedePool", "StampedeRedis", "StampedePostgres", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -75,6 +84,7 @@ let package = Package(
         .executableTarget(
             name: "stampede",
             dependencies: [
+                "StampedeSystem",
                 "StampedeService",
                 "StampedeInventory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -86,7 +96,7 @@ let package = Package(
         .target(
             name: "StampedeLoadKit",
             dependencies: [
-                "CStampedeSystem", "StampedePostgres", "COpenSSL",
+                "StampedeSystem", "StampedePostgres", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "LoadTests/StampedeLoadKit"
@@ -101,14 +111,15 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP"]),
-        .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool"]),
+        .testTarget(name: "StampedeSystemTests", dependencies: ["StampedeSystem"]),
+        .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP", "StampedeSystem"]),
+        .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool", "StampedeSystem"]),
         .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis"]),
-        .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit"]),
-        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePool"]),
+        .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit", "StampedeSystem"]),
+        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePool", "StampedeSystem"]),
         .testTarget(
             name: "StampedeIntegrationTests",
-            dependencies: ["StampedeService", "StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedeHTTP"]
+            dependencies: ["StampedeService", "StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedeHTTP", "StampedeSystem"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import StampedeSystem
 import Synchronization
 
 /// A fixed set of threads, each owning one blocking connection, serving async callers in FIFO order.
@@ -16,7 +17,7 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
     /// Identifies the pool in diagnostics such as thread-creation failures.
     public let name: String
     private let core: PoolCore<Connection>
-    private let threads: Mutex<[PoolThread]>
+    private let threads: Mutex<[SystemThread]>
 
     /// Starts `size` worker threads and a deadline watcher; connections are opened on first use.
     ///
@@ -35,12 +36,12 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
         precondition(size > 0, "a pool needs at least one connection")
         let core = PoolCore(size: size, maxWaiting: maxWaiting, acquireTimeout: acquireTimeout, factory: factory)
         var threads = (0..<size).map { index in
-            PoolThread(name: "\(name)-\(index)") {
+            Self.spawn(name: "\(name)-\(index)") {
                 var worker = PoolWorker(core: core)
                 worker.run()
             }
         }
-        threads.append(PoolThread(name: "\(name)-deadline") { core.expireWaitingJobs() })
+        threads.append(Self.spawn(name: "\(name)-deadline") { core.expireWaitingJobs() })
         self.name = name
         self.core = core
         self.threads = Mutex(threads)
@@ -48,6 +49,15 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
 
     deinit {
         shutdown()
+    }
+
+    /// Starts a pool thread; failing to create one means the process is out of resources.
+    private static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> SystemThread {
+        do {
+            return try SystemThread.spawn(name: name, body)
+        } catch {
+            preconditionFailure("starting thread \(name): \(error)")
+        }
     }
 
     /// Runs `body` with a connection on a worker thread and returns its result.
@@ -60,11 +70,10 @@ public final class BlockingConnectionPool<Connection: PooledConnection>: Sendabl
             core.submit(PoolJob(
                 run: { connection in
                     do {
-                        continuation.resume(returning: try body(connection))
-                        return true
+                        let value = try body(connection)
+                        return PoolJobResult(succeeded: true) { continuation.resume(returning: value) }
                     } catch {
-                        continuation.resume(throwing: error)
-                        return false
+                        return PoolJobResult(succeeded: false) { continuation.resume(throwing: error) }
                     }
                 },
                 fail: { continuation.resume(throwing: $0) }

@@ -1,3 +1,6 @@
+import Glibc
+import StampedeSystem
+
 /// The part of a `BlockingConnectionPool` its threads share: queue, counters, wake-ups, factory.
 ///
 /// Kept apart from the public pool object so that the threads' references do not keep the pool
@@ -11,7 +14,8 @@ final class PoolCore<Connection: PooledConnection>: Sendable {
     let state: ThreadLock<PoolState<Connection>>
     /// Signalled when a job is queued or the pool closes; idle workers wait on it.
     let workAvailable = ThreadCondition()
-    /// Signalled when the queue turns non-empty or the pool closes; the deadline watcher waits on it.
+    /// Signalled when a job is queued while the deadline watcher sleeps with no deadline, or when
+    /// the pool closes; the deadline watcher waits on it.
     let deadlineChanged = ThreadCondition()
 
     init(size: Int, maxWaiting: Int, acquireTimeout: Duration, factory: @escaping @Sendable () throws -> Connection) {
@@ -22,11 +26,17 @@ final class PoolCore<Connection: PooledConnection>: Sendable {
 
     /// Queues `job` for a worker, or fails it at once if the pool is full or closed.
     func submit(_ job: PoolJob<Connection>) {
-        let admission: Result<(wasEmpty: Bool, backingOff: Bool), PoolError> = state.withLock { state in
-            let wasEmpty = state.queue.count == 0
+        let thread = pthread_self()
+        let admission: Result<(wakeWatcher: Bool, backingOff: Bool, selfServed: Bool), PoolError> = state.withLock { state in
             do throws(PoolError) {
                 try state.queue.enqueue(job, now: .now, idleWorkers: state.idle)
-                return .success((wasEmpty, state.backingOff > 0))
+                let wakeWatcher = state.watcherSleepsIndefinitely
+                state.watcherSleepsIndefinitely = false
+                // One job per resumption: a second one queued meanwhile gets a worker of its own.
+                let index = state.resumingWorkers.firstIndex { pthread_equal($0, thread) != 0 }
+                if let index { state.resumingWorkers.remove(at: index) }
+                let selfServed = index != nil
+                return .success((wakeWatcher, state.backingOff > 0, selfServed))
             } catch {
                 return .failure(error)
             }
@@ -37,8 +47,8 @@ final class PoolCore<Connection: PooledConnection>: Sendable {
         case .success(let wake):
             // A worker in backoff declines jobs while others are connected; wake them all so
             // that a single signal cannot land on it and leave a connected idle worker asleep.
-            if wake.backingOff { workAvailable.broadcast() } else { workAvailable.signal() }
-            if wake.wasEmpty { deadlineChanged.signal() }
+            if wake.backingOff { workAvailable.broadcast() } else if !wake.selfServed { workAvailable.signal() }
+            if wake.wakeWatcher { deadlineChanged.signal() }
         }
     }
 
@@ -64,7 +74,9 @@ final class PoolCore<Connection: PooledConnection>: Sendable {
         state.wait(on: deadlineChanged) { state in
             if state.queue.isClosed { return .done(nil) }
             if let job = state.queue.popExpired(now: .now) { return .done(job) }
-            return .wait(until: state.queue.nextDeadline)
+            let deadline = state.queue.nextDeadline
+            state.watcherSleepsIndefinitely = deadline == nil
+            return .wait(until: deadline)
         }
     }
 }

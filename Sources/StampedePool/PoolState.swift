@@ -1,3 +1,6 @@
+import Glibc
+import StampedeSystem
+
 /// Everything a `BlockingConnectionPool`'s threads share, guarded by one `ThreadLock`.
 struct PoolState<Connection> {
     /// Jobs waiting for a worker.
@@ -18,6 +21,14 @@ struct PoolState<Connection> {
     var reconnects = 0
     /// How long jobs held a worker (connecting if needed, then the call).
     var callLatency = LatencyHistogram()
+    /// Whether the deadline watcher sleeps with no deadline (the queue was empty when it looked).
+    /// Only then does a newly queued job need to wake it: every pool job waits the same
+    /// `acquireTimeout`, so a job queued while the watcher sleeps until an older job's deadline
+    /// has a later deadline, which the watcher sees when it wakes.
+    var watcherSleepsIndefinitely = false
+    /// Connected workers resuming a caller on their own thread: the first job such a caller
+    /// queues needs no wake-up, its worker takes it next.
+    var resumingWorkers: [pthread_t] = []
 
     /// Workers free to take a job at once.
     var idle: Int { size - busy }

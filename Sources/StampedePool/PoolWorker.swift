@@ -1,3 +1,6 @@
+import Glibc
+import StampedeSystem
+
 /// The loop of one pool thread: takes jobs, keeps one connection, replaces it when it breaks.
 ///
 /// Lives entirely on its thread, so its connection is confined there: created by the factory,
@@ -43,22 +46,32 @@ struct PoolWorker<Connection: PooledConnection> {
     }
 
     private mutating func execute(_ job: PoolJob<Connection>) {
-        var succeeded = false
-        let started = ContinuousClock.now
+        var result: PoolJobResult?
+        var failure: (any Error)?
+        let started = MonotonicClock.now()
         do {
             let connection = try usableConnection()
-            succeeded = job.run(connection)
+            result = job.run(connection)
             if connection.isBroken { dropConnection() }
         } catch {
-            job.fail(error)
+            failure = error
         }
-        let elapsed = (ContinuousClock.now - started).components
-        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        let seconds = MonotonicClock.seconds(since: started)
+        let servesItself = connection != nil
+        let thread = pthread_self()
         core.state.withLock { state in
             state.callLatency.record(seconds: seconds)
             state.busy -= 1
             state.totalJobs += 1
-            if !succeeded { state.failedJobs += 1 }
+            if result?.succeeded != true { state.failedJobs += 1 }
+            if servesItself { state.resumingWorkers.append(thread) }
+        }
+        // The caller may go on right here (a shard on its inline executor) and queue its next
+        // call on this pool: with a working connection this worker takes that job itself when
+        // the caller suspends, so the call costs no wake-up of another thread.
+        if let result { result.resume() } else if let failure { job.fail(failure) }
+        if servesItself {
+            core.state.withLock { state in state.resumingWorkers.removeAll { pthread_equal($0, thread) != 0 } }
         }
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 import Testing
 
 @testable import StampedeHTTP

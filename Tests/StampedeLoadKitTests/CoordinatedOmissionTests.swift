@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import StampedeSystem
 import Synchronization
 import Testing
 @testable import StampedeLoadKit
@@ -26,7 +27,7 @@ final class StallingServer: Sendable {
                 bind(fd, pointer, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { close(fd); throw SocketError(call: "bind", errno: errno) }
+        guard bound else { close(fd); throw SystemCallError(call: "bind", errno: errno) }
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
         let listener = self.listener

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 
 /// A plain blocking HTTP/1.1 client for the run's set-up and checks (creating sales, reading
 /// orders back, scraping `/metrics`): one keep-alive connection, one request at a time, on the
@@ -19,7 +20,7 @@ public final class BlockingHTTPClient {
     deinit { disconnect() }
 
     /// Sends one request and waits for its answer; reconnects once if the kept connection had closed.
-    public func send(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) throws(SocketError) -> ClientResponse {
+    public func send(_ method: String, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) throws(SystemCallError) -> ClientResponse {
         do {
             return try attempt(method, path, body: body, headers: headers)
         } catch {
@@ -28,9 +29,9 @@ public final class BlockingHTTPClient {
         }
     }
 
-    public func get(_ path: String) throws(SocketError) -> ClientResponse { try send("GET", path) }
+    public func get(_ path: String) throws(SystemCallError) -> ClientResponse { try send("GET", path) }
 
-    private func attempt(_ method: String, _ path: String, body: [UInt8], headers: [(String, String)]) throws(SocketError) -> ClientResponse {
+    private func attempt(_ method: String, _ path: String, body: [UInt8], headers: [(String, String)]) throws(SystemCallError) -> ClientResponse {
         if fd < 0 { try connect() }
         var bytes: [UInt8] = []
         bytes.append(contentsOf: "\(method) \(path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n".utf8)
@@ -44,17 +45,17 @@ public final class BlockingHTTPClient {
         while written < bytes.count {
             if let tls {
                 let step = try bytes.withUnsafeBytes { raw in
-                    Result { () throws(SocketError) -> IOStep in try tls.send(UnsafeRawBufferPointer(rebasing: raw[written...])) }
+                    Result { () throws(SystemCallError) -> IOResult<Int> in try tls.send(UnsafeRawBufferPointer(rebasing: raw[written...])) }
                 }.get()
-                guard case .done(let count) = step else { throw SocketError(call: "SSL_write", errno: ETIMEDOUT) }
+                guard case .processed(let count) = step else { throw SystemCallError(call: "SSL_write", errno: ETIMEDOUT) }
                 written += count
                 continue
             }
-            let count = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL)) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SocketError(call: "send", errno: errno)
-            }
+            let step = try bytes.withUnsafeBytes { raw in
+                Result { () throws(SystemCallError) -> IOResult<Int> in try System.send(fd, UnsafeRawBufferPointer(rebasing: raw[written...])) }
+            }.get()
+            // A blocking socket reports its send timeout as `EAGAIN`.
+            guard case .processed(let count) = step else { throw SystemCallError(call: "send", errno: ETIMEDOUT) }
             written += count
         }
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -65,41 +66,37 @@ public final class BlockingHTTPClient {
                     return response
                 }
             } catch {
-                throw SocketError(call: "parse response", errno: EPROTO)
+                throw SystemCallError(call: "parse response", errno: EPROTO)
             }
             if let tls {
                 let step = try buffer.withUnsafeMutableBytes { raw in
-                    Result { () throws(SocketError) -> IOStep in try tls.read(into: raw) }
+                    Result { () throws(SystemCallError) -> IOResult<Int> in try tls.read(into: raw) }
                 }.get()
-                guard case .done(let count) = step else { throw SocketError(call: "SSL_read", errno: ETIMEDOUT) }
-                if count == 0 { throw SocketError(call: "read", errno: ECONNRESET) }
+                guard case .processed(let count) = step else { throw SystemCallError(call: "SSL_read", errno: ETIMEDOUT) }
+                if count == 0 { throw SystemCallError(call: "read", errno: ECONNRESET) }
                 buffer.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                 continue
             }
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SocketError(call: "read", errno: errno)
-            }
-            if count == 0 { throw SocketError(call: "read", errno: ECONNRESET) }
+            let step = try buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) -> IOResult<Int> in try System.read(fd, into: raw) }
+            }.get()
+            guard case .processed(let count) = step else { throw SystemCallError(call: "read", errno: ETIMEDOUT) }
+            if count == 0 { throw SystemCallError(call: "read", errno: ECONNRESET) }
             buffer.withUnsafeBytes { parser.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
         }
     }
 
-    private func connect() throws(SocketError) {
-        let socketFD = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw SocketError(call: "socket", errno: errno) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(socketFD, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(socketFD, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = target.endpoint.sockaddr
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else {
-            let code = errno
-            Glibc.close(socketFD)
-            throw SocketError(call: "connect to \(target)", errno: code)
+    private func connect() throws(SystemCallError) {
+        let socketFD = try System.socket(domain: AF_INET, nonBlocking: false)
+        do throws(SystemCallError) {
+            try System.setTimeout(socketFD, seconds: timeoutSeconds)
+            // A blocking connect that outlives the send timeout ends with `EINPROGRESS`.
+            guard case .processed = try System.connect(socketFD, to: target.endpoint.address) else {
+                throw SystemCallError(call: "connect", errno: ETIMEDOUT)
+            }
+        } catch {
+            System.close(socketFD)
+            throw SystemCallError(call: "connect to \(target)", errno: error.errno)
         }
         fd = socketFD
         parser = ResponseParser()
@@ -117,14 +114,14 @@ public final class BlockingHTTPClient {
                 }
             } catch {
                 disconnect()
-                throw SocketError(call: error.description, errno: EPROTO)
+                throw SystemCallError(call: error.description, errno: EPROTO)
             }
         }
     }
 
     private func disconnect() {
         tls = nil
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 { System.close(fd) }
         fd = -1
     }
 }

@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// One keep-alive connection of a loop, with at most one request in flight.
 ///
 /// Owned by its loop thread. `generation` changes with each new socket so a stale epoll event of
@@ -27,14 +29,14 @@ final class ClientConnection {
     var token: UInt64 { UInt64(generation) << 32 | UInt64(index) }
 
     /// Reads from the socket, through TLS when there is a session.
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOStep {
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         if let tls { return try tls.read(into: buffer) }
-        return try Socket.read(fd, into: buffer)
+        return try System.read(fd, into: buffer)
     }
 
     /// Sends on the socket, through TLS when there is a session.
-    func transmit(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> IOStep {
+    func transmit(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         if let tls { return try tls.send(bytes) }
-        return try Socket.send(fd, bytes)
+        return try System.send(fd, bytes)
     }
 }

@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import StampedeSystem
 import Synchronization
 
 /// How the harness checks an HTTPS target's certificate: against the system's trusted
@@ -129,31 +130,31 @@ final class ClientTLSSession {
         }
     }
 
-    /// SSL_read: `.done(0)` is the end of the stream.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> IOStep {
+    /// SSL_read: `.processed(0)` is the end of the stream.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         ERR_clear_error()
         var count = 0
-        if SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count) == 1 { return .done(count) }
+        if SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &count) == 1 { return .processed(count) }
         switch SSL_get_error(ssl, 0) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
-        case SSL_ERROR_ZERO_RETURN: return .done(0)
+        case SSL_ERROR_ZERO_RETURN: return .processed(0)
         case SSL_ERROR_SYSCALL where errno == EINTR: return .wouldBlock
         default:
             ERR_clear_error()
-            return .done(0)
+            return .processed(0)
         }
     }
 
     /// SSL_write (partial writes enabled).
-    func send(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> IOStep {
+    func send(_ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         ERR_clear_error()
         var count = 0
-        if SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &count) == 1 { return .done(count) }
+        if SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &count) == 1 { return .processed(count) }
         switch SSL_get_error(ssl, 0) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
         default:
             ERR_clear_error()
-            throw SocketError(call: "SSL_write", errno: ECONNRESET)
+            throw SystemCallError(call: "SSL_write", errno: ECONNRESET)
         }
     }
 }

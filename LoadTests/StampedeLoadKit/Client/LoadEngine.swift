@@ -1,4 +1,4 @@
-import Foundation
+import StampedeSystem
 import Synchronization
 
 /// Runs a traffic model over several loop threads and reports progress once a second.
@@ -53,7 +53,7 @@ public final class LoadEngine {
         let perLoop = (0..<threads).map { settings.connections / threads + ($0 < settings.connections % threads ? 1 : 0) }
         // The recorder needs the start time, fixed only once the connections are open: the loops
         // are built with a placeholder recorder and given the real one before they run.
-        let prepareDeadline = Clock.nanoseconds() + 30_000_000_000
+        let prepareDeadline = MonotonicClock.now() + 30_000_000_000
         let probeRecorder = RunRecorder(start: 0)
         var loops: [LoadLoop] = []
         for index in 0..<threads {
@@ -71,7 +71,7 @@ public final class LoadEngine {
             throw LoadError.cannotConnect(settings.target.description, loops.compactMap(\.lastError).first ?? "no connection opened")
         }
 
-        let start = max(startAt ?? 0, Clock.nanoseconds() + 5_000_000)
+        let start = max(startAt ?? 0, MonotonicClock.now() + 5_000_000)
         let recorder = RunRecorder(start: start)
         // The threads that prepared the loops have ended (joined through the group): safe to hand over.
         for loop in loops { loop.recorder = recorder }
@@ -86,25 +86,20 @@ public final class LoadEngine {
         let closedLoopEnd = closedEnd
         let hardDeadline = start + UInt64((expected + settings.graceSeconds) * 1e9)
         let finished = Atomic<Int>(0)
-        let group = DispatchGroup()
-        for loop in loops {
-            group.enter()
-            let thread = Thread {
+        let loopThreads = loops.map { loop in
+            Self.spawn(name: "load-\(loop.id)") {
                 loop.run(start: start, closedLoopEnd: closedLoopEnd, hardDeadline: hardDeadline)
                 finished.add(1, ordering: .releasing)
-                group.leave()
             }
-            thread.name = "load-\(loop.id)"
-            thread.start()
         }
 
-        let startWall = Clock.wallSeconds() + (Double(start) - Double(Clock.nanoseconds())) / 1e9
+        let startWall = WallClock.seconds() + (Double(start) - Double(MonotonicClock.now())) / 1e9
         var timeline: [Int: SecondAccumulator] = [:]
         var reported = 0
         var totals = SecondAccumulator()
         while finished.load(ordering: .acquiring) < loops.count {
-            _ = group.wait(timeout: .now() + .milliseconds(200))
-            let now = Clock.nanoseconds()
+            System.sleep(nanoseconds: 50_000_000)
+            let now = MonotonicClock.now()
             guard now > start else { continue }
             let current = Int((now - start) / 1_000_000_000)
             // A completion is recorded right after its clock read: one second of slack is enough.
@@ -119,8 +114,8 @@ public final class LoadEngine {
                 reported += 1
             }
         }
-        group.wait()
-        let elapsed = Double(Clock.nanoseconds() &- start) / 1e9
+        for thread in loopThreads { thread.join() }
+        let elapsed = Double(MonotonicClock.now() &- start) / 1e9
         for (second, accumulator) in recorder.takeSeconds(before: Int.max) {
             timeline[second, default: SecondAccumulator()].merge(accumulator)
         }
@@ -133,15 +128,17 @@ public final class LoadEngine {
 
     /// Runs `body` for each loop on its own thread and waits for all.
     private static func onThreads(_ loops: [LoadLoop], _ body: @escaping @Sendable (LoadLoop) -> Void) {
-        let group = DispatchGroup()
-        for loop in loops {
-            group.enter()
-            Thread {
-                body(loop)
-                group.leave()
-            }.start()
+        let threads = loops.map { loop in Self.spawn(name: "load-\(loop.id)") { body(loop) } }
+        for thread in threads { thread.join() }
+    }
+
+    /// Starts a loop thread; failing to create one means the process is out of resources.
+    private static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> SystemThread {
+        do {
+            return try SystemThread.spawn(name: name, body)
+        } catch {
+            preconditionFailure("starting thread \(name): \(error)")
         }
-        group.wait()
     }
 }
 

@@ -1,4 +1,4 @@
-import CStampedeSystem
+import StampedeSystem
 import Glibc
 import Synchronization
 
@@ -37,7 +37,7 @@ final class LoadLoop: @unchecked Sendable {
     private let tlsContext: ClientTLSContext?
 
     init(id: Int, loopCount: Int, target: TargetURL, model: TrafficModel, connections: Int,
-         workload: Workload, recorder: RunRecorder, requestTimeout: UInt64) throws(SocketError) {
+         workload: Workload, recorder: RunRecorder, requestTimeout: UInt64) throws(SystemCallError) {
         self.id = id
         self.loopCount = loopCount
         self.target = target
@@ -46,17 +46,17 @@ final class LoadLoop: @unchecked Sendable {
         self.recorder = recorder
         self.requestTimeout = requestTimeout
         if let settings = target.tls {
-            do { tlsContext = try ClientTLSContext.shared(settings) } catch { throw SocketError(call: error.description, errno: EPROTO) }
+            do { tlsContext = try ClientTLSContext.shared(settings) } catch { throw SystemCallError(call: error.description, errno: EPROTO) }
         } else {
             tlsContext = nil
         }
-        epollFD = try Socket.epollCreate()
+        epollFD = try System.epollCreate()
         self.connections = (0..<connections).map { ClientConnection(index: $0) }
     }
 
     deinit {
-        for connection in connections where connection.fd >= 0 { Socket.close(connection.fd) }
-        Socket.close(epollFD)
+        for connection in connections where connection.fd >= 0 { System.close(connection.fd) }
+        System.close(epollFD)
         readBuffer.deallocate()
     }
 
@@ -67,20 +67,20 @@ final class LoadLoop: @unchecked Sendable {
         var connecting = 0
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 512)
         defer { events.deallocate() }
-        while Clock.nanoseconds() < deadline {
+        while MonotonicClock.now() < deadline {
             while next < connections.count, connecting < 256 {
                 if open(connections[next], now: 0) { connecting += 1 }
                 next += 1
             }
             if connecting == 0 { break }
-            let count = Socket.epollWait(epollFD, events, timeoutNanoseconds: 10_000_000)
+            let count = (try? System.epollWait(epollFD, events: events, timeoutNanoseconds: 10_000_000)) ?? 0
             for event in events.prefix(count) {
                 let connection = connections[Int(event.data.u64 & 0xFFFF_FFFF)]
                 guard connection.token == event.data.u64 else { continue }
                 if connection.state == .connecting {
-                    finishConnect(connection, now: Clock.nanoseconds())
+                    finishConnect(connection, now: MonotonicClock.now())
                 } else if connection.state == .handshaking {
-                    continueHandshake(connection, now: Clock.nanoseconds())
+                    continueHandshake(connection, now: MonotonicClock.now())
                 } else {
                     continue
                 }
@@ -94,11 +94,11 @@ final class LoadLoop: @unchecked Sendable {
     func run(start: UInt64, closedLoopEnd: UInt64?, hardDeadline: UInt64) {
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 1024)
         defer { events.deallocate() }
-        let now = Clock.nanoseconds()
-        if start > now { Clock.sleep(nanoseconds: start - now) }
+        let now = MonotonicClock.now()
+        if start > now { System.sleep(nanoseconds: start - now) }
         var nextMaintenance = start
         while true {
-            var now = Clock.nanoseconds()
+            var now = MonotonicClock.now()
             if stop.load(ordering: .relaxed) || now >= hardDeadline {
                 abandoned += inFlight + pending.count + retries.count
                 break
@@ -148,8 +148,8 @@ final class LoadLoop: @unchecked Sendable {
             var wake = now + 20_000_000
             if let nextIntended { wake = min(wake, nextIntended) }
             if let due = retries.nextDue { wake = min(wake, due) }
-            let count = Socket.epollWait(epollFD, events, timeoutNanoseconds: wake > now ? wake - now : 0)
-            now = Clock.nanoseconds()
+            let count = (try? System.epollWait(epollFD, events: events, timeoutNanoseconds: wake > now ? wake - now : 0)) ?? 0
+            now = MonotonicClock.now()
             for event in events.prefix(count) {
                 let connection = connections[Int(event.data.u64 & 0xFFFF_FFFF)]
                 guard connection.token == event.data.u64 else { continue }
@@ -168,16 +168,16 @@ final class LoadLoop: @unchecked Sendable {
     /// Starts connecting; false if the socket could not even be created.
     private func open(_ connection: ClientConnection, now: UInt64) -> Bool {
         do {
-            let fd = try Socket.startConnect(to: target.endpoint)
+            let fd = try target.endpoint.startConnect()
             connection.fd = fd
             connection.generation &+= 1
             connection.state = .connecting
             connection.parser = ResponseParser()
             let events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-            try Socket.epollAdd(epollFD, fd, events: events, token: connection.token)
+            try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: events, token: connection.token)
             return true
         } catch {
-            if connection.fd >= 0 { Socket.close(connection.fd); connection.fd = -1 }
+            if connection.fd >= 0 { System.close(connection.fd); connection.fd = -1 }
             connection.state = .closed
             connection.reconnectAt = now + 200_000_000
             connectFailures += 1
@@ -187,7 +187,7 @@ final class LoadLoop: @unchecked Sendable {
     }
 
     private func finishConnect(_ connection: ClientConnection, now: UInt64) {
-        let error = Socket.pendingError(connection.fd)
+        let error = System.pendingError(connection.fd)
         if error == 0, let tlsContext {
             do {
                 connection.tls = try tlsContext.session(fd: connection.fd, host: target.host)
@@ -229,7 +229,7 @@ final class LoadLoop: @unchecked Sendable {
 
     private func close(_ connection: ClientConnection) {
         connection.tls = nil
-        if connection.fd >= 0 { Socket.close(connection.fd) }
+        if connection.fd >= 0 { System.close(connection.fd) }
         connection.fd = -1
         if connection.state == .idle, let position = idle.lastIndex(of: connection.index) { idle.remove(at: position) }
         connection.state = .closed
@@ -267,16 +267,16 @@ final class LoadLoop: @unchecked Sendable {
 
     private func flush(_ connection: ClientConnection, now: UInt64) {
         while connection.written < connection.output.count {
-            let step: IOStep
+            let step: IOResult<Int>
             do {
-                step = try connection.output.withUnsafeBytes { bytes throws(SocketError) in
+                step = try connection.output.withUnsafeBytes { bytes throws(SystemCallError) in
                     try connection.transmit(UnsafeRawBufferPointer(rebasing: bytes[connection.written...]))
                 }
             } catch {
                 return fail(connection, "reset", now: now)
             }
             switch step {
-            case .done(let count): connection.written += count
+            case .processed(let count): connection.written += count
             case .wouldBlock: return
             }
         }
@@ -300,7 +300,7 @@ final class LoadLoop: @unchecked Sendable {
 
     private func read(_ connection: ClientConnection, now: UInt64) {
         while connection.fd >= 0 {
-            let step: IOStep
+            let step: IOResult<Int>
             do {
                 step = try connection.receive(into: readBuffer)
             } catch {
@@ -309,9 +309,9 @@ final class LoadLoop: @unchecked Sendable {
             switch step {
             case .wouldBlock:
                 return
-            case .done(0):
+            case .processed(0):
                 return fail(connection, "closed", now: now)
-            case .done(let count):
+            case .processed(let count):
                 connection.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]))
                 do {
                     while let response = try connection.parser.next() {

@@ -1,5 +1,6 @@
 import Foundation
 import StampedePostgres
+import StampedeSystem
 
 /// Gathers the facts for `InvariantChecker` after a run: sale figures through the API, order rows
 /// straight from PostgreSQL (through the project's libpq client), acknowledged orders read back
@@ -29,7 +30,7 @@ public struct InvariantProbe {
         let readBack = readBack(ledger)
         var results: [InvariantResult] = []
         for attempt in 1...attempts {
-            Clock.sleep(nanoseconds: 1_100_000_000)  // the sale cache's maximum age, and a margin
+            System.sleep(nanoseconds: 1_100_000_000)  // the sale cache's maximum age, and a margin
             let stored = try connection.map { connection throws(LoadError) in try orders(of: saleIDs, connection) }
             var sales: [SaleFigures] = []
             for saleID in saleIDs {

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 
 /// The live progress display: one line rewritten in place on a terminal, plain lines (every
 /// `plainEvery` seconds) otherwise. Written to standard error so reports on stdout stay clean.
@@ -34,7 +35,7 @@ public struct ProgressPrinter {
     /// Writes to standard error unbuffered.
     public static func write(_ text: String) {
         var text = text
-        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+        text.withUTF8 { System.writeAll(STDERR_FILENO, UnsafeRawBufferPointer($0)) }
     }
 
     /// Ends the in-place line.

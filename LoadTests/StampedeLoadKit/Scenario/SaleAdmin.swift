@@ -1,4 +1,5 @@
 import Foundation
+import StampedeSystem
 
 /// Creates the run's sales through `PUT /admin/sales/{id}` and reads them back.
 public struct SaleAdmin {
@@ -54,8 +55,8 @@ public struct SaleAdmin {
 /// A short unique id for a run's sales, users and keys (`[a-z0-9]`).
 public enum RunID {
     public static func make() -> String {
-        let millis = UInt64(Clock.wallSeconds() * 1000)
-        var random = RandomSource(seed: millis ^ Clock.nanoseconds())
+        let millis = UInt64(WallClock.seconds() * 1000)
+        var random = RandomSource(seed: millis ^ MonotonicClock.now())
         return String(millis % 100_000_000, radix: 36) + String(random.next() % 1_679_616, radix: 36)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StampedeSystem
 
 /// Options every scenario shares.
 public struct CommonSettings: Sendable {
@@ -91,8 +92,8 @@ public enum ScenarioRunner {
         let admin = SaleAdmin(client: client, token: common.adminToken)
         let runID = common.runID ?? RunID.make()
         let saleID = "rush-\(runID)"
-        let nowWall = Clock.wallSeconds()
-        let nowMono = Clock.nanoseconds()
+        let nowWall = WallClock.seconds()
+        let nowMono = MonotonicClock.now()
         let opensWall = nowWall.rounded(.down) + Double(max(1, rush.leadSeconds)) + 1
         try admin.create(SaleAdmin.Spec(saleID: saleID, sku: "sku-\(saleID)", priceCents: 1999, stock: rush.stock,
                                         perUserLimit: rush.perUserLimit, startsAt: opensWall, endsAt: opensWall + 86_400))
@@ -141,7 +142,7 @@ public enum ScenarioRunner {
         let scrapeClient = BlockingHTTPClient(target: common.target)
         let admin = SaleAdmin(client: client, token: common.adminToken)
         let runID = common.runID ?? RunID.make()
-        let now = Clock.wallSeconds().rounded(.down)
+        let now = WallClock.seconds().rounded(.down)
         let saleIDs = (0..<max(1, promo.sales)).map { "\(scenario)-\(runID)-\($0)" }
         for saleID in saleIDs {
             try admin.create(SaleAdmin.Spec(saleID: saleID, sku: "sku-\(saleID)", priceCents: 4999, stock: promo.stock,

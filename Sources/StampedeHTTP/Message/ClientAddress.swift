@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 
 /// The IP address a connection comes from (without the port), as a small value: cheap to copy into
 /// every request and to use as a dictionary key for per-address limits.

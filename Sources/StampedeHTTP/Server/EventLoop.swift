@@ -1,4 +1,4 @@
-import CStampedeSystem
+import StampedeSystem
 import Glibc
 import Synchronization
 
@@ -129,7 +129,7 @@ final class EventLoop: @unchecked Sendable {
         let shortestTimeout = min(configuration.readTimeoutSeconds, configuration.idleTimeoutSeconds,
                                   configuration.tls?.handshakeTimeoutSeconds ?? .infinity)
         self.timeoutCheckInterval = max(0.01, min(1, shortestTimeout / 2))
-        self.now = System.monotonicSeconds()
+        self.now = MonotonicClock.nowSeconds()
         self.nextTimeoutCheck = now + timeoutCheckInterval
     }
 
@@ -194,7 +194,7 @@ final class EventLoop: @unchecked Sendable {
             } catch {
                 return  // EBADF/EFAULT/EINVAL: the loop's own state is broken; stop serving.
             }
-            now = System.monotonicSeconds()
+            now = MonotonicClock.nowSeconds()
             for index in 0..<count {
                 let event = events[index]
                 switch event.data.u64 {

@@ -1,4 +1,4 @@
-import CStampedeSystem
+import StampedeSystem
 import Glibc
 
 /// One accepted TCP connection: its parser, the answers it owes in order, and its output.

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 import Synchronization
 
 /// A lean HTTP/1.1 server on POSIX sockets and epoll.
@@ -18,7 +19,7 @@ public final class HTTPServer: Sendable {
 
     private struct Running: Sendable {
         let loops: [EventLoop]
-        let threads: [LoopThread]
+        let threads: [SystemThread]
         let port: Int
         let tlsPort: Int
     }
@@ -176,10 +177,10 @@ public final class HTTPServer: Sendable {
             throw HTTPServerError(error)
         }
 
-        var threads: [LoopThread] = []
+        var threads: [SystemThread] = []
         do {
             for (index, loop) in loops.enumerated() {
-                threads.append(try LoopThread.spawn(name: "http-loop-\(index)") { loop.run() })
+                threads.append(try SystemThread.spawn(name: "http-loop-\(index)") { loop.run() })
             }
         } catch {
             for loop in loops[..<threads.count] { loop.requestStop() }

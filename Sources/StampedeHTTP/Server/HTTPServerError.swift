@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 
 /// Why the server could not start.
 public enum HTTPServerError: Error, Equatable, CustomStringConvertible {

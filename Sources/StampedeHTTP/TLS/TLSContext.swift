@@ -1,4 +1,5 @@
 import COpenSSL
+import StampedeSystem
 
 /// Why a TLS context could not be built: the OpenSSL call that failed and its error text.
 public struct TLSSetupError: Error, Equatable, CustomStringConvertible {

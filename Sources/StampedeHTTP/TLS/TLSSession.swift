@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import StampedeSystem
 
 /// One connection's TLS state (`SSL*`) on a non-blocking socket.
 ///

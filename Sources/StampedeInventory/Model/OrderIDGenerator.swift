@@ -1,4 +1,4 @@
-import Glibc
+import StampedeSystem
 import Synchronization
 
 /// Makes order ids that are unique across Stampede instances without coordination.
@@ -36,21 +36,12 @@ struct RandomPool {
         return words[used]
     }
 
-    /// The kernel's random source (`getrandom(2)` is not exported by Swift's Glibc module).
-    private static let urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-
     private mutating func refill() {
-        let byteCount = words.count * MemoryLayout<UInt64>.size
-        let filled = Self.urandom < 0 ? -1 : words.withUnsafeMutableBytes { buffer in
-            var total = 0
-            while total < byteCount {
-                let got = read(Self.urandom, buffer.baseAddress! + total, byteCount - total)
-                if got <= 0 { return -1 }
-                total += got
-            }
-            return total
+        let filled = words.withUnsafeMutableBytes { buffer in
+            Result { () throws(SystemCallError) in try System.randomBytes(buffer) }
         }
-        if filled != byteCount {
+        if case .failure = filled {
+            // The standard library's generator asks the same kernel source.
             var generator = SystemRandomNumberGenerator()
             for index in words.indices { words[index] = generator.next() }
         }

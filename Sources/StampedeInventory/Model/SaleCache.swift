@@ -1,3 +1,4 @@
+import StampedeSystem
 import Synchronization
 
 /// The in-process copy of sales that `GET /v1/sales/{id}` is served from.

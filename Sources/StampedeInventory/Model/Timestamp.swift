@@ -1,4 +1,4 @@
-import Glibc
+import StampedeSystem
 
 /// A point in time as whole milliseconds since the Unix epoch, UTC.
 ///
@@ -12,9 +12,7 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 
     /// The wall-clock time now.
     public static func now() -> Timestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Timestamp(milliseconds: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
+        Timestamp(milliseconds: WallClock.milliseconds())
     }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }

@@ -1,5 +1,6 @@
 import Glibc
 import StampedePostgres
+import StampedeSystem
 import Synchronization
 
 /// The driver of a `ReplicaReadPolicy`: shares it between the writers (which record what they
@@ -53,7 +54,7 @@ public final class ReplicaReadRouter: Sendable {
     /// Records committed writes (call right after the commit returned).
     public func recordWrite(orders: [String], users: [String]) {
         guard !orders.isEmpty || !users.isEmpty else { return }
-        let now = MonotonicNanoseconds.now()
+        let now = MonotonicClock.now()
         policy.withLock { $0.recordWrite(orders: orders, users: users, completedAt: now) }
     }
 
@@ -73,7 +74,7 @@ public final class ReplicaReadRouter: Sendable {
     /// A failing primary leaves the policy as it is (no sample); a failing replica marks it down.
     public func check(primary: PostgresClient, replica: PostgresClient) async {
         checks.wrappingAdd(1, ordering: .relaxed)
-        let sampledAt = MonotonicNanoseconds.now()
+        let sampledAt = MonotonicClock.now()
         if let result = try? await primary.query("SELECT pg_current_wal_lsn()::text"),
            let text = result.rows.first?[0] ?? nil, let lsn = ReplicaReadPolicy.parseLSN(text) {
             policy.withLock { $0.recordPrimary(lsn: lsn, at: sampledAt) }
@@ -96,7 +97,7 @@ public final class ReplicaReadRouter: Sendable {
         }
         // The clock is read under the lock: a write that found the reader to be the primary (and
         // so was not recorded) completed before this time, which a reader turned replica needs.
-        policy.withLock { $0.apply(outcome, now: MonotonicNanoseconds.now()) }
+        policy.withLock { $0.apply(outcome, now: MonotonicClock.now()) }
     }
 
     /// The figures now.
@@ -110,14 +111,5 @@ public final class ReplicaReadRouter: Sendable {
             lagBytes: snapshot.lagBytes, lagSeconds: snapshot.lagSeconds,
             checks: checks.load(ordering: .relaxed), failedChecks: failedChecks.load(ordering: .relaxed),
             pendingWrites: snapshot.pendingWrites)
-    }
-}
-
-/// The monotonic clock in nanoseconds (CLOCK_MONOTONIC), for ordering writes against checks.
-enum MonotonicNanoseconds {
-    static func now() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
     }
 }

@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// The two stages of the purchase path, run by each shard as a pipeline.
 ///
 /// 1. `decide`: one pipelined round of the purchase script decides a whole batch (stock, per-user

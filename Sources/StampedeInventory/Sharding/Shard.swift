@@ -1,3 +1,4 @@
+import StampedeSystem
 import Synchronization
 
 /// One shard of the purchase path: it admits purchases up to a bound and runs them through a
@@ -25,6 +26,8 @@ public actor Shard {
     /// its commit — the latency of a purchase that did not queue.
     private nonisolated let pipelineMicroseconds = Atomic<Int>(0)
     private let processor: PurchaseBatchProcessor
+    /// Runs the shard's code on the threads its input arrives on (see `ShardExecutor`).
+    private nonisolated let executor = ShardExecutor()
     /// The decide stage waiting for the commit stage to take the reservations already decided.
     private var decideGate: CheckedContinuation<Void, Never>?
 
@@ -32,6 +35,11 @@ public actor Shard {
         var served = 0, shed = 0, batches = 0, largestBatch = 0, lastBatch = 0
         var groups = 0, committed = 0, largestGroup = 0, lastGroup = 0
         var recentSales: [String] = []
+    }
+
+    /// The shard runs on its own inline executor, not on the cooperative pool.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
     }
 
     public init(index: Int, maxInFlight: Int, batchSize: Int, commitGroupSize: Int, processor: PurchaseBatchProcessor) {
@@ -54,7 +62,7 @@ public actor Shard {
             return false
         }
         let mustDrain = queue.withLock { $0.push(purchase) }
-        if mustDrain { Task { await self.decideWaiting() } }
+        if mustDrain { Task(executorPreference: executor) { await self.decideWaiting() } }
         return true
     }
 
@@ -106,12 +114,12 @@ public actor Shard {
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
             if batch.isEmpty { return }
             record(batch: batch)
-            let started = ShardMonitor.now()
+            let started = MonotonicClock.nowSeconds()
             var pending = await processor.decide(batch)
             for index in pending.indices { pending[index].decideStarted = started }
             inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
             if !pending.isEmpty, commits.withLock({ $0.push(contentsOf: pending) }) {
-                Task { await self.commitWaiting() }
+                Task(executorPreference: executor) { await self.commitWaiting() }
             }
         }
     }
@@ -126,7 +134,7 @@ public actor Shard {
             await processor.commit(group)
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
             let oldest = group.reduce(Double.infinity) { min($0, $1.decideStarted) }
-            pipelineMicroseconds.store(Int((ShardMonitor.now() - oldest) * 1e6), ordering: .relaxed)
+            pipelineMicroseconds.store(Int((MonotonicClock.nowSeconds() - oldest) * 1e6), ordering: .relaxed)
             counters.withLock { c in
                 c.groups += 1
                 c.committed += group.count

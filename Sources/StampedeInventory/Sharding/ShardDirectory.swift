@@ -1,5 +1,6 @@
 import Glibc
 import StampedePool
+import StampedeSystem
 import Synchronization
 
 /// How a purchase was taken in at the door.
@@ -118,12 +119,12 @@ public final class ShardDirectory: Sendable {
 
     /// Wraps `complete` to release the sale's waiting count and feed the shard's monitor.
     private func tracked(_ purchase: PendingPurchase, monitor: ShardMonitor?) -> PendingPurchase {
-        let started = ShardMonitor.now()
+        let started = MonotonicClock.nowSeconds()
         let saleID = purchase.request.saleID
         let complete = purchase.complete
         return PendingPurchase(request: purchase.request) { [self] outcome in
             release(saleID)
-            monitor?.completed(latency: ShardMonitor.now() - started)
+            monitor?.completed(latency: MonotonicClock.nowSeconds() - started)
             complete(outcome)
         }
     }
@@ -173,9 +174,9 @@ public final class ShardDirectory: Sendable {
                 let live = fresh[layout.owner(of: purchase.request.saleID)]
                 let complete = purchase.complete
                 let monitor = live.monitor
-                let started = ShardMonitor.now()
+                let started = MonotonicClock.nowSeconds()
                 _ = live.shard.submit(PendingPurchase(request: purchase.request) { outcome in
-                    monitor.completed(latency: ShardMonitor.now() - started)
+                    monitor.completed(latency: MonotonicClock.nowSeconds() - started)
                     complete(outcome)
                 }, force: true)
             }
@@ -190,7 +191,7 @@ public final class ShardDirectory: Sendable {
     /// Every shard's figures, with its recent latency and whether it is hot.
     public func statistics() -> [ShardReport] {
         let (layout, shards) = state.withLock { ($0.layout, $0.shards) }
-        let now = ShardMonitor.now()
+        let now = MonotonicClock.nowSeconds()
         var reports = shards.enumerated().map { index, live in
             live.monitor.report(now: now, pinnedSale: layout.pinnedSale(of: index))
         }

@@ -1,5 +1,5 @@
-import Glibc
 import StampedePool
+import StampedeSystem
 import Synchronization
 
 /// Watches one shard: the latency of its purchases (admission to answer) over a recent window,
@@ -21,21 +21,14 @@ final class ShardMonitor: Sendable {
     init(shard: Shard, settings: ShardSettings, shedding: SheddingSettings, pinnedSale: String?) {
         self.shard = shard
         state = Mutex(State(settings: settings, shedding: shedding, limit: AdaptiveLimit(initial: settings.maxInFlight),
-                            latency: WindowedLatency(windowSeconds: 10, now: Self.now())))
-    }
-
-    /// Seconds on the monotonic clock.
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
+                            latency: WindowedLatency(windowSeconds: 10, now: MonotonicClock.nowSeconds())))
     }
 
     /// One purchase of this shard was answered after `latency` seconds.
     func completed(latency: Double) {
         let inFlight = shard.inFlightCount
         let pipeline = shard.pipelineSeconds
-        let now = Self.now()
+        let now = MonotonicClock.nowSeconds()
         let change: (limit: Int, batch: Int, group: Int)? = state.withLock { state in
             state.completed += 1
             state.latency.record(seconds: latency, now: now)

@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 import StampedeHTTP
 import StampedeJSON
 
@@ -188,22 +189,14 @@ public enum ConfigurationLoader {
     }
 
     static func readFile(_ path: String) throws(ConfigurationError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadableFile(path: path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .unreadableFile(path: path, errno: errno)
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > 1_048_576 { throw .invalidJSON(path: path, offset: bytes.count, reason: "file larger than 1 MiB") }
+        let limit = 1_048_576
+        do {
+            return try System.readFile(path, limit: limit)
+        } catch where error.errno == EFBIG {
+            throw .invalidJSON(path: path, offset: limit, reason: "file larger than 1 MiB")
+        } catch {
+            throw .unreadableFile(path: path, errno: error.errno)
         }
-        return bytes
     }
 
     /// The configuration in force after a reload of `read` over `running`: the live keys take

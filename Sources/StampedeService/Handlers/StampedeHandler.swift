@@ -2,6 +2,7 @@ import Logging
 import StampedeHTTP
 import StampedeInventory
 import StampedeJSON
+import StampedeSystem
 import Synchronization
 
 /// Stampede's HTTP handler: routes each request and answers it, inline on the event loop when the

@@ -1,5 +1,6 @@
 import Logging
 import StampedeInventory
+import StampedeSystem
 import Synchronization
 
 /// Folds repeated log messages of level `warning` and above into one line per interval with a

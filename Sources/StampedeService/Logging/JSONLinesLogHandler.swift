@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 import Logging
 import StampedeInventory
 import StampedeJSON
@@ -27,15 +28,7 @@ public struct JSONLinesLogHandler: LogHandler {
                     source: String, file: String, function: String, line: UInt) {
         var bytes = Self.line(timestamp: Timestamp.now(), level: level, label: label, message: "\(message)",
                               metadata: metadata.merging(explicit ?? [:]) { _, new in new })
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0, errno == EINTR { continue }
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        bytes.withUnsafeBytes { System.writeAll(STDERR_FILENO, $0) }
     }
 
     /// One log line (with its newline); pure, for tests.

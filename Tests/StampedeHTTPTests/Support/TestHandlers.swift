@@ -1,4 +1,5 @@
 import Glibc
+import StampedeSystem
 import StampedeHTTP
 
 /// Answers every request inline with `200` and the text `"<METHOD> <target> <body>"`.
@@ -31,18 +32,11 @@ struct SlowFirstHandler: HTTPRequestHandler {
 /// Runs `body` on a new detached POSIX thread: the delayed answer must not depend on the Swift
 /// concurrency pool, which the blocking test clients may be occupying.
 func runDetached(_ body: @escaping @Sendable () -> Void) {
-    final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    do {
+        try SystemThread.spawn(name: "test-detached", body).detach()
+    } catch {
+        preconditionFailure("\(error)")
     }
-    var thread = pthread_t()
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    let code = pthread_create(&thread, nil, { argument in
-        Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-        return nil
-    }, context)
-    precondition(code == 0, "pthread_create failed: \(code)")
-    pthread_detach(thread)
 }
 
 /// Starts a server on an ephemeral 127.0.0.1 port, runs `body`, and stops it.

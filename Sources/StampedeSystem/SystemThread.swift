@@ -1,15 +1,18 @@
 import CStampedeSystem
 import Glibc
 
-/// A joinable POSIX thread running one closure.
+/// A joinable POSIX thread running one closure: the one thread type of Stampede (event loops,
+/// pool workers, test helpers).
 ///
-/// Event loops need dedicated threads that block in `epoll_wait`; the Swift standard library has
-/// no thread type without Foundation, so this wraps `pthread_create`/`pthread_join`.
-struct LoopThread: Sendable {
+/// Event loops block in `epoll_wait` and pool workers in blocking C clients, which must not happen
+/// on Swift concurrency's cooperative threads; the standard library has no thread type without
+/// Foundation, so this wraps `pthread_create`/`pthread_join`.
+public struct SystemThread: Sendable {
     private let handle: pthread_t
 
-    /// Starts a thread named `name` (visible in `top -H` and debuggers) that runs `body`.
-    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> LoopThread {
+    /// Starts a thread named `name` (visible in `top -H` and debuggers; 15 bytes at most) that
+    /// runs `body`.
+    public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> SystemThread {
         let context = Unmanaged.passRetained(ThreadContext(name: name, body: body)).toOpaque()
         var handle = pthread_t()
         let code = pthread_create(&handle, nil, { argument in
@@ -22,12 +25,20 @@ struct LoopThread: Sendable {
             Unmanaged<ThreadContext>.fromOpaque(context).release()
             throw SystemCallError(call: "pthread_create", errno: code)
         }
-        return LoopThread(handle: handle)
+        return SystemThread(handle: handle)
     }
 
+    /// Whether the calling code runs on this thread (which must not join itself).
+    public var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
+
     /// Waits for the thread to finish. Must not be called from the thread itself.
-    func join() {
+    public func join() {
         pthread_join(handle, nil)
+    }
+
+    /// Lets the thread release its resources by itself when it finishes (it cannot join itself).
+    public func detach() {
+        pthread_detach(handle)
     }
 }
 

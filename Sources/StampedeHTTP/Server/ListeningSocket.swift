@@ -1,4 +1,4 @@
-import CStampedeSystem
+import StampedeSystem
 import Glibc
 
 /// Creates the listening sockets of the event loops.

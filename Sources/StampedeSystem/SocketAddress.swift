@@ -4,21 +4,21 @@ import Glibc
 ///
 /// Resolution of names is deliberately absent: the server binds to a literal address (or
 /// `localhost`), so starting never blocks on DNS.
-struct SocketAddress {
+public struct SocketAddress: Sendable {
     /// The address in the kernel's generic layout.
-    var storage: sockaddr_storage
+    public var storage: sockaddr_storage
     /// The number of meaningful bytes in `storage`.
-    var length: socklen_t
+    public var length: socklen_t
 
     /// Wraps an address returned by the kernel.
-    init(storage: sockaddr_storage, length: socklen_t) {
+    public init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length
     }
 
     /// Parses a numeric `host` (`"127.0.0.1"`, `"::1"`, `"0.0.0.0"`; `"localhost"` means
     /// `127.0.0.1`), or returns `nil` when it is not one.
-    init?(host: String, port: Int) {
+    public init?(host: String, port: Int) {
         let numericHost = host == "localhost" ? "127.0.0.1" : host
         var storage = sockaddr_storage()
         var ipv4 = sockaddr_in()
@@ -39,10 +39,10 @@ struct SocketAddress {
     }
 
     /// The address family, `AF_INET` or `AF_INET6`.
-    var family: Int32 { Int32(storage.ss_family) }
+    public var family: Int32 { Int32(storage.ss_family) }
 
     /// The port in host byte order.
-    var port: Int {
+    public var port: Int {
         withUnsafeBytes(of: storage) { bytes in
             switch family {
             case AF_INET: Int(UInt16(bigEndian: bytes.load(as: sockaddr_in.self).sin_port))
@@ -53,7 +53,7 @@ struct SocketAddress {
     }
 
     /// The same address with another port.
-    func withPort(_ port: Int) -> SocketAddress {
+    public func withPort(_ port: Int) -> SocketAddress {
         var copy = self
         withUnsafeMutableBytes(of: &copy.storage) { bytes in
             let networkPort = in_port_t(UInt16(port).bigEndian)

@@ -4,11 +4,11 @@ import Glibc
 ///
 /// Deadlines are `ContinuousClock` instants; waiting converts the remaining duration to an
 /// absolute `CLOCK_MONOTONIC` time, so wall-clock jumps neither shorten nor stretch a wait.
-final class ThreadCondition: @unchecked Sendable {
+public final class ThreadCondition: @unchecked Sendable {
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
     /// Creates a condition variable bound to `CLOCK_MONOTONIC`.
-    init() {
+    public init() {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         defer { pthread_condattr_destroy(&attributes) }
@@ -24,27 +24,24 @@ final class ThreadCondition: @unchecked Sendable {
     }
 
     /// Wakes one waiting thread.
-    func signal() { pthread_cond_signal(condition) }
+    public func signal() { pthread_cond_signal(condition) }
 
     /// Wakes every waiting thread.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 
     /// Atomically releases `mutex` and sleeps until signalled or `deadline`; holds `mutex` again on return.
     ///
     /// May return early (spurious wake-up); callers re-check their condition in a loop.
-    func wait(releasing mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: ContinuousClock.Instant?) {
+    public func wait(releasing mutex: UnsafeMutablePointer<pthread_mutex_t>, until deadline: ContinuousClock.Instant?) {
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
         }
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero else { return }
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
         let (seconds, attoseconds) = remaining.components
-        let nanoseconds = Int(time.tv_nsec) + Int(attoseconds / 1_000_000_000)
-        time.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-        time.tv_nsec = nanoseconds % 1_000_000_000
+        let wake = MonotonicClock.now() &+ UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+        var time = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
         pthread_cond_timedwait(condition, mutex, &time)
     }
 }

@@ -1,7 +1,7 @@
 import Glibc
 
 /// What a thread waiting in `ThreadLock.wait(on:_:)` does after checking the state.
-enum WaitDecision<Result> {
+public enum WaitDecision<Result> {
     /// Stop waiting and return the value.
     case done(Result)
     /// Sleep until signalled, or until the instant if one is given, then check again.
@@ -10,15 +10,15 @@ enum WaitDecision<Result> {
 
 /// A pthread mutex guarding a value, with waits on `ThreadCondition`s tied to the same mutex.
 ///
-/// `Synchronization.Mutex` cannot be paired with a condition variable, and pool workers must
-/// sleep until a job arrives, so the pool uses this small wrapper instead. The state is only
+/// `Synchronization.Mutex` cannot be paired with a condition variable, and threads that must
+/// sleep until work arrives (pool workers) need one, so they use this small wrapper instead. The state is only
 /// reachable under the mutex, which makes the `@unchecked Sendable` sound.
-final class ThreadLock<State>: @unchecked Sendable {
+public final class ThreadLock<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var state: State
 
     /// Creates the lock around an initial state.
-    init(_ state: State) {
+    public init(_ state: State) {
         self.state = state
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -31,7 +31,7 @@ final class ThreadLock<State>: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive access to the state.
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&state)
@@ -41,7 +41,7 @@ final class ThreadLock<State>: @unchecked Sendable {
     ///
     /// `decide` runs once before any sleep, so a signal sent before the call is never lost:
     /// senders change the state under this lock first, then signal.
-    func wait<R>(on condition: ThreadCondition, _ decide: (inout State) -> WaitDecision<R>) -> R {
+    public func wait<R>(on condition: ThreadCondition, _ decide: (inout State) -> WaitDecision<R>) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while true {

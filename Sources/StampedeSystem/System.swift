@@ -1,14 +1,14 @@
 import CStampedeSystem
 import Glibc
 
-/// Every system call the server makes, wrapped once: `EINTR` is retried, `EAGAIN` becomes
+/// Every system call Stampede makes, wrapped once: `EINTR` is retried, `EAGAIN` becomes
 /// `.wouldBlock`, and any other failure throws a `SystemCallError` naming the call.
 ///
 /// `errno` is read immediately after the failing call, before anything else can overwrite it.
-enum System {
+public enum System {
     /// Runs `body` until it is not interrupted; negative results become errors or `.wouldBlock`.
-    @inline(__always)
-    private static func retrying<Value: BinaryInteger>(
+    @inlinable @inline(__always)
+    static func retrying<Value: BinaryInteger>(
         _ call: String,
         _ body: () -> Value
     ) throws(SystemCallError) -> IOResult<Value> {
@@ -26,7 +26,7 @@ enum System {
 
     /// Runs a call that must not block (setup calls); `EAGAIN` is reported as an error too.
     @inline(__always)
-    private static func blocking<Value: BinaryInteger>(
+    static func blocking<Value: BinaryInteger>(
         _ call: String,
         _ body: () -> Value
     ) throws(SystemCallError) -> Value {
@@ -39,13 +39,13 @@ enum System {
     // MARK: Sockets
 
     /// socket(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
-    static func socket(domain: Int32) throws(SystemCallError) -> Int32 {
+    public static func socket(domain: Int32) throws(SystemCallError) -> Int32 {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         return try blocking("socket") { Glibc.socket(domain, type, 0) }
     }
 
     /// setsockopt(2) for an integer option.
-    static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) throws(SystemCallError) {
+    public static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) throws(SystemCallError) {
         var value = value
         _ = try blocking("setsockopt") {
             setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
@@ -53,7 +53,7 @@ enum System {
     }
 
     /// bind(2).
-    static func bind(_ fd: Int32, to address: SocketAddress) throws(SystemCallError) {
+    public static func bind(_ fd: Int32, to address: SocketAddress) throws(SystemCallError) {
         var storage = address.storage
         _ = try blocking("bind") {
             withUnsafePointer(to: &storage) {
@@ -63,12 +63,12 @@ enum System {
     }
 
     /// listen(2).
-    static func listen(_ fd: Int32, backlog: Int32) throws(SystemCallError) {
+    public static func listen(_ fd: Int32, backlog: Int32) throws(SystemCallError) {
         _ = try blocking("listen") { Glibc.listen(fd, backlog) }
     }
 
     /// The port a socket is bound to, from getsockname(2).
-    static func localPort(of fd: Int32) throws(SystemCallError) -> Int {
+    public static func localPort(of fd: Int32) throws(SystemCallError) -> Int {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = try blocking("getsockname") {
@@ -80,7 +80,7 @@ enum System {
     }
 
     /// accept4(2) with `SOCK_NONBLOCK | SOCK_CLOEXEC`; `peer` receives the client's address.
-    static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemCallError) -> IOResult<Int32> {
+    public static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemCallError) -> IOResult<Int32> {
         let flags = Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = try withUnsafeMutablePointer(to: &peer.storage) { storage throws(SystemCallError) in
@@ -93,35 +93,37 @@ enum System {
     }
 
     /// read(2) into `buffer`; `.processed(0)` means the peer closed its side.
-    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
+    @inlinable
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         try retrying("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
     /// send(2) with `MSG_NOSIGNAL`, so a closed peer yields `EPIPE` instead of killing the process.
-    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
+    @inlinable
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> IOResult<Int> {
         try retrying("send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// shutdown(2) of the sending side; errors are irrelevant on a socket about to close.
-    static func shutdownWrite(_ fd: Int32) {
+    public static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
     /// close(2). Not retried on `EINTR`: on Linux the descriptor is released regardless.
-    static func close(_ fd: Int32) {
+    public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
 
     // MARK: epoll and eventfd
 
     /// epoll_create1(2) with `EPOLL_CLOEXEC`.
-    static func epollCreate() throws(SystemCallError) -> Int32 {
+    public static func epollCreate() throws(SystemCallError) -> Int32 {
         try blocking("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
     }
 
     /// epoll_ctl(2): registers (`EPOLL_CTL_ADD`), changes (`EPOLL_CTL_MOD`) or removes
     /// (`EPOLL_CTL_DEL`) interest in `fd`, tagging its events with `token`.
-    static func epollControl(
+    public static func epollControl(
         _ epollFD: Int32,
         operation: Int32,
         fd: Int32,
@@ -135,7 +137,7 @@ enum System {
     }
 
     /// epoll_wait(2); an interrupted wait returns 0 events so the caller re-checks its state.
-    static func epollWait(
+    public static func epollWait(
         _ epollFD: Int32,
         events: UnsafeMutableBufferPointer<epoll_event>,
         timeoutMilliseconds: Int32
@@ -148,29 +150,20 @@ enum System {
     }
 
     /// eventfd(2), non-blocking and close-on-exec.
-    static func eventFD() throws(SystemCallError) -> Int32 {
+    public static func eventFD() throws(SystemCallError) -> Int32 {
         try blocking("eventfd") { eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC)) }
     }
 
     /// Adds 1 to an eventfd counter, waking its epoll. A full counter (`EAGAIN`) already means
     /// "wake up", so it is not an error.
-    static func eventFDSignal(_ fd: Int32) throws(SystemCallError) {
+    public static func eventFDSignal(_ fd: Int32) throws(SystemCallError) {
         var one: UInt64 = 1
         _ = try retrying("write(eventfd)") { Glibc.write(fd, &one, MemoryLayout<UInt64>.size) }
     }
 
     /// Resets an eventfd counter to zero.
-    static func eventFDDrain(_ fd: Int32) throws(SystemCallError) {
+    public static func eventFDDrain(_ fd: Int32) throws(SystemCallError) {
         var value: UInt64 = 0
         _ = try retrying("read(eventfd)") { Glibc.read(fd, &value, MemoryLayout<UInt64>.size) }
-    }
-
-    // MARK: Time
-
-    /// Seconds on the monotonic clock, which never jumps with wall-clock changes.
-    static func monotonicSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1_000_000_000
     }
 }
