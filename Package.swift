@@ -136,7 +136,7 @@ package.targets.append(contentsOf: [
         swiftSettings: hotPathSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
     ),
     .target(name: "StampedeTestSupport", dependencies: ["StampedeJSON"], path: "Tests/StampedeTestSupport"),
-    .testTarget(name: "StampedeJSONTests", dependencies: ["StampedeJSON", "StampedeTestSupport"]),
+    .testTarget(name: "StampedeJSONTests", dependencies: ["StampedeJSON", "StampedeTestSupport", "StampedeSystem"]),
     .testTarget(
         name: "StampedeServiceTests",
         dependencies: [

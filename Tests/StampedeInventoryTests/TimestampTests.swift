@@ -1,4 +1,4 @@
-import StampedeTestSupport
+import StampedeSystem
 import Testing
 @testable import StampedeInventory
 

@@ -1,3 +1,4 @@
+import StampedeSystem
 import StampedeTestSupport
 import Testing
 @testable import StampedeJSON

@@ -1,25 +1,8 @@
 import Glibc
+import StampedeSystem
 
-/// A small, fast, seedable generator (SplitMix64), one per loop thread, so runs and tests can be
-/// repeated with the same choices.
-public struct RandomSource: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform double in [0, 1).
-    public mutating func unit() -> Double {
-        Double(next() >> 11) * 0x1p-53
-    }
-}
+/// The load kit's generator, one per loop thread, so runs can be repeated with the same choices.
+public typealias RandomSource = SplitMix64
 
 /// Picks an index from fixed weights (Zipf popularity, operation mix) in O(log n).
 public struct WeightedChoice: Sendable, Equatable {
