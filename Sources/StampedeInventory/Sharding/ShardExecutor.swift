@@ -27,6 +27,11 @@ final class ShardExecutor: SerialExecutor, TaskExecutor, Sendable {
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
+        // The runtime calls this through an unowned reference, and a job may drop the last
+        // reference to the shard (its task ends; an old layout's shard is gone from the directory):
+        // without a reference of its own, the loop below would go on in freed memory.
+        let alive = Unmanaged.passRetained(self)
+        defer { alive.release() }
         let job = UnownedJob(job)
         let runsNow = state.withLock { state in
             if state.running {
