@@ -175,8 +175,8 @@ struct ServiceAPITests {
 
     /// A scrape of a running service shows exactly the families of `MetricFamily.catalogue` (the
     /// Redis Cluster's only against a cluster), each with the catalogue's type, help and label
-    /// names: no family is spelled anywhere else. A refusal and a request first make the two
-    /// families created on first use.
+    /// names: no family is spelled anywhere else. A refusal, requests and a sale served first give
+    /// every family a sample.
     @Test func scrapeShowsExactlyTheCatalogue() async throws {
         try await TestStampede.with({
             $0.adminRequestsPerSecond = 0.01
@@ -186,7 +186,11 @@ struct ServiceAPITests {
             var refusals: [Int] = []
             for _ in 0..<2 { refusals.append(try await client.call("GET", "/admin/shards", headers: [("Authorization", "Bearer wrong")]).status) }
             #expect(refusals == [401, 429])
-            #expect(try await client.call("GET", "/health/live").status == 200)
+            #expect(try await client.call("GET", "/health/ready").status == 200)
+            // A sale served, so the per-sale gauge has a sample.
+            let sale = TestServices.uniqueName("catalogue")
+            #expect(try await stampede.createSale(sale, stock: 5, perUserLimit: 1).status == 201)
+            #expect(try await client.call("GET", "/v1/sales/\(sale)").status == 200)
             _ = try await client.call("GET", "/metrics")
             let scrape = try await client.call("GET", "/metrics")
             #expect(scrape.status == 200)
