@@ -148,7 +148,7 @@ package.targets.append(contentsOf: [
 for target in package.targets where ["StampedeService", "stampede", "StampedeIntegrationTests"].contains(target.name) {
     target.dependencies.append("StampedeJSON")
 }
-for target in package.targets where target.name == "StampedeInventoryTests" {
+for target in package.targets where ["StampedeInventoryTests", "StampedeIntegrationTests"].contains(target.name) {
     target.dependencies.append("StampedeTestSupport")
 }
 

@@ -129,7 +129,7 @@ public final class StampedeService: Sendable {
             task = Task {
                 // runMaintenance starts with a reconciler pass (Redis restarted? stranded outbox?)
                 async let maintained: Void = inventory.runMaintenance()
-                // The readiness gauges of /metrics (stampede_ready) follow the stores between scrapes.
+                // The readiness gauges of /metrics (`MetricFamily.ready`) follow the stores between scrapes.
                 async let watched: Void = handler.watchReadiness(every: .seconds(2))
                 _ = await (maintained, watched)
             }
@@ -266,16 +266,16 @@ public final class StampedeService: Sendable {
     func scrapeFigures() -> ScrapeFigures {
         var figures = ScrapeFigures()
         let http = server.statistics
-        figures.add("stampede_http_open_connections", "gauge", "Open HTTP connections.", value: Double(http.openConnections))
-        figures.add("stampede_http_connections_accepted_total", "counter", "HTTP connections accepted.", value: Double(http.acceptedTotal))
-        figures.add("stampede_http_connections_rejected_total", "counter", "Connections refused over limits.max_connections (503 overloaded).", value: Double(http.rejectedOverLimit))
-        figures.add("stampede_http_parse_errors_total", "counter", "Requests refused as malformed (400/411/413/431).", value: Double(http.parseErrors))
-        figures.add("stampede_http_timeouts_total", "counter", "Connections closed by the read or idle timeout.", value: Double(http.timeouts))
-        figures.add("stampede_http_connections_rejected_per_client_total", "counter", "Connections refused over limits.max_connections_per_client.", value: Double(http.rejectedPerClient))
-        figures.add("stampede_http_connections_recycled_total", "counter", "Connections closed after limits.max_requests_per_connection requests.", value: Double(http.recycled))
-        figures.add("stampede_tls_handshakes_total", "counter", "TLS handshakes completed.", value: Double(http.tlsHandshakes))
-        figures.add("stampede_tls_handshake_failures_total", "counter", "TLS handshakes that failed (including plain HTTP on the HTTPS port).", value: Double(http.tlsHandshakeFailures))
-        figures.add("stampede_tls_handshake_timeouts_total", "counter", "TLS handshakes closed by tls.handshake_timeout_seconds.", value: Double(http.tlsHandshakeTimeouts))
+        figures.add(.httpOpenConnections, value: Double(http.openConnections))
+        figures.add(.httpConnectionsAccepted, value: Double(http.acceptedTotal))
+        figures.add(.httpConnectionsRejected, value: Double(http.rejectedOverLimit))
+        figures.add(.httpParseErrors, value: Double(http.parseErrors))
+        figures.add(.httpTimeouts, value: Double(http.timeouts))
+        figures.add(.httpConnectionsRejectedPerClient, value: Double(http.rejectedPerClient))
+        figures.add(.httpConnectionsRecycled, value: Double(http.recycled))
+        figures.add(.tlsHandshakes, value: Double(http.tlsHandshakes))
+        figures.add(.tlsHandshakeFailures, value: Double(http.tlsHandshakeFailures))
+        figures.add(.tlsHandshakeTimeouts, value: Double(http.tlsHandshakeTimeouts))
         let server = self.server.configuration
         let limits: [(name: String, item: Double)] = [
             ("max_connections", Double(server.maxConnections)),
@@ -287,54 +287,43 @@ public final class StampedeService: Sendable {
             ("admin_burst", handler.adminRateSettings.burst),
             ("tls_handshake_timeout_seconds", server.tls?.handshakeTimeoutSeconds ?? 0),
         ]
-        figures.add("stampede_limit", "gauge", "The configured limits (0 = no cap).",
-                    limits.map { ScrapeFigures.Sample(labels: [("limit", $0.name)], value: $0.item) })
+        figures.add(.limit, limits.map { ScrapeFigures.Sample([$0.name], value: $0.item) })
         let pools: [(name: String, item: PoolStatistics)] = redis.pools + [
             ("postgres-writer", postgresWriter.statistics), ("postgres-reader", postgresReader.statistics),
         ]
-        figures.add("stampede_pool_size", "gauge", "Connections a pool may hold.", label: "pool", pools, \.size)
-        figures.add("stampede_pool_busy", "gauge", "Connections running a call.", label: "pool", pools, \.busy)
-        figures.add("stampede_pool_waiting", "gauge", "Calls waiting for a connection.", label: "pool", pools, \.waiting)
-        figures.add("stampede_pool_connected", "gauge", "Connections currently open.", label: "pool", pools, \.connected)
-        figures.add("stampede_pool_calls_total", "counter", "Calls run by the pool.", label: "pool", pools, \.totalJobs)
-        figures.add("stampede_pool_failed_calls_total", "counter", "Calls that failed.", label: "pool", pools, \.failedJobs)
-        figures.add("stampede_pool_acquire_timeouts_total", "counter", "Calls that waited past the acquire timeout.", label: "pool", pools, \.timeouts)
-        figures.add("stampede_pool_rejected_total", "counter", "Calls refused because too many were waiting.", label: "pool", pools, \.rejectedOverloaded)
-        figures.add("stampede_pool_reconnects_total", "counter", "Reconnections.", label: "pool", pools, \.reconnects)
+        figures.add(.poolSize, pools, \.size)
+        figures.add(.poolBusy, pools, \.busy)
+        figures.add(.poolWaiting, pools, \.waiting)
+        figures.add(.poolConnected, pools, \.connected)
+        figures.add(.poolCalls, pools, \.totalJobs)
+        figures.add(.poolFailedCalls, pools, \.failedJobs)
+        figures.add(.poolAcquireTimeouts, pools, \.timeouts)
+        figures.add(.poolRejected, pools, \.rejectedOverloaded)
+        figures.add(.poolReconnects, pools, \.reconnects)
         if case .cluster(let cluster) = redis {
             let counts = cluster.statistics
-            figures.add("stampede_redis_cluster_primaries", "gauge", "Primaries in the Redis Cluster's slot map.",
-                        value: Double(cluster.topology.map.primaries.count))
-            figures.add("stampede_redis_cluster_refreshes_total", "counter", "Slot map reads (CLUSTER SHARDS or CLUSTER SLOTS sent).",
-                        value: Double(counts.refreshes))
-            figures.add("stampede_redis_cluster_map_changes_total", "counter", "Changes of the slot map seen (by a refresh or a MOVED).",
-                        value: Double(counts.mapChanges))
-            figures.add("stampede_redis_cluster_redirects_total", "counter", "Calls redirected by the cluster and planned again, by kind.",
-                        [ScrapeFigures.Sample(labels: [("kind", "moved")], value: Double(counts.moved)),
-                         ScrapeFigures.Sample(labels: [("kind", "ask")], value: Double(counts.asks))])
-            figures.add("stampede_redis_cluster_retries_total", "counter", "Batches that waited and planned again (TRYAGAIN, CLUSTERDOWN, a node unreachable).",
-                        value: Double(counts.retries))
-            figures.add("stampede_redis_cluster_replica_reads_total", "counter", "Cache reads served by a replica whose link is fresh.",
-                        value: Double(counts.replicaReads))
+            figures.add(.redisClusterPrimaries, value: Double(cluster.topology.map.primaries.count))
+            figures.add(.redisClusterRefreshes, value: Double(counts.refreshes))
+            figures.add(.redisClusterMapChanges, value: Double(counts.mapChanges))
+            figures.add(.redisClusterRedirects, [ScrapeFigures.Sample(["moved"], value: Double(counts.moved)),
+                                                         ScrapeFigures.Sample(["ask"], value: Double(counts.asks))])
+            figures.add(.redisClusterRetries, value: Double(counts.retries))
+            figures.add(.redisClusterReplicaReads, value: Double(counts.replicaReads))
         }
         if let resident = ProcessMemory.residentBytes() {
-            figures.add("process_resident_memory_bytes", "gauge", "Resident memory of the process (for soak runs' drift).", value: Double(resident))
+            figures.add(.processResidentMemory, value: Double(resident))
         }
-        figures.addHistogram("stampede_pool_call_duration_seconds",
-                             "How long each Redis or PostgreSQL call held a pooled connection (connect included), by pool.",
-                             label: "pool", pools.map { ($0.name, $0.item.callLatency) })
+        figures.addHistogram(.poolCallDuration, pools.map { ($0.name, $0.item.callLatency) })
         let replica = inventory.orders.routing.statistics
-        figures.add("stampede_postgres_reads_total", "counter", "Order reads by the pool that served them and why.",
-                    [ScrapeFigures.Sample(labels: [("target", "replica"), ("reason", "fresh")], value: Double(replica.replicaReads))]
-                    + replica.primaryReads.map { ScrapeFigures.Sample(labels: [("target", "primary"), ("reason", $0.reason.rawValue)], value: Double($0.count)) })
-        figures.add("stampede_postgres_replica_up", "gauge", "1 when the reader answered its last health check and call.", value: replica.replicaUp ? 1 : 0)
-        figures.add("stampede_postgres_replica_in_recovery", "gauge", "1 when the reader is a streaming replica (pg_is_in_recovery()).", value: replica.replicaInRecovery ? 1 : 0)
-        figures.add("stampede_postgres_replica_lag_bytes", "gauge", "WAL bytes the replica had not replayed at the last check.", value: Double(replica.lagBytes))
-        figures.add("stampede_postgres_replica_lag_seconds", "gauge", "Replay delay the replica reports (0 when caught up).", value: replica.lagSeconds)
-        figures.add("stampede_postgres_replica_checks_total", "counter", "Replica health checks, by result.",
-                    [ScrapeFigures.Sample(labels: [("result", "ok")], value: Double(replica.checks - replica.failedChecks)),
-                     ScrapeFigures.Sample(labels: [("result", "failed")], value: Double(replica.failedChecks))])
-        figures.add("stampede_postgres_read_your_writes_pending", "gauge", "Orders and users written and not yet known to be on the replica.", value: Double(replica.pendingWrites))
+        figures.add(.postgresReads, [ScrapeFigures.Sample(["replica", "fresh"], value: Double(replica.replicaReads))]
+                                    + replica.primaryReads.map { ScrapeFigures.Sample(["primary", $0.reason.rawValue], value: Double($0.count)) })
+        figures.add(.postgresReplicaUp, value: replica.replicaUp ? 1 : 0)
+        figures.add(.postgresReplicaInRecovery, value: replica.replicaInRecovery ? 1 : 0)
+        figures.add(.postgresReplicaLagBytes, value: Double(replica.lagBytes))
+        figures.add(.postgresReplicaLagSeconds, value: replica.lagSeconds)
+        figures.add(.postgresReplicaChecks, [ScrapeFigures.Sample(["ok"], value: Double(replica.checks - replica.failedChecks)),
+                                                     ScrapeFigures.Sample(["failed"], value: Double(replica.failedChecks))])
+        figures.add(.postgresReadYourWritesPending, value: Double(replica.pendingWrites))
         return figures
     }
 

@@ -1,5 +1,5 @@
 /// Stampede's release identity. The version is written here and only here (semantic
-/// versioning); `stampede --version`, the `stampede_build_info` metric and the test that checks
+/// versioning); `stampede --version`, the build-info metric (`MetricFamily.buildInfo`) and the test that checks
 /// `CHANGELOG.md` has an entry for it all read it from this file.
 public enum StampedeVersion {
     /// The semantic version of this source tree.

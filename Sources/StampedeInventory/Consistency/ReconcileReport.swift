@@ -1,6 +1,6 @@
 /// What one reconciler pass found and (unless it was a dry run) repaired.
 public struct ReconcileReport: Sendable, Equatable {
-    /// A kind of repair, as labelled in `/metrics` (`stampede_reconciler_repairs_total{kind}`).
+    /// A kind of repair; the raw value is the `kind` label of the repairs counter in `/metrics` (`MetricFamily.reconcilerRepairs`).
     public enum Kind: String, Sendable, CaseIterable {
         /// A sale's Redis counters were missing, from another Redis run, or behind PostgreSQL, and
         /// were rebuilt from the committed orders.

@@ -12,7 +12,7 @@ public enum Admission: Sendable, Equatable {
     /// Shed: the sale already has more purchases waiting than units left × the stock factor.
     case shedStock
 
-    /// The `reason` label of `stampede_shed_total`.
+    /// The `reason` label of the shed counter in `/metrics` (`MetricFamily.shed`).
     public var reason: String {
         switch self {
         case .queued: return "none"

@@ -3,25 +3,24 @@ import StampedePool
 
 /// Figures read from live objects at scrape time and written as Prometheus text.
 public struct ScrapeFigures: Sendable {
-    /// One gauge or counter sample.
+    /// One sample of a family: its label values, in the order of the family's label names.
     public struct Sample: Sendable {
-        public var labels: [(String, String)]
+        public var labelValues: [String]
         public var value: Double
+        /// The histogram bucket bound (`le`), written after the family's labels.
+        var bucketBound: String? = nil
         /// Appended to the family name (`_bucket`, `_sum`, `_count` for histograms).
-        public var suffix: String = ""
+        var suffix: String = ""
 
-        public init(labels: [(String, String)], value: Double, suffix: String = "") {
-            self.labels = labels
+        public init(_ labelValues: [String], value: Double) {
+            self.labelValues = labelValues
             self.value = value
-            self.suffix = suffix
         }
     }
 
-    /// A metric family: name, type (`gauge` or `counter`), help, samples.
+    /// A metric family read now, with its samples.
     public struct Family: Sendable {
-        public var name: String
-        public var type: String
-        public var help: String
+        public var family: MetricFamily
         public var samples: [Sample]
     }
 
@@ -29,45 +28,51 @@ public struct ScrapeFigures: Sendable {
 
     public init() {}
 
-    /// Adds a family.
-    public mutating func add(_ name: String, _ type: String, _ help: String, _ samples: [Sample]) {
-        families.append(Family(name: name, type: type, help: help, samples: samples))
+    /// Adds a family with the given samples.
+    public mutating func add(_ family: MetricFamily, _ samples: [Sample]) {
+        assert(samples.allSatisfy { $0.labelValues.count == family.labels.count }, "\(family.name) takes labels \(family.labels)")
+        families.append(Family(family: family, samples: samples))
     }
 
-    /// Adds a family with one sample per item, labelled `label="<item name>"`.
-    public mutating func add<Item>(_ name: String, _ type: String, _ help: String, label: String,
-                                   _ items: [(name: String, item: Item)], _ value: (Item) -> Int) {
-        add(name, type, help, items.map { Sample(labels: [(label, $0.name)], value: Double(value($0.item))) })
+    /// Adds a family of one label with one sample per item, labelled with the item's name.
+    public mutating func add<Item>(_ family: MetricFamily, _ items: [(name: String, item: Item)], _ value: (Item) -> Int) {
+        add(family, items.map { Sample([$0.name], value: Double(value($0.item))) })
     }
 
     /// Adds a family with one unlabelled sample.
-    public mutating func add(_ name: String, _ type: String, _ help: String, value: Double) {
-        add(name, type, help, [Sample(labels: [], value: value)])
+    public mutating func add(_ family: MetricFamily, value: Double) {
+        add(family, [Sample([], value: value)])
     }
 
-    /// Adds a histogram family with one series per item, labelled `label="<item name>"`.
-    public mutating func addHistogram(_ name: String, _ help: String, label: String,
-                                      _ items: [(name: String, histogram: LatencyHistogram)]) {
+    /// Adds a histogram family of one label with one series per item, labelled with the item's name.
+    public mutating func addHistogram(_ family: MetricFamily, _ items: [(name: String, histogram: LatencyHistogram)]) {
         var samples: [Sample] = []
         for (itemName, histogram) in items {
             for (le, count) in histogram.cumulative {
-                let bound = le.isInfinite ? "+Inf" : String(le)
-                samples.append(Sample(labels: [(label, itemName), ("le", bound)], value: Double(count), suffix: "_bucket"))
+                var bucket = Sample([itemName], value: Double(count))
+                bucket.bucketBound = le.isInfinite ? "+Inf" : String(le)
+                bucket.suffix = "_bucket"
+                samples.append(bucket)
             }
-            samples.append(Sample(labels: [(label, itemName)], value: histogram.sum, suffix: "_sum"))
-            samples.append(Sample(labels: [(label, itemName)], value: Double(histogram.count), suffix: "_count"))
+            var sum = Sample([itemName], value: histogram.sum)
+            sum.suffix = "_sum"
+            var count = Sample([itemName], value: Double(histogram.count))
+            count.suffix = "_count"
+            samples += [sum, count]
         }
-        add(name, "histogram", help, samples)
+        add(family, samples)
     }
 
     func write(into text: inout String) {
-        for family in families {
-            text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"
-            for sample in family.samples {
+        for entry in families {
+            let family = entry.family
+            if let help = family.help { text += "# HELP \(family.name) \(help)\n" }
+            text += "# TYPE \(family.name) \(family.kind.rawValue)\n"
+            for sample in entry.samples {
                 text += family.name + sample.suffix
-                if !sample.labels.isEmpty {
-                    text += "{" + sample.labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"
-                }
+                var labels = zip(family.labels, sample.labelValues).map { "\($0.0)=\"\($0.1)\"" }
+                if let bound = sample.bucketBound { labels.append("le=\"\(bound)\"") }
+                if !labels.isEmpty { text += "{" + labels.joined(separator: ",") + "}" }
                 let value = sample.value
                 text += " " + (value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)) + "\n"
             }

@@ -22,7 +22,7 @@ public final class ServiceMetrics: Sendable {
     private let redisBatchTimer: CoreMetrics.Timer
     private let postgresBatchTimer: CoreMetrics.Timer
 
-    /// How a purchase ended; `label` is the `outcome` label of `stampede_purchases_total`.
+    /// How a purchase ended; `label` is the `outcome` label of `MetricFamily.purchases`.
     public enum PurchaseOutcomeName: Int, CaseIterable, Sendable {
         case created, existing, overloaded, unavailable, soldOut, limitExceeded, saleNotStarted, saleEnded
         case invalidQuantity, invalidToken, unknownSale
@@ -64,17 +64,17 @@ public final class ServiceMetrics: Sendable {
         ]
         factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         self.factory = factory
-        shedCounters = Dictionary(uniqueKeysWithValues: ["shard_in_flight", "stock"].map {
-            ($0, CoreMetrics.Counter(label: "stampede_shed_total", dimensions: [("reason", $0)], factory: factory))
+        shedCounters = Dictionary(uniqueKeysWithValues: [Admission.shedInFlight.reason, Admission.shedStock.reason].map {
+            ($0, CoreMetrics.Counter(label: MetricFamily.shed.name, dimensions: MetricFamily.shed.dimensions($0), factory: factory))
         })
         outcomeCounters = PurchaseOutcomeName.allCases.map {
-            CoreMetrics.Counter(label: "stampede_purchases_total", dimensions: [("outcome", $0.label)], factory: factory)
+            CoreMetrics.Counter(label: MetricFamily.purchases.name, dimensions: MetricFamily.purchases.dimensions($0.label), factory: factory)
         }
-        batchSizes = CoreMetrics.Recorder(label: "stampede_purchase_batch_size", dimensions: [], aggregate: true, factory: factory)
-        commitGroupSizes = CoreMetrics.Recorder(label: "stampede_commit_group_size", dimensions: [], aggregate: true, factory: factory)
-        failedCommits = CoreMetrics.Counter(label: "stampede_commit_groups_failed_total", dimensions: [], factory: factory)
-        redisBatchTimer = CoreMetrics.Timer(label: "stampede_redis_batch_seconds", dimensions: [], factory: factory)
-        postgresBatchTimer = CoreMetrics.Timer(label: "stampede_postgres_batch_seconds", dimensions: [], factory: factory)
+        batchSizes = CoreMetrics.Recorder(label: MetricFamily.purchaseBatchSize.name, dimensions: [], aggregate: true, factory: factory)
+        commitGroupSizes = CoreMetrics.Recorder(label: MetricFamily.commitGroupSize.name, dimensions: [], aggregate: true, factory: factory)
+        failedCommits = CoreMetrics.Counter(label: MetricFamily.commitGroupsFailed.name, dimensions: [], factory: factory)
+        redisBatchTimer = CoreMetrics.Timer(label: MetricFamily.redisBatchDuration.name, dimensions: [], factory: factory)
+        postgresBatchTimer = CoreMetrics.Timer(label: MetricFamily.postgresBatchDuration.name, dimensions: [], factory: factory)
     }
 
     /// Counts one answered request and its latency, by route and status.
@@ -82,8 +82,8 @@ public final class ServiceMetrics: Sendable {
         let slot = RequestTimers.slot(route, status)
         let timer = requestTimers.withLock { timers in
             if let slot, let timer = timers.table[slot] { return timer }
-            let timer = CoreMetrics.Timer(label: "stampede_http_request_duration_seconds",
-                                          dimensions: [("route", route.name), ("status", String(status))], factory: factory)
+            let family = MetricFamily.httpRequestDuration
+            let timer = CoreMetrics.Timer(label: family.name, dimensions: family.dimensions(route.name, String(status)), factory: factory)
             if let slot { timers.table[slot] = timer }
             return timer
         }
@@ -99,15 +99,15 @@ public final class ServiceMetrics: Sendable {
     public func recordLimited(_ reason: String) {
         let counter = limitedCounters.withLock { counters in
             if let counter = counters[reason] { return counter }
-            let counter = CoreMetrics.Counter(label: "stampede_refused_total", dimensions: [("reason", reason)], factory: factory)
+            let counter = CoreMetrics.Counter(label: MetricFamily.refused.name, dimensions: MetricFamily.refused.dimensions(reason), factory: factory)
             counters[reason] = counter
             return counter
         }
         counter.increment()
     }
 
-    /// Counts a request shed with `503 overloaded`, by reason (`shard_in_flight`, `stock`).
-    public func recordShed(reason: String = "shard_in_flight") { shedCounters[reason]?.increment() }
+    /// Counts a request shed with `503 overloaded`, by reason (`Admission.reason`: `shard_in_flight`, `stock`).
+    public func recordShed(reason: String = Admission.shedInFlight.reason) { shedCounters[reason]?.increment() }
 
     /// Records one pipeline stage: a Redis decision (batch size, time) or a PostgreSQL group commit.
     public func recordBatch(_ report: PurchaseBatchProcessor.StageReport) {

@@ -1,6 +1,7 @@
 import Foundation
 import StampedePostgres
 import StampedeService
+import StampedeTestSupport
 import Testing
 
 /// The contract's admin, ops and shedding behaviour, checked over real sockets.
@@ -169,6 +170,33 @@ struct ServiceAPITests {
                 #expect(metrics.text.contains("stampede_redis_cluster_primaries 3"))
                 #expect(metrics.text.contains("stampede_redis_cluster_redirects_total{kind=\"moved\"}"))
             }
+        }
+    }
+
+    /// A scrape of a running service shows exactly the families of `MetricFamily.catalogue` (the
+    /// Redis Cluster's only against a cluster), each with the catalogue's type, help and label
+    /// names: no family is spelled anywhere else. A refusal, requests and a sale served first give
+    /// every family a sample.
+    @Test func scrapeShowsExactlyTheCatalogue() async throws {
+        try await TestStampede.with({
+            $0.adminRequestsPerSecond = 0.01
+            $0.adminBurst = 1
+        }) { stampede in
+            let client = try stampede.client()
+            var refusals: [Int] = []
+            for _ in 0..<2 { refusals.append(try await client.call("GET", "/admin/shards", headers: [("Authorization", "Bearer wrong")]).status) }
+            #expect(refusals == [401, 429])
+            #expect(try await client.call("GET", "/health/ready").status == 200)
+            // A sale served, so the per-sale gauge has a sample.
+            let sale = TestServices.uniqueName("catalogue")
+            #expect(try await stampede.createSale(sale, stock: 5, perUserLimit: 1).status == 201)
+            #expect(try await client.call("GET", "/v1/sales/\(sale)").status == 200)
+            _ = try await client.call("GET", "/metrics")
+            let scrape = try await client.call("GET", "/metrics")
+            #expect(scrape.status == 200)
+            let expected = MetricFamily.catalogue.filter { $0.presence != .redisCluster || TestServices.clusterMode }
+            let mismatches = PrometheusExposition(scrape.text).mismatches(expected.map { ($0.name, $0.kind.rawValue, $0.help, $0.labels) })
+            #expect(mismatches.isEmpty, "\(mismatches)")
         }
     }
 
