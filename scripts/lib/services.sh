@@ -225,10 +225,20 @@ start_redis_cluster() {
   die "the Redis Cluster on ports $first-$((first + 5)) did not reach cluster_state:ok; see $dir/check.log"
 }
 
-# Stops every node start_redis_cluster started (SIGTERM: each writes its AOF and exits).
+# Stops every node start_redis_cluster started (SIGTERM: each writes its AOF and exits). A node
+# still writing its first AOF refuses SIGTERM ("Writing initial AOF, can't exit"): the signal is
+# sent again each second, and after 15 s the node is killed, so a stop never hangs.
 stop_redis_cluster() {
-  local pid
+  local pid left tick
   for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for tick in $(seq 1 150); do
+    left=""
+    for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+    [ -z "$left" ] && break
+    sleep 0.1
+    if [ $((tick % 10)) = 0 ]; then for pid in $left; do kill -TERM "$pid" 2>/dev/null || true; done; fi
+  done
+  for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -KILL "$pid" 2>/dev/null || true; done
   for pid in ${REDIS_CLUSTER_PIDS:-}; do wait "$pid" 2>/dev/null || true; done
   REDIS_CLUSTER_PIDS=""
 }
