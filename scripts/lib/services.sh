@@ -162,10 +162,7 @@ stop_postgres() {
 }
 
 stop_redis() {
-  if [ -n "${REDIS_PID:-}" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
-    kill -TERM "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  [ -z "${REDIS_PID:-}" ] || terminate_redis "$REDIS_PID"
   REDIS_PID=""
 }
 
@@ -225,20 +222,26 @@ start_redis_cluster() {
   die "the Redis Cluster on ports $first-$((first + 5)) did not reach cluster_state:ok; see $dir/check.log"
 }
 
-# Stops every node start_redis_cluster started (SIGTERM: each writes its AOF and exits). A node
-# still writing its first AOF refuses SIGTERM ("Writing initial AOF, can't exit"): the signal is
-# sent again each second, and after 15 s the node is killed, so a stop never hangs.
-stop_redis_cluster() {
+# terminate_redis PID…: SIGTERM (Redis writes its AOF and exits), waited for. A Redis still writing
+# its first AOF refuses SIGTERM ("Writing initial AOF, can't exit"): the signal is sent again each
+# second, and after 15 s the process is killed, so a stop never hangs.
+terminate_redis() {
   local pid left tick
-  for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
   for tick in $(seq 1 150); do
     left=""
-    for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
     [ -z "$left" ] && break
     sleep 0.1
     if [ $((tick % 10)) = 0 ]; then for pid in $left; do kill -TERM "$pid" 2>/dev/null || true; done; fi
   done
-  for pid in ${REDIS_CLUSTER_PIDS:-}; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in ${REDIS_CLUSTER_PIDS:-}; do wait "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# Stops every node start_redis_cluster started.
+stop_redis_cluster() {
+  # shellcheck disable=SC2086
+  terminate_redis ${REDIS_CLUSTER_PIDS:-}
   REDIS_CLUSTER_PIDS=""
 }
