@@ -135,10 +135,7 @@ backup_start_receiver() {
 # Stops the WAL receiver (never fails: it runs from EXIT traps). PostgreSQL keeps naming it in
 # synchronous_standby_names, so stop PostgreSQL first or writes wait until it is back.
 backup_stop() {
-  if [ -n "${BACKUP_RECEIVER_PID:-}" ] && kill -0 "$BACKUP_RECEIVER_PID" 2>/dev/null; then
-    kill -TERM "$BACKUP_RECEIVER_PID" 2>/dev/null || true
-    wait "$BACKUP_RECEIVER_PID" 2>/dev/null || true
-  fi
+  [ -z "${BACKUP_RECEIVER_PID:-}" ] || stop_processes "$BACKUP_RECEIVER_PID"
   BACKUP_RECEIVER_PID=""
   [ -z "${BACKUP_ROOT:-}" ] || rm -f "$BACKUP_ROOT/receiver.pid"
 }
@@ -275,8 +272,7 @@ backup_stop_stale_receiver() {
   local pid
   pid="$(cat "$BACKUP_ROOT/receiver.pid" 2>/dev/null)" || return 0
   if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q pg_receivewal; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    stop_processes "$pid"
   fi
   rm -f "$BACKUP_ROOT/receiver.pid"
 }

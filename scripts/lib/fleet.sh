@@ -44,10 +44,7 @@ start_haproxy() {
 }
 
 stop_haproxy() {
-  if [ -n "${HAPROXY_PID:-}" ] && kill -0 "$HAPROXY_PID" 2>/dev/null; then
-    kill -TERM "$HAPROXY_PID" 2>/dev/null || true
-    wait "$HAPROXY_PID" 2>/dev/null || true
-  fi
+  [ -z "${HAPROXY_PID:-}" ] || stop_processes "$HAPROXY_PID"
   HAPROXY_PID=""
 }
 

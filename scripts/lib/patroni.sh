@@ -304,11 +304,7 @@ stop_patroni_cluster() {
     patroni_stop_node "$n"
   done
   pid="$(cat "$PATRONI_DIR/etcd/etcd.pid" 2>/dev/null)" || true
-  if patroni_running "$PATRONI_DIR/etcd/etcd.pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  if patroni_running "$PATRONI_DIR/etcd/etcd.pid"; then stop_processes "$pid"; fi
   rm -f "$PATRONI_DIR/etcd/etcd.pid"
   PATRONI_DIR=""
   return 0

@@ -162,7 +162,7 @@ stop_postgres() {
 }
 
 stop_redis() {
-  [ -z "${REDIS_PID:-}" ] || terminate_redis "$REDIS_PID"
+  [ -z "${REDIS_PID:-}" ] || stop_processes "$REDIS_PID"
   REDIS_PID=""
 }
 
@@ -222,10 +222,10 @@ start_redis_cluster() {
   die "the Redis Cluster on ports $first-$((first + 5)) did not reach cluster_state:ok; see $dir/check.log"
 }
 
-# terminate_redis PID…: SIGTERM (Redis writes its AOF and exits), waited for. A Redis still writing
-# its first AOF refuses SIGTERM ("Writing initial AOF, can't exit"): the signal is sent again each
-# second, and after 15 s the process is killed, so a stop never hangs.
-terminate_redis() {
+# stop_processes PID…: SIGTERM, waited for; never fails (stops run from EXIT traps). A process that
+# ignores it — a Redis still writing its first AOF refuses SIGTERM ("Writing initial AOF, can't
+# exit") — gets the signal again each second and is killed after 15 s, so a stop never hangs.
+stop_processes() {
   local pid left tick
   for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
   for tick in $(seq 1 150); do
@@ -242,6 +242,6 @@ terminate_redis() {
 # Stops every node start_redis_cluster started.
 stop_redis_cluster() {
   # shellcheck disable=SC2086
-  terminate_redis ${REDIS_CLUSTER_PIDS:-}
+  stop_processes ${REDIS_CLUSTER_PIDS:-}
   REDIS_CLUSTER_PIDS=""
 }
