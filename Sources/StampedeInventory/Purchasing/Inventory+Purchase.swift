@@ -4,7 +4,7 @@ public enum PurchaseAnswer: Sendable {
     case outcome(PurchaseOutcome, of: PurchaseAttempt)
     /// Shed before any work (`503 overloaded`): nothing was done.
     case shed(Admission)
-    /// The caller's own checks refused it — its form (`form` threw) or the sale (`vet` refused):
+    /// The caller's own checks refused it — its form (`form` threw) or the sale (`PurchaseCaller.refusal`):
     /// the caller's error, unchanged. Nothing was done.
     case refused(any Error)
 }
@@ -16,42 +16,40 @@ extension Inventory {
     /// nothing, so a flood of them leaves the CPU to admitted purchases) — unless the sale is known
     /// to be sold out, which memory answers as cheaply; `form()` then gives the validated purchase
     /// (a thrown error is answered `.refused`); the sale comes from the cache, or is read (rebuilt
-    /// from PostgreSQL if Redis lost it); `vet` may refuse it for that sale (a purchase token);
+    /// from PostgreSQL if Redis lost it); the caller may refuse it for that sale (a purchase token);
     /// the per-user limit is checked; memory answers a sold-out sale; and the shard decides and
     /// commits it. A sale whose counters are gone or stale is rebuilt from PostgreSQL and the
     /// purchase tried once more — the buyer waits for the rebuild; nothing was taken.
     ///
-    /// `answer` is called exactly once, maybe before this returns. `started` is the request's
-    /// monotonic start, the cache's clock.
-    public func purchase(saleID: String, started: UInt64, form: () throws -> PurchaseAttempt,
-                         vet: @escaping @Sendable (Sale, PurchaseAttempt) -> (any Error)?,
-                         answer: @escaping @Sendable (PurchaseAnswer) -> Void) {
-        if shedsAtTheDoor(saleID) { return answer(.shed(.shedInFlight)) }
+    /// `caller.answer` is called exactly once, maybe before this returns. `started` is the
+    /// request's monotonic start, the cache's clock.
+    public func purchase(saleID: String, started: UInt64, form: () throws -> PurchaseAttempt, caller: some PurchaseCaller) {
+        if shedsAtTheDoor(saleID) { return caller.answer(.shed(.shedInFlight)) }
         let attempt: PurchaseAttempt
         do {
             attempt = try form()
         } catch {
-            return answer(.refused(error))
+            return caller.answer(.refused(error))
         }
         switch cache.lookup(saleID, now: started) {
         case .fresh(let sale):
-            if let refusal = vet(sale, attempt) { return answer(.refused(refusal)) }
-            submit(attempt, sale: sale, retryStale: true, answer: answer)
+            if let refusal = caller.refusal(of: attempt, for: sale) { return caller.answer(.refused(refusal)) }
+            submit(attempt, sale: sale, retryStale: true, caller: caller)
         case .absent:
-            answer(.outcome(.unknownSale, of: attempt))
+            caller.answer(.outcome(.unknownSale, of: attempt))
         case .needsLoad(let stale):
             // A sale that refuses this buyer refuses before any Redis call while the cache still
             // holds it; otherwise its definition is read first.
-            if let stale, let refusal = vet(stale, attempt) { return answer(.refused(refusal)) }
+            if let stale, let refusal = caller.refusal(of: attempt, for: stale) { return caller.answer(.refused(refusal)) }
             Task {
                 do {
-                    guard let sale = try await self.loadSale(saleID) else { return answer(.outcome(.unknownSale, of: attempt)) }
-                    if let refusal = vet(sale, attempt) { return answer(.refused(refusal)) }
-                    self.submit(attempt, sale: sale, retryStale: true, answer: answer)
+                    guard let sale = try await self.loadSale(saleID) else { return caller.answer(.outcome(.unknownSale, of: attempt)) }
+                    if let refusal = caller.refusal(of: attempt, for: sale) { return caller.answer(.refused(refusal)) }
+                    self.submit(attempt, sale: sale, retryStale: true, caller: caller)
                 } catch InventoryError.unknownSale {
-                    answer(.outcome(.unknownSale, of: attempt))
+                    caller.answer(.outcome(.unknownSale, of: attempt))
                 } catch {
-                    answer(.outcome(.unavailable(PurchaseBatchProcessor.reason(error)), of: attempt))
+                    caller.answer(.outcome(.unavailable(PurchaseBatchProcessor.reason(error)), of: attempt))
                 }
             }
         }
@@ -78,32 +76,31 @@ extension Inventory {
     /// Answers from memory when it can, else hands the purchase to its shard (stock-aware
     /// admission on the sale's cached remaining units). `retryStale`: rebuild and try once more
     /// when the shard finds the sale's counters gone or stale.
-    private func submit(_ attempt: PurchaseAttempt, sale: Sale, retryStale: Bool,
-                        answer: @escaping @Sendable (PurchaseAnswer) -> Void) {
+    private func submit(_ attempt: PurchaseAttempt, sale: Sale, retryStale: Bool, caller: some PurchaseCaller) {
         let limit = sale.definition.perUserLimit
-        if attempt.quantity > limit { return answer(.outcome(.invalidQuantity(limit: limit), of: attempt)) }
+        if attempt.quantity > limit { return caller.answer(.outcome(.invalidQuantity(limit: limit), of: attempt)) }
         if let outcome = answerFromMemory(saleID: attempt.saleID, idempotencyKey: attempt.idempotencyKey) {
             // The rush after the last unit: no order id, no shard, no Redis call.
-            return answer(.outcome(outcome, of: attempt))
+            return caller.answer(.outcome(outcome, of: attempt))
         }
         let request = PurchaseRequest(saleID: attempt.saleID, userID: attempt.userID, quantity: attempt.quantity,
                                       idempotencyKey: attempt.idempotencyKey)
         let admission = directory.admit(PendingPurchase(request: request) { outcome in
-            guard retryStale, outcome == .unknownSale || outcome == .stale else { return answer(.outcome(outcome, of: attempt)) }
+            guard retryStale, outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
             // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
             // PostgreSQL, then try once more.
             Task {
                 do {
                     if try await self.rebuild(attempt.saleID), let sale = try await self.loadSale(attempt.saleID) {
-                        self.submit(attempt, sale: sale, retryStale: false, answer: answer)
+                        self.submit(attempt, sale: sale, retryStale: false, caller: caller)
                     } else {
-                        answer(.outcome(.unknownSale, of: attempt))
+                        caller.answer(.outcome(.unknownSale, of: attempt))
                     }
                 } catch {
-                    answer(.outcome(.unavailable("the sale's stock counters are being rebuilt: \(error)"), of: attempt))
+                    caller.answer(.outcome(.unavailable("the sale's stock counters are being rebuilt: \(error)"), of: attempt))
                 }
             }
         }, available: sale.available)
-        if admission != .queued { answer(.shed(admission)) }
+        if admission != .queued { caller.answer(.shed(admission)) }
     }
 }

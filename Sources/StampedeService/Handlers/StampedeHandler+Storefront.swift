@@ -52,33 +52,7 @@ extension StampedeHandler {
                 throw .id("Idempotency-Key must match [A-Za-z0-9._:-]{1,128}")
             }
             return PurchaseAttempt(saleID: saleID, userID: buyer.userID, quantity: buyer.quantity, idempotencyKey: key)
-        }, vet: { sale, attempt in
-            // The token is read only for a sale that requires one: most do not, and a header
-            // lookup scans the head.
-            guard sale.definition.purchaseTokenRequired else { return nil }
-            let verifier = self.live.withLock { $0.purchaseTokens }
-            let now = Timestamp.now().milliseconds / 1000
-            return verifier.verify(request.headers[PurchaseTokenVerifier.header], saleID: attempt.saleID,
-                                   userID: attempt.userID, now: now)
-        }, answer: { answer in
-            switch answer {
-            case .outcome(let outcome, let attempt):
-                self.answer(outcome, attempt, exchange)
-            case .shed(let admission):
-                // Overloaded: answered before the body is even decoded when the shard is full.
-                self.metrics.recordShed(reason: admission.reason)
-                self.metrics.recordPurchase(.overloaded)
-                exchange.send(APIResponse.overloaded(retryAfter: self.live.withLock { $0.retryAfterSeconds }))
-            case .refused(let rejection as PurchaseTokenVerifier.Rejection):
-                self.metrics.recordPurchase(.invalidToken)
-                self.metrics.recordLimited("purchase_token_" + rejection.rawValue)
-                exchange.send(APIResponse.error(403, "invalid_token", Self.tokenMessage(rejection)))
-            case .refused(let rejection as RequestRejection):
-                exchange.send(APIResponse.error(rejection.status, rejection.code, rejection.message))
-            case .refused(let error):
-                exchange.send(APIResponse.from(.unavailable("\(error)")))
-            }
-        })
+        }, caller: StorefrontPurchase(handler: self, request: request, exchange: exchange))
     }
 
     static func tokenMessage(_ rejection: PurchaseTokenVerifier.Rejection) -> String {
@@ -91,7 +65,7 @@ extension StampedeHandler {
         }
     }
 
-    private func answer(_ outcome: PurchaseOutcome, _ purchase: PurchaseAttempt, _ exchange: Exchange) {
+    fileprivate func answer(_ outcome: PurchaseOutcome, _ purchase: PurchaseAttempt, _ exchange: Exchange) {
         let response: HTTPResponse
         let name: ServiceMetrics.PurchaseOutcomeName
         switch outcome {
@@ -133,5 +107,44 @@ extension StampedeHandler {
         writer.endArray()
         writer.endObject()
         return APIResponse.json(200, writer)
+    }
+}
+
+/// A storefront purchase as the inventory sees its caller: the purchase-token check and the HTTP
+/// answer, carried as one value.
+struct StorefrontPurchase: PurchaseCaller {
+    let handler: StampedeHandler
+    let request: HTTPRequest
+    let exchange: Exchange
+
+    func refusal(of attempt: PurchaseAttempt, for sale: Sale) -> (any Error)? {
+        // The token is read only for a sale that requires one: most do not, and a header lookup
+        // scans the head.
+        guard sale.definition.purchaseTokenRequired else { return nil }
+        let verifier = handler.live.withLock { $0.purchaseTokens }
+        let now = Timestamp.now().milliseconds / 1000
+        return verifier.verify(request.headers[PurchaseTokenVerifier.header], saleID: attempt.saleID,
+                               userID: attempt.userID, now: now)
+    }
+
+    func answer(_ answer: PurchaseAnswer) {
+        let metrics = handler.metrics
+        switch answer {
+        case .outcome(let outcome, let attempt):
+            handler.answer(outcome, attempt, exchange)
+        case .shed(let admission):
+            // Overloaded: answered before the body is even decoded when the shard is full.
+            metrics.recordShed(reason: admission.reason)
+            metrics.recordPurchase(.overloaded)
+            exchange.send(APIResponse.overloaded(retryAfter: handler.live.withLock { $0.retryAfterSeconds }))
+        case .refused(let rejection as PurchaseTokenVerifier.Rejection):
+            metrics.recordPurchase(.invalidToken)
+            metrics.recordLimited("purchase_token_" + rejection.rawValue)
+            exchange.send(APIResponse.error(403, "invalid_token", StampedeHandler.tokenMessage(rejection)))
+        case .refused(let rejection as RequestRejection):
+            exchange.send(APIResponse.error(rejection.status, rejection.code, rejection.message))
+        case .refused(let error):
+            exchange.send(APIResponse.from(.unavailable("\(error)")))
+        }
     }
 }
