@@ -4,6 +4,7 @@ import StampedeInventory
 import StampedePool
 import StampedePostgres
 import StampedeRedis
+import StampedeSystem
 import Synchronization
 
 /// Why the service could not start.
@@ -30,6 +31,8 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
+    /// The threads the shards run on, with their Redis and PostgreSQL connections.
+    let reactors: [Reactor]
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
@@ -45,6 +48,14 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
+        let reactorCount = configuration.shardReactors > 0 ? configuration.shardReactors : HTTPServerConfiguration.onlineCores
+        reactors = (0..<reactorCount).map { index in
+            do {
+                return try Reactor(name: "shards-\(index)")
+            } catch {
+                preconditionFailure("starting reactor thread shards-\(index): \(error)")
+            }
+        }
         redis = RedisDeployment(configuration)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
@@ -60,7 +71,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
-                              configuration: inventoryConfiguration, logger: logger,
+                              configuration: inventoryConfiguration, logger: logger, reactors: reactors,
                               observeBatch: { metrics.recordBatch($0) })
 
         var serverConfiguration = HTTPServerConfiguration()
@@ -226,6 +237,7 @@ public final class StampedeService: Sendable {
         redis.shutdown()
         postgresWriter.shutdown()
         postgresReader.shutdown()
+        for reactor in reactors { reactor.shutdown() }
         logger.notice("stampede stopped")
         return drained
     }
