@@ -11,3 +11,25 @@ define_sale() {
     -d "{\"sku\":\"sku-bench\",\"price_cents\":999,\"stock\":$2,\"per_user_limit\":$3,\"starts_at\":\"$now\",\"ends_at\":\"$until\",\"reservation_ttl_seconds\":86400}")
   [ "$status" = 201 ] || die "could not define sale $1 (HTTP $status)"
 }
+
+# config_for BINARY OUT: writes to OUT the default configuration (Config/stampede.json) with only
+# the keys BINARY knows (from its `config-reference`), so an older binary of an A/B run starts
+# with the same settings instead of refusing a key added since.
+config_for() {
+  "$1" config-reference | python3 -c '
+import json, re, sys
+known = set(re.findall(r"^\| `([^`]+)` \|", sys.stdin.read(), re.M))
+def keep(node, prefix):
+    out = {}
+    for key, value in node.items():
+        name = prefix + key
+        if key.startswith("_"):
+            out[key] = value
+        elif isinstance(value, dict) and name not in known:
+            out[key] = keep(value, name + ".")
+        elif name in known:
+            out[key] = value
+    return out
+json.dump(keep(json.load(open(sys.argv[1])), ""), open(sys.argv[2], "w"), indent=2)
+' Config/stampede.json "$2"
+}
