@@ -31,7 +31,8 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
-    /// The threads the shards run on, with their Redis and PostgreSQL connections.
+    /// The threads everything on the request path runs on: one HTTP event loop each, and the
+    /// shards bound to them with their Redis and PostgreSQL connections.
     let reactors: [Reactor]
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
@@ -48,12 +49,12 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
-        let reactorCount = configuration.shardReactors > 0 ? configuration.shardReactors : HTTPServerConfiguration.onlineCores
+        let reactorCount = configuration.threads > 0 ? configuration.threads : HTTPServerConfiguration.onlineCores
         reactors = (0..<reactorCount).map { index in
             do {
-                return try Reactor(name: "shards-\(index)")
+                return try Reactor(name: "loop-\(index)")
             } catch {
-                preconditionFailure("starting reactor thread shards-\(index): \(error)")
+                preconditionFailure("starting event-loop thread loop-\(index): \(error)")
             }
         }
         redis = RedisDeployment(configuration)
@@ -104,7 +105,7 @@ public final class StampedeService: Sendable {
             scrape: { box.service?.scrapeFigures() ?? ScrapeFigures() },
             probe: { await box.service?.probe() ?? [] },
             reload: { await box.service?.reload() ?? .success(([], [])) })
-        server = HTTPServer(configuration: serverConfiguration, handler: handler)
+        server = HTTPServer(configuration: serverConfiguration, handler: handler, reactors: reactors)
         box.set(self)
     }
 

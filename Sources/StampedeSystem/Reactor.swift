@@ -56,6 +56,7 @@ public final class Reactor: @unchecked Sendable {
     private var nextToken: UInt64 = 1
     private var timers = TimerHeap()
     private var drained: [@Sendable () -> Void] = []
+    private var iterationEndHooks: [() -> Void] = []
     /// The time of the current iteration, from the monotonic clock (seconds).
     public private(set) var now: Double
 
@@ -97,6 +98,37 @@ public final class Reactor: @unchecked Sendable {
             mailbox.work.append(work)
             signalIfNeeded(&mailbox)
         }
+    }
+
+    /// Runs `work` on the reactor's thread and waits for it: inline when called there, else
+    /// handed over and waited for. On a reactor that has stopped, `work` runs on the calling
+    /// thread (nothing runs on the reactor's any more). Must not be called from a reactor's
+    /// handler for another reactor that may wait for this one.
+    public func executeAndWait(_ work: @escaping @Sendable () -> Void) {
+        if isCurrent {
+            work()
+            return
+        }
+        let done = ThreadLock(false)
+        let condition = ThreadCondition()
+        let accepted = mailbox.withLock { mailbox -> Bool in
+            guard !mailbox.closed, !mailbox.stopRequested else { return false }
+            mailbox.work.append {
+                work()
+                done.withLock { $0 = true }
+                condition.broadcast()
+            }
+            signalIfNeeded(&mailbox)
+            return true
+        }
+        guard accepted else {
+            // Stopped, or stopping (the thread runs no more work once asked to stop): once its
+            // thread has left the loop nothing else touches the reactor's state.
+            while threadID.load(ordering: .acquiring) != 0 { System.sleep(nanoseconds: 1_000_000) }
+            work()
+            return
+        }
+        done.wait(on: condition) { finished in finished ? .done(()) : .wait(until: nil) }
     }
 
     /// Stops the thread after the current iteration and waits for it (from another thread), or
@@ -151,6 +183,13 @@ public final class Reactor: @unchecked Sendable {
         timers.cancel(timer.id)
     }
 
+    /// Calls `body` at the end of every iteration, after the ready descriptors' handlers and the
+    /// due timers ran: for work that is cheaper once per iteration than once per event (an HTTP
+    /// loop writes the answers its connections gathered).
+    public func onIterationEnd(_ body: @escaping () -> Void) {
+        iterationEndHooks.append(body)
+    }
+
     private func run() {
         threadID.store(pthread_self(), ordering: .releasing)
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.maxEvents)
@@ -158,8 +197,6 @@ public final class Reactor: @unchecked Sendable {
             events.deallocate()
             threadID.store(0, ordering: .releasing)
             mailbox.withLock { $0.closed = true; $0.work.removeAll() }
-            handlers.removeAll()
-            timers = TimerHeap()
         }
         while true {
             now = MonotonicClock.nowSeconds()
@@ -185,6 +222,7 @@ public final class Reactor: @unchecked Sendable {
                 }
             }
             while let due = timers.popDue(now: now) { due() }
+            for hook in iterationEndHooks { hook() }
         }
     }
 

@@ -2,8 +2,10 @@ import StampedeSystem
 import Glibc
 import Synchronization
 
-/// One event-loop thread: its epoll instance, its own `SO_REUSEPORT` listener (and HTTPS listener,
-/// when configured), an eventfd for wakeups from other threads, and the connections it accepted.
+/// One event loop: its own `SO_REUSEPORT` listener (and HTTPS listener, when configured) and the
+/// connections it accepted, on one `Reactor` — the thread, epoll instance, timers and wake-ups it
+/// shares with the store connections and shards bound to the same reactor, so a purchase decided
+/// there is answered on its connection without a hand-off.
 ///
 /// epoll is used **level-triggered**. Backpressure is then just interest: to stop reading from a
 /// connection (pipeline full, output backed up, closing) the loop drops `EPOLLIN` and nothing is
@@ -12,20 +14,17 @@ import Synchronization
 /// bounded `read`, which keeps loops fair between busy and quiet connections. The cost — an
 /// `epoll_ctl` when `EPOLLOUT` is toggled — is paid only on partial writes.
 ///
-/// Thread-confinement: everything except `mailbox`, `threadID` and `counters` is touched only by
-/// the loop thread (or, before `run()` starts and after it returns, by the one thread that owns
-/// the loop). That is why the class is `@unchecked Sendable`: other threads only call `deliver`
-/// and `requestStop`, which go through the mailbox lock.
+/// Thread-confinement: everything except `mailbox` and `counters` is touched only on the reactor's
+/// thread (or, before `start()` and after `stop()`, by the one thread that owns the loop). That is
+/// why the class is `@unchecked Sendable`: other threads only call `deliver`, `requestStop` and
+/// `requestStopAccepting`, which go through the mailbox lock or the reactor.
 final class EventLoop: @unchecked Sendable {
-    /// Answers coming back from other threads, and the stop request.
+    /// Answers coming back from other threads.
     private struct Mailbox {
         var completions: [Completion] = []
-        /// The eventfd was signalled and the loop has not drained the mailbox since.
-        var wakeupPending = false
-        var stopRequested = false
-        /// Close the listener but keep serving the open connections (graceful drain).
-        var stopAcceptingRequested = false
-        /// The loop has exited and closed its eventfd; deliveries are dropped.
+        /// A drain is handed to the reactor and has not run yet.
+        var drainPending = false
+        /// The loop has stopped; deliveries are dropped.
         var closed = false
     }
 
@@ -36,14 +35,10 @@ final class EventLoop: @unchecked Sendable {
         let response: HTTPResponse
     }
 
-    private static let listenerToken: UInt64 = 0
-    private static let wakeToken: UInt64 = 1
-    private static let tlsListenerToken: UInt64 = 2
     /// Connections accepted per listener wakeup at most, so a flood of connects cannot starve
     /// established connections.
     private static let acceptBatch = 64
     private static let readBufferSize = 64 * 1024
-    private static let maxEvents = 256
     /// The `503 overloaded` answer, serialized once.
     private static let overloadedBytes: [UInt8] = {
         var bytes: [UInt8] = []
@@ -63,34 +58,35 @@ final class EventLoop: @unchecked Sendable {
     private let handler: any HTTPRequestHandler
     private let budget: ConnectionBudget
     private let clientLimiter: ClientConnectionLimiter?
-    private let epollFD: Int32
+    /// The thread this loop runs on.
+    let reactor: Reactor
     private var listenFD: Int32
+    private var listenRegistration: Reactor.Registration?
+    private var tlsListenRegistration: Reactor.Registration?
     /// The HTTPS listener and the context its connections' sessions come from (`-1`/nil once
     /// closed by a graceful drain).
     private var tlsListenFD: Int32?
     private let tlsContext: TLSContext?
-    private let wakeFD: Int32
     private let mailbox = Mutex(Mailbox())
-    /// The loop thread's `pthread_t`, so `deliver` can recognise calls made on it.
-    private let threadID = Atomic<UInt>(0)
 
     // Loop-thread state.
     private var connections: [UInt64: HTTPConnection] = [:]
-    private var nextToken: UInt64 = 3
+    private var nextConnectionID: UInt64 = 1
     private var serviceQueue: [HTTPConnection] = []
     private var drainedCompletions: [Completion] = []
     private var listenerPaused = false
     private let timeoutCheckInterval: Double
-    private var nextTimeoutCheck: Double
-    /// The time of the current loop iteration, from the monotonic clock.
-    private(set) var now: Double
+    private var timeoutTimer: Reactor.Timer?
+    private var stopped = false
+    /// The time of the current iteration of the reactor, from the monotonic clock.
+    var now: Double { reactor.now }
     /// Scratch space every connection of this loop reads into before handing bytes to its parser.
     let readBuffer: UnsafeMutableRawBufferPointer
-    private let events: UnsafeMutableBufferPointer<epoll_event>
 
-    /// Creates the loop's epoll instance and eventfd and registers `listenFD` (and `tlsListenFD`).
-    /// On success the loop owns the listeners; on failure the caller still does.
+    /// Creates the loop on `reactor`; `start()` registers the listeners. The loop owns
+    /// `listenFD` (and `tlsListenFD`) from here on.
     init(
+        reactor: Reactor,
         listenFD: Int32,
         tlsListenFD: Int32? = nil,
         tlsContext: TLSContext? = nil,
@@ -98,24 +94,8 @@ final class EventLoop: @unchecked Sendable {
         handler: any HTTPRequestHandler,
         budget: ConnectionBudget,
         clientLimiter: ClientConnectionLimiter? = nil
-    ) throws(SystemCallError) {
-        let epollFD = try System.epollCreate()
-        var wakeFD: Int32 = -1
-        do {
-            wakeFD = try System.eventFD()
-            let readable = EPOLLIN.rawValue
-            try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: listenFD, events: readable, token: Self.listenerToken)
-            try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: wakeFD, events: readable, token: Self.wakeToken)
-            if let tlsListenFD {
-                try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: tlsListenFD, events: readable, token: Self.tlsListenerToken)
-            }
-        } catch {
-            if wakeFD >= 0 { System.close(wakeFD) }
-            System.close(epollFD)
-            throw error
-        }
-        self.epollFD = epollFD
-        self.wakeFD = wakeFD
+    ) {
+        self.reactor = reactor
         self.listenFD = listenFD
         self.tlsListenFD = tlsListenFD
         self.tlsContext = tlsContext
@@ -124,13 +104,46 @@ final class EventLoop: @unchecked Sendable {
         self.budget = budget
         self.clientLimiter = clientLimiter
         self.readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
-        self.events = .allocate(capacity: Self.maxEvents)
         // Check timeouts at least twice per timeout period, and at least once per second.
         let shortestTimeout = min(configuration.readTimeoutSeconds, configuration.idleTimeoutSeconds,
                                   configuration.tls?.handshakeTimeoutSeconds ?? .infinity)
         self.timeoutCheckInterval = max(0.01, min(1, shortestTimeout / 2))
-        self.now = MonotonicClock.nowSeconds()
-        self.nextTimeoutCheck = now + timeoutCheckInterval
+    }
+
+    /// Registers the listeners with the reactor and starts serving; returns once they are
+    /// registered. On failure nothing stays registered and the loop still owns its listeners
+    /// (`releaseResources` closes them).
+    func start() throws(SystemCallError) {
+        let failure = Mutex<SystemCallError?>(nil)
+        reactor.executeAndWait { [self] in
+            do throws(SystemCallError) {
+                let readable = EPOLLIN.rawValue
+                listenRegistration = try reactor.register(fd: listenFD, events: readable) { [unowned self] _ in
+                    acceptConnections(secure: false)
+                }
+                if let tlsListenFD {
+                    tlsListenRegistration = try reactor.register(fd: tlsListenFD, events: readable) { [unowned self] _ in
+                        acceptConnections(secure: true)
+                    }
+                }
+            } catch {
+                if let listenRegistration { reactor.unregister(listenRegistration, fd: listenFD) }
+                listenRegistration = nil
+                failure.withLock { $0 = error }
+                return
+            }
+            reactor.onIterationEnd { [weak self] in self?.serviceQueuedConnections() }
+            scheduleTimeoutCheck()
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    private func scheduleTimeoutCheck() {
+        timeoutTimer = reactor.schedule(after: timeoutCheckInterval) { [weak self] in
+            guard let self, !self.stopped else { return }
+            self.checkTimeouts()
+            self.scheduleTimeoutCheck()
+        }
     }
 
     // MARK: Any thread
@@ -139,78 +152,36 @@ final class EventLoop: @unchecked Sendable {
     /// answer is queued directly; from another thread it goes through the mailbox and at most one
     /// eventfd write per batch wakes the loop.
     func deliver(_ response: HTTPResponse, connectionID: UInt64, sequence: UInt64) {
-        if threadID.load(ordering: .acquiring) == pthread_self() {
-            connections[connectionID]?.complete(sequence, with: response)
+        if reactor.isCurrent {
+            // On the loop's own thread (a handler answering at once, or a shard on this reactor):
+            // straight to the connection, written at the end of this iteration.
+            if !stopped { connections[connectionID]?.complete(sequence, with: response) }
             return
         }
         let completion = Completion(connectionID: connectionID, sequence: sequence, response: response)
-        mailbox.withLock { mailbox in
-            guard !mailbox.closed else { return }
+        let mustSchedule = mailbox.withLock { mailbox -> Bool in
+            guard !mailbox.closed else { return false }
             mailbox.completions.append(completion)
-            signalIfNeeded(&mailbox)
+            guard !mailbox.drainPending else { return false }
+            mailbox.drainPending = true
+            return true
         }
+        if mustSchedule { reactor.execute { [self] in drainMailbox() } }
     }
 
-    /// Asks the loop to close everything and return from `run()`.
-    func requestStop() {
-        mailbox.withLock { mailbox in
-            guard !mailbox.closed else { return }
-            mailbox.stopRequested = true
-            signalIfNeeded(&mailbox)
-        }
+    /// Closes the listeners and every connection and frees the loop's buffers; returns once done.
+    /// Answers that arrive later are dropped.
+    func stop() {
+        reactor.executeAndWait { [self] in releaseResources() }
     }
 
     /// Asks the loop to close its listener (new connections are refused) and keep serving the
     /// connections it has.
     func requestStopAccepting() {
-        mailbox.withLock { mailbox in
-            guard !mailbox.closed else { return }
-            mailbox.stopAcceptingRequested = true
-            signalIfNeeded(&mailbox)
-        }
-    }
-
-    /// Writes the eventfd unless a wakeup is already pending. Called with the mailbox locked, so
-    /// the loop cannot close the eventfd in between.
-    private func signalIfNeeded(_ mailbox: inout Mailbox) {
-        guard !mailbox.wakeupPending else { return }
-        mailbox.wakeupPending = true
-        // Only EBADF/EINVAL could fail here, both impossible while `closed` is false.
-        try? System.eventFDSignal(wakeFD)
+        reactor.execute { [self] in closeListeners() }
     }
 
     // MARK: Loop thread
-
-    /// The loop body; returns after `requestStop()` with every descriptor closed.
-    func run() {
-        threadID.store(pthread_self(), ordering: .releasing)
-        defer { releaseResources() }
-        var stopping = false
-        while !stopping {
-            let timeout = Int32(max(0, (nextTimeoutCheck - now) * 1000).rounded(.up))
-            let count: Int
-            do {
-                count = try System.epollWait(epollFD, events: events, timeoutMilliseconds: timeout)
-            } catch {
-                return  // EBADF/EFAULT/EINVAL: the loop's own state is broken; stop serving.
-            }
-            now = MonotonicClock.nowSeconds()
-            for index in 0..<count {
-                let event = events[index]
-                switch event.data.u64 {
-                case Self.listenerToken: acceptConnections(secure: false)
-                case Self.tlsListenerToken: acceptConnections(secure: true)
-                case Self.wakeToken: stopping = drainMailbox()
-                case let token: connections[token]?.handleEvents(event.events)
-                }
-            }
-            serviceQueuedConnections()
-            if now >= nextTimeoutCheck {
-                checkTimeouts()
-                nextTimeoutCheck = now + timeoutCheckInterval
-            }
-        }
-    }
 
     /// Calls the handler for a request of one of this loop's connections.
     func dispatch(_ request: HTTPRequest, connectionID: UInt64, sequence: UInt64) {
@@ -224,12 +195,19 @@ final class EventLoop: @unchecked Sendable {
 
     /// Changes the epoll interest of `connection`; a failure closes it.
     func setInterest(_ events: UInt32, for connection: HTTPConnection) -> Bool {
+        guard let registration = connection.registration else { return false }
         do {
-            try System.epollControl(epollFD, operation: EPOLL_CTL_MOD, fd: connection.fd, events: events, token: connection.id)
+            try reactor.modify(registration, fd: connection.fd, events: events)
             return true
         } catch {
             return false
         }
+    }
+
+    /// Stops watching a connection's descriptor; it is about to be closed.
+    func unregister(_ connection: HTTPConnection) {
+        if let registration = connection.registration { reactor.unregister(registration, fd: connection.fd) }
+        connection.registration = nil
     }
 
     /// Forgets a connection that has closed its descriptor.
@@ -240,6 +218,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func serviceQueuedConnections() {
+        guard !stopped else { return }
         var index = 0
         while index < serviceQueue.count {
             serviceQueue[index].service()
@@ -248,30 +227,34 @@ final class EventLoop: @unchecked Sendable {
         serviceQueue.removeAll(keepingCapacity: true)
     }
 
-    /// Resets the eventfd, then takes every queued answer; returns whether a stop was requested.
-    /// The eventfd is read before the mailbox is emptied so a delivery in between is never lost.
-    private func drainMailbox() -> Bool {
-        try? System.eventFDDrain(wakeFD)
-        let (stopRequested, stopAccepting) = mailbox.withLock { mailbox in
+    /// Takes every answer handed over by other threads and gives each to its connection.
+    private func drainMailbox() {
+        mailbox.withLock { mailbox in
             swap(&mailbox.completions, &drainedCompletions)
-            mailbox.wakeupPending = false
-            return (mailbox.stopRequested, mailbox.stopAcceptingRequested)
+            mailbox.drainPending = false
         }
-        if stopAccepting, listenFD >= 0 {
-            try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: listenFD, events: 0, token: Self.listenerToken)
-            System.close(listenFD)
-            listenFD = -1
-            if let tls = tlsListenFD, tls >= 0 {
-                try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: tls, events: 0, token: Self.tlsListenerToken)
-                System.close(tls)
-                tlsListenFD = -1
+        if !stopped {
+            for completion in drainedCompletions {
+                connections[completion.connectionID]?.complete(completion.sequence, with: completion.response)
             }
         }
-        for completion in drainedCompletions {
-            connections[completion.connectionID]?.complete(completion.sequence, with: completion.response)
-        }
         drainedCompletions.removeAll(keepingCapacity: true)
-        return stopRequested
+    }
+
+    /// Closes the listeners (a graceful drain's first step, or the stop).
+    private func closeListeners() {
+        if listenFD >= 0 {
+            if let listenRegistration { reactor.unregister(listenRegistration, fd: listenFD) }
+            listenRegistration = nil
+            System.close(listenFD)
+            listenFD = -1
+        }
+        if let tls = tlsListenFD, tls >= 0 {
+            if let tlsListenRegistration { reactor.unregister(tlsListenRegistration, fd: tls) }
+            tlsListenRegistration = nil
+            System.close(tls)
+            tlsListenFD = -1
+        }
     }
 
     private func checkTimeouts() {
@@ -285,9 +268,9 @@ final class EventLoop: @unchecked Sendable {
 
     private func setListenerInterest(_ events: UInt32) -> Bool {
         do {
-            try System.epollControl(epollFD, operation: EPOLL_CTL_MOD, fd: listenFD, events: events, token: Self.listenerToken)
-            if let tlsListenFD {
-                try System.epollControl(epollFD, operation: EPOLL_CTL_MOD, fd: tlsListenFD, events: events, token: Self.tlsListenerToken)
+            if let listenRegistration { try reactor.modify(listenRegistration, fd: listenFD, events: events) }
+            if let tlsListenFD, tlsListenFD >= 0, let tlsListenRegistration {
+                try reactor.modify(tlsListenRegistration, fd: tlsListenFD, events: events)
             }
             return true
         } catch {
@@ -348,8 +331,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func admit(_ fd: Int32, client: ClientAddress, secure: Bool, viaProxy: Bool) {
-        let token = nextToken
-        nextToken += 1
+        let id = nextConnectionID
+        nextConnectionID += 1
         var session: TLSSession?
         do {
             if secure {
@@ -357,7 +340,6 @@ final class EventLoop: @unchecked Sendable {
                 if session == nil { throw SystemCallError(call: "SSL_new", errno: ENOMEM) }
             }
             try System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
-            try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: EPOLLIN.rawValue, token: token)
         } catch {
             session?.release()
             System.close(fd)
@@ -365,8 +347,21 @@ final class EventLoop: @unchecked Sendable {
             if !viaProxy { clientLimiter?.release(client) }
             return
         }
-        connections[token] = HTTPConnection(id: token, fd: fd, loop: self, client: client, tls: session,
-                                             awaitsProxyHeader: viaProxy)
+        let connection = HTTPConnection(id: id, fd: fd, loop: self, client: client, tls: session, awaitsProxyHeader: viaProxy)
+        do {
+            // The connection stays in `connections` as long as it is registered, so the handler's
+            // unowned reference never outlives it.
+            connection.registration = try reactor.register(fd: fd, events: EPOLLIN.rawValue) { [unowned(unsafe) connection] events in
+                connection.handleEvents(events)
+            }
+        } catch {
+            session?.release()
+            System.close(fd)
+            budget.release()
+            if !viaProxy { clientLimiter?.release(client) }
+            return
+        }
+        connections[id] = connection
         counters.increment(.accepted)
     }
 
@@ -384,20 +379,17 @@ final class EventLoop: @unchecked Sendable {
     /// Closes every connection and descriptor of the loop and frees its buffers. Runs on the loop
     /// thread when `run()` returns, or on the owner's thread for a loop that never ran.
     func releaseResources() {
-        // A later thread may reuse this pthread_t; it must not take the on-loop fast path.
-        threadID.store(0, ordering: .releasing)
+        guard !stopped else { return }
+        stopped = true
+        if let timeoutTimer { reactor.cancel(timeoutTimer) }
         for connection in Array(connections.values) {
             connection.close()
         }
-        if listenFD >= 0 { System.close(listenFD) }
-        if let tlsListenFD, tlsListenFD >= 0 { System.close(tlsListenFD) }
-        System.close(epollFD)
+        closeListeners()
         mailbox.withLock { mailbox in
             mailbox.closed = true
             mailbox.completions.removeAll()
-            System.close(wakeFD)
         }
         readBuffer.deallocate()
-        events.deallocate()
     }
 }

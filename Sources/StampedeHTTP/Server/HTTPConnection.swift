@@ -20,8 +20,10 @@ final class HTTPConnection {
     /// final answer.
     private static let lingerSeconds = 2.0
 
-    /// The token identifying this connection in epoll events and responders.
+    /// The number identifying this connection in its loop and in responders.
     let id: UInt64
+    /// Its descriptor's registration with the loop's reactor (nil once unregistered).
+    var registration: Reactor.Registration?
     /// The socket.
     let fd: Int32
     /// The client's address (for per-address limits and the requests): the peer's, or the one a
@@ -454,6 +456,7 @@ final class HTTPConnection {
         isClosed = true
         isServicing = false
         tls?.release()
+        loop.unregister(self)
         System.close(fd)
         loop.connectionClosed(self)
     }

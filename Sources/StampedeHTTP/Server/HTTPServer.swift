@@ -19,7 +19,8 @@ public final class HTTPServer: Sendable {
 
     private struct Running: Sendable {
         let loops: [EventLoop]
-        let threads: [SystemThread]
+        /// The reactors the server made for itself (none when it was given its reactors).
+        let ownReactors: [Reactor]
         let port: Int
         let tlsPort: Int
     }
@@ -30,9 +31,17 @@ public final class HTTPServer: Sendable {
     private let budget: ConnectionBudget
     private let clientLimiter: ClientConnectionLimiter?
     private let state = Mutex(State.idle)
+    /// The reactors the loops run on, when given (else the server makes `configuration.threads`
+    /// of its own at start and stops them at stop).
+    private let reactors: [Reactor]
 
-    /// Creates a server; nothing is bound until `start()`.
-    public init(configuration: HTTPServerConfiguration, handler: any HTTPRequestHandler) {
+    /// Creates a server; nothing is bound until `start()`. `reactors`: the threads to run the
+    /// event loops on, one loop each — shared with work bound to the same reactors (a shard and
+    /// its store connections), which then answers its requests without a hand-off; the caller
+    /// keeps them running until after `stop()`. Empty: the server runs `configuration.threads`
+    /// loops on reactors of its own.
+    public init(configuration: HTTPServerConfiguration, handler: any HTTPRequestHandler, reactors: [Reactor] = []) {
+        self.reactors = reactors
         self.configuration = configuration
         self.handler = handler
         self.budget = ConnectionBudget(limit: configuration.maxConnections)
@@ -120,8 +129,8 @@ public final class HTTPServer: Sendable {
             }
         }
         guard let running else { return }
-        for loop in running.loops { loop.requestStop() }
-        for thread in running.threads { thread.join() }
+        for loop in running.loops { loop.stop() }
+        for reactor in running.ownReactors { reactor.shutdown() }
     }
 
     /// Opens the listeners (the first picks the port, the others reuse it), creates the loops and
@@ -144,50 +153,51 @@ public final class HTTPServer: Sendable {
             }
         }
 
+        let count = reactors.isEmpty ? configuration.threads : reactors.count
         var listeners: [Int32] = []
         var tlsListeners: [Int32] = []
+        var ownReactors: [Reactor] = []
         var loops: [EventLoop] = []
+        var started = 0
         let port: Int
         var tlsPort = 0
         do {
             listeners.append(try ListeningSocket.open(address))
             port = try System.localPort(of: listeners[0])
-            for _ in 1..<configuration.threads {
+            for _ in 1..<count {
                 listeners.append(try ListeningSocket.open(address.withPort(port)))
             }
             if let tlsAddress {
                 tlsListeners.append(try ListeningSocket.open(tlsAddress))
                 tlsPort = try System.localPort(of: tlsListeners[0])
-                for _ in 1..<configuration.threads {
+                for _ in 1..<count {
                     tlsListeners.append(try ListeningSocket.open(tlsAddress.withPort(tlsPort)))
                 }
             }
+            if reactors.isEmpty {
+                for index in 0..<count { ownReactors.append(try Reactor(name: "http-loop-\(index)")) }
+            }
+            let hosts = reactors.isEmpty ? ownReactors : reactors
             for (index, listener) in listeners.enumerated() {
-                loops.append(try EventLoop(
-                    listenFD: listener, tlsListenFD: tlsListeners.isEmpty ? nil : tlsListeners[index],
+                loops.append(EventLoop(
+                    reactor: hosts[index], listenFD: listener, tlsListenFD: tlsListeners.isEmpty ? nil : tlsListeners[index],
                     tlsContext: tlsContext, configuration: configuration, handler: handler, budget: budget,
                     clientLimiter: clientLimiter))
+            }
+            for loop in loops {
+                try loop.start()
+                started += 1
             }
         } catch {
             for listener in listeners[loops.count...] { System.close(listener) }
             if tlsListeners.count > loops.count {
                 for listener in tlsListeners[loops.count...] { System.close(listener) }
             }
-            for loop in loops { loop.releaseResources() }
+            for loop in loops[..<started] { loop.stop() }
+            for loop in loops[started...] { loop.releaseResources() }
+            for reactor in ownReactors { reactor.shutdown() }
             throw HTTPServerError(error)
         }
-
-        var threads: [SystemThread] = []
-        do {
-            for (index, loop) in loops.enumerated() {
-                threads.append(try SystemThread.spawn(name: "http-loop-\(index)") { loop.run() })
-            }
-        } catch {
-            for loop in loops[..<threads.count] { loop.requestStop() }
-            for thread in threads { thread.join() }
-            for loop in loops[threads.count...] { loop.releaseResources() }
-            throw HTTPServerError(error)
-        }
-        return Running(loops: loops, threads: threads, port: port, tlsPort: tlsPort)
+        return Running(loops: loops, ownReactors: ownReactors, port: port, tlsPort: tlsPort)
     }
 }
