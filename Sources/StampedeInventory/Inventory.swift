@@ -75,12 +75,13 @@ public final class Inventory: Sendable {
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
-    /// `writer` commits orders; `reader` serves order reads.
+    /// `writer` commits orders; `reader` serves order reads; `groupCommitter` (the writer's
+    /// connections on reactors), when given, runs the common group commit.
     public init(redis: any RedisRouter, redisReader: (any RedisRouter)? = nil, writer: PostgresClient, reader: PostgresClient,
-                configuration: InventoryConfiguration, logger: Logger,
+                groupCommitter: PostgresReactorClient? = nil, configuration: InventoryConfiguration, logger: Logger,
                 observeBatch: @escaping @Sendable (PurchaseBatchProcessor.StageReport) -> Void = { _ in }) {
         ledger = StockLedger(redis: redis, reader: redisReader)
-        orders = OrderRepository(writer: writer, reader: reader)
+        orders = OrderRepository(writer: writer, reader: reader, groupCommitter: groupCommitter)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
