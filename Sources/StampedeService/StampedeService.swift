@@ -4,6 +4,7 @@ import StampedeInventory
 import StampedePool
 import StampedePostgres
 import StampedeRedis
+import StampedeSystem
 import Synchronization
 
 /// Why the service could not start.
@@ -33,6 +34,11 @@ public final class StampedeService: Sendable {
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
+    /// The reactors the writer's group-commit connections run on (one per core).
+    let reactors: [Reactor]
+    /// The writer's non-blocking connections on `reactors`, for group commits; `nil` when no
+    /// reactor could be started (group commits then run on the writer pool).
+    let postgresGroupCommitter: PostgresReactorClient?
     public let inventory: Inventory
     let handler: StampedeHandler
     let server: HTTPServer
@@ -52,6 +58,14 @@ public final class StampedeService: Sendable {
         postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, configuration, readOnly: true),
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
+        reactors = (0..<HTTPServerConfiguration.onlineCores).compactMap { try? Reactor(name: "store-\($0)") }
+        if reactors.isEmpty { logger.warning("no reactor could be started; group commits run on the writer pool") }
+        // A statement's deadline: the server's own statement timeout, plus a second for the
+        // answer to arrive; past it the outcome is unknown and the connection is replaced.
+        postgresGroupCommitter = reactors.isEmpty ? nil : PostgresReactorClient(
+            reactors: reactors, conninfo: Self.conninfo(configuration.postgresWriter, configuration),
+            maxPending: configuration.poolMaxWaiting,
+            statementDeadline: .milliseconds(configuration.postgresStatementTimeoutMilliseconds + 1000))
         var inventoryConfiguration = InventoryConfiguration()
         configuration.inventoryTunables(into: &inventoryConfiguration)
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
@@ -60,7 +74,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
-                              configuration: inventoryConfiguration, logger: logger,
+                              groupCommitter: postgresGroupCommitter, configuration: inventoryConfiguration, logger: logger,
                               observeBatch: { metrics.recordBatch($0) })
 
         var serverConfiguration = HTTPServerConfiguration()
@@ -226,6 +240,8 @@ public final class StampedeService: Sendable {
         redis.shutdown()
         postgresWriter.shutdown()
         postgresReader.shutdown()
+        postgresGroupCommitter?.shutdown()
+        for reactor in reactors { reactor.shutdown() }
         logger.notice("stampede stopped")
         return drained
     }
@@ -290,7 +306,7 @@ public final class StampedeService: Sendable {
         figures.add(.limit, limits.map { ScrapeFigures.Sample([$0.name], value: $0.item) })
         let pools: [(name: String, item: PoolStatistics)] = redis.pools + [
             ("postgres-writer", postgresWriter.statistics), ("postgres-reader", postgresReader.statistics),
-        ]
+        ] + (postgresGroupCommitter.map { [("postgres-group-commit", $0.statistics)] } ?? [])
         figures.add(.poolSize, pools, \.size)
         figures.add(.poolBusy, pools, \.busy)
         figures.add(.poolWaiting, pools, \.waiting)
