@@ -31,13 +31,14 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
+    /// The threads the shards run on, with their Redis and PostgreSQL connections.
+    let reactors: [Reactor]
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
-    /// The reactors the writer's group-commit connections run on (one per core).
-    let reactors: [Reactor]
-    /// The writer's non-blocking connections on `reactors`, for group commits; `nil` when no
-    /// reactor could be started (group commits then run on the writer pool).
+    /// The writer's non-blocking connections, one on each of `reactors`, for group commits (a
+    /// shard's commit runs on its own reactor's connection); `nil` when
+    /// `postgres.group_commit_on_reactors` is off (group commits then run on the writer pool).
     let postgresGroupCommitter: PostgresReactorClient?
     public let inventory: Inventory
     let handler: StampedeHandler
@@ -51,6 +52,14 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
+        let reactorCount = configuration.shardReactors > 0 ? configuration.shardReactors : HTTPServerConfiguration.onlineCores
+        reactors = (0..<reactorCount).map { index in
+            do {
+                return try Reactor(name: "shards-\(index)")
+            } catch {
+                preconditionFailure("starting reactor thread shards-\(index): \(error)")
+            }
+        }
         redis = RedisDeployment(configuration)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
@@ -58,11 +67,9 @@ public final class StampedeService: Sendable {
         postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, configuration, readOnly: true),
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
-        reactors = (0..<HTTPServerConfiguration.onlineCores).compactMap { try? Reactor(name: "store-\($0)") }
-        if reactors.isEmpty { logger.warning("no reactor could be started; group commits run on the writer pool") }
         // A statement's deadline: the server's own statement timeout, plus a second for the
         // answer to arrive; past it the outcome is unknown and the connection is replaced.
-        postgresGroupCommitter = reactors.isEmpty ? nil : PostgresReactorClient(
+        postgresGroupCommitter = !configuration.postgresGroupCommitOnReactors ? nil : PostgresReactorClient(
             reactors: reactors, conninfo: Self.conninfo(configuration.postgresWriter, configuration),
             maxPending: configuration.poolMaxWaiting,
             statementDeadline: .milliseconds(configuration.postgresStatementTimeoutMilliseconds + 1000))
@@ -75,6 +82,7 @@ public final class StampedeService: Sendable {
         let metrics = self.metrics
         inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
                               groupCommitter: postgresGroupCommitter, configuration: inventoryConfiguration, logger: logger,
+                              reactors: reactors,
                               observeBatch: { metrics.recordBatch($0) })
 
         var serverConfiguration = HTTPServerConfiguration()

@@ -28,6 +28,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var purchaseTokenPreviousSecret = ""
     public var purchaseTokenMaxLifetimeSeconds = 3600
     public var shardCount = 8
+    /// Threads running the shards and their store connections; 0 means one per core.
+    public var shardReactors = 0
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
     public var shardCommitGroupSize = 512
@@ -56,6 +58,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var replicaCheckMilliseconds = 250
     public var postgresStatementTimeoutMilliseconds = 5000
     public var postgresTCPTimeoutMilliseconds = 5000
+    /// Whether group commits run on the shard reactors' own writer connections.
+    public var postgresGroupCommitOnReactors = true
     public var reconcileIntervalSeconds = 5.0
     public var outboxGraceSeconds = 30.0
     public var drainTimeoutSeconds = 10.0
