@@ -151,7 +151,7 @@ import Testing
                 guard case .io = error else { Issue.record("expected .io, got \(error)"); return }
             }
             let elapsed = MonotonicClock.seconds(since: started)
-            #expect(elapsed >= 0.19 && elapsed < 0.9)
+            #expect(elapsed >= 0.19 && elapsed < 0.95)
             let after = try await backendPID(client)
             #expect(after != before)
             #expect(client.statistics.timeouts == 1)
@@ -164,23 +164,34 @@ import Testing
     @Test func killedBackendFailsPendingStatementsAndTheNextReconnects() async throws {
         let admin = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 1)
         defer { admin.shutdown() }
-        try await withClient { client, _ in
+        try await withClient { client, reactors in
             let pid = try await backendPID(client)
-            async let sleeping: Result<PostgresResult, PostgresError> = {
-                do throws(PostgresError) { return .success(try await client.query("SELECT pg_sleep(3)")) } catch { return .failure(error) }
-            }()
-            async let queued: Result<PostgresResult, PostgresError> = {
-                try? await Task.sleep(for: .milliseconds(50))
-                do throws(PostgresError) { return .success(try await client.query("SELECT 2")) } catch { return .failure(error) }
-            }()
-            try await Task.sleep(for: .milliseconds(300))
+            // Both issued in one go on the reactor's thread: the second waits behind the first in
+            // the pipeline.
+            let outcomes = Mutex<[Int: Result<PostgresResult, PostgresError>]>([:])
+            let connection = client.connections[0]
+            reactors[0].execute {
+                connection.query("SELECT pg_sleep(3)", [], prepared: false) { outcome in outcomes.withLock { $0[0] = outcome } }
+                connection.query("SELECT 2", [], prepared: false) { outcome in outcomes.withLock { $0[1] = outcome } }
+            }
+            var sleeping = false
+            for _ in 0..<100 where !sleeping {
+                let row = try await admin.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1::int AND wait_event = 'PgSleep'", [pid])
+                sleeping = row.int64(0, "n") == 1
+                if !sleeping { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            try #require(sleeping, "the backend never ran pg_sleep")
             let terminated = try await admin.query("SELECT pg_terminate_backend($1::int, 5000) AS ok", [pid])
             #expect(terminated.bool(0, "ok") == true)
-            for outcome in [await sleeping, await queued] {
+            for _ in 0..<250 where outcomes.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            let results = outcomes.withLock { $0 }
+            #expect(results.count == 2)
+            for (_, outcome) in results {
                 guard case .failure(.io) = outcome else { Issue.record("expected .io, got \(outcome)"); continue }
             }
             let after = try await backendPID(client)
             #expect(after != pid)
+            #expect(client.statistics.reconnects == 1)
         }
     }
 
@@ -191,7 +202,8 @@ import Testing
         try await withClient { client, _ in
             let pid = try await backendPID(client)
             _ = try await admin.query("SELECT pg_terminate_backend($1::int, 5000)", [pid])
-            try await Task.sleep(for: .milliseconds(100))
+            // The reactor notices the close on its own (end-of-file on the idle socket).
+            for _ in 0..<500 where client.statistics.connected == 1 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(client.statistics.connected == 0)
             #expect(try await backendPID(client) != pid)
         }
