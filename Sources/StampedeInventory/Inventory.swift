@@ -76,14 +76,16 @@ public final class Inventory: Sendable {
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
-    /// `writer` commits orders; `reader` serves order reads. `reactors`: the threads the shards
-    /// run on, shard `i` on `reactors[i % count]` (none: each shard runs on the threads that hand
-    /// it work).
+    /// `writer` commits orders; `reader` serves order reads; `groupCommitter` (the writer's
+    /// connections on reactors), when given, runs the common group commit. `reactors`: the
+    /// threads the shards run on, shard `i` on `reactors[i % count]` (none: each shard runs on
+    /// the threads that hand it work).
     public init(redis: any RedisRouter, redisReader: (any RedisRouter)? = nil, writer: PostgresClient, reader: PostgresClient,
-                configuration: InventoryConfiguration, logger: Logger, reactors: [Reactor] = [],
+                groupCommitter: PostgresReactorClient? = nil, configuration: InventoryConfiguration, logger: Logger,
+                reactors: [Reactor] = [],
                 observeBatch: @escaping @Sendable (PurchaseBatchProcessor.StageReport) -> Void = { _ in }) {
         ledger = StockLedger(redis: redis, reader: redisReader)
-        orders = OrderRepository(writer: writer, reader: reader)
+        orders = OrderRepository(writer: writer, reader: reader, groupCommitter: groupCommitter)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)

@@ -25,4 +25,37 @@ public struct PoolStatistics: Sendable, Equatable {
     public var reconnects: Int
     /// How long calls held a connection (the Redis or PostgreSQL call latency seen by the pool).
     public var callLatency = LatencyHistogram()
+
+    /// Creates a snapshot; every figure defaults to zero (for clients other than the pool that
+    /// report the same figures, such as PostgreSQL connections on reactors).
+    public init(size: Int = 0, busy: Int = 0, idle: Int = 0, waiting: Int = 0, connected: Int = 0,
+                totalJobs: Int = 0, failedJobs: Int = 0, timeouts: Int = 0, rejectedOverloaded: Int = 0,
+                reconnects: Int = 0, callLatency: LatencyHistogram = LatencyHistogram()) {
+        self.size = size
+        self.busy = busy
+        self.idle = idle
+        self.waiting = waiting
+        self.connected = connected
+        self.totalJobs = totalJobs
+        self.failedJobs = failedJobs
+        self.timeouts = timeouts
+        self.rejectedOverloaded = rejectedOverloaded
+        self.reconnects = reconnects
+        self.callLatency = callLatency
+    }
+
+    /// Adds `other`'s gauges and counters to these (the figures of several connections as one).
+    public mutating func add(_ other: PoolStatistics) {
+        size += other.size
+        busy += other.busy
+        idle += other.idle
+        waiting += other.waiting
+        connected += other.connected
+        totalJobs += other.totalJobs
+        failedJobs += other.failedJobs
+        timeouts += other.timeouts
+        rejectedOverloaded += other.rejectedOverloaded
+        reconnects += other.reconnects
+        callLatency.merge(other.callLatency)
+    }
 }

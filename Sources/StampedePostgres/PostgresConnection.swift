@@ -153,7 +153,7 @@ public final class PostgresConnection: PooledConnection {
     }
 
     /// Calls `body` with NUL-terminated copies of `strings` (`nil` stays a null pointer).
-    private static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
         var storage: [CChar] = []
         let offsets = strings.map { string in
             string.map { string in
@@ -167,15 +167,15 @@ public final class PostgresConnection: PooledConnection {
     }
 
     /// The SQLSTATE and primary-message field codes; C character-literal macros do not import.
-    private static let sqlStateField = Int32(UInt8(ascii: "C"))
-    private static let primaryMessageField = Int32(UInt8(ascii: "M"))
+    static let sqlStateField = Int32(UInt8(ascii: "C"))
+    static let primaryMessageField = Int32(UInt8(ascii: "M"))
 
-    private static func field(_ code: Int32, of result: OpaquePointer) -> String? {
+    static func field(_ code: Int32, of result: OpaquePointer) -> String? {
         PQresultErrorField(result, code).map { String(cString: $0) }
     }
 
     /// libpq's last error message, without its trailing newline.
-    private static func errorMessage(of connection: OpaquePointer) -> String {
+    static func errorMessage(of connection: OpaquePointer) -> String {
         var message = String(cString: PQerrorMessage(connection))
         while message.last?.isNewline == true { message.removeLast() }
         return message

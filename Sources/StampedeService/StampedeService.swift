@@ -37,6 +37,10 @@ public final class StampedeService: Sendable {
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
+    /// The writer's non-blocking connections, one on each of `reactors`, for group commits (a
+    /// shard's commit runs on its own reactor's connection); `nil` when
+    /// `postgres.group_commit_on_reactors` is off (group commits then run on the writer pool).
+    let postgresGroupCommitter: PostgresReactorClient?
     public let inventory: Inventory
     let handler: StampedeHandler
     let server: HTTPServer
@@ -64,6 +68,12 @@ public final class StampedeService: Sendable {
         postgresReader = PostgresClient(conninfo: Self.conninfo(configuration.postgresReader, configuration, readOnly: true),
                                         poolSize: configuration.postgresReaderPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
+        // A statement's deadline: the server's own statement timeout, plus a second for the
+        // answer to arrive; past it the outcome is unknown and the connection is replaced.
+        postgresGroupCommitter = !configuration.postgresGroupCommitOnReactors ? nil : PostgresReactorClient(
+            reactors: reactors, conninfo: Self.conninfo(configuration.postgresWriter, configuration),
+            maxPending: configuration.poolMaxWaiting,
+            statementDeadline: .milliseconds(configuration.postgresStatementTimeoutMilliseconds + 1000))
         var inventoryConfiguration = InventoryConfiguration()
         configuration.inventoryTunables(into: &inventoryConfiguration)
         inventoryConfiguration.cacheMaxAgeSeconds = configuration.cacheMaxAgeSeconds
@@ -72,7 +82,8 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
-                              configuration: inventoryConfiguration, logger: logger, reactors: reactors,
+                              groupCommitter: postgresGroupCommitter, configuration: inventoryConfiguration, logger: logger,
+                              reactors: reactors,
                               observeBatch: { metrics.recordBatch($0) })
 
         var serverConfiguration = HTTPServerConfiguration()
@@ -238,6 +249,7 @@ public final class StampedeService: Sendable {
         redis.shutdown()
         postgresWriter.shutdown()
         postgresReader.shutdown()
+        postgresGroupCommitter?.shutdown()
         for reactor in reactors { reactor.shutdown() }
         logger.notice("stampede stopped")
         return drained
@@ -303,7 +315,7 @@ public final class StampedeService: Sendable {
         figures.add(.limit, limits.map { ScrapeFigures.Sample([$0.name], value: $0.item) })
         let pools: [(name: String, item: PoolStatistics)] = redis.pools + [
             ("postgres-writer", postgresWriter.statistics), ("postgres-reader", postgresReader.statistics),
-        ]
+        ] + (postgresGroupCommitter.map { [("postgres-group-commit", $0.statistics)] } ?? [])
         figures.add(.poolSize, pools, \.size)
         figures.add(.poolBusy, pools, \.busy)
         figures.add(.poolWaiting, pools, \.waiting)

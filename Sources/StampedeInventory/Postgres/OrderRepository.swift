@@ -15,9 +15,15 @@ public struct OrderRepository: Sendable {
     /// connection); purchases are refused up front meanwhile instead of taking stock in Redis.
     public let writerHealth = DependencyHealth()
 
-    public init(writer: PostgresClient, reader: PostgresClient, routing: ReplicaReadRouter = ReplicaReadRouter()) {
+    /// The writer's connections on the reactors, for the common group commit (one statement, no
+    /// transaction around it); `nil` runs it on the `writer` pool like everything else.
+    public let groupCommitter: PostgresReactorClient?
+
+    public init(writer: PostgresClient, reader: PostgresClient, groupCommitter: PostgresReactorClient? = nil,
+                routing: ReplicaReadRouter = ReplicaReadRouter()) {
         self.writer = writer
         self.reader = reader
+        self.groupCommitter = groupCommitter
         self.routing = routing
     }
 
@@ -50,13 +56,19 @@ public struct OrderRepository: Sendable {
             let requested = Set((reserved + replayed).map(\.saleID))
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return GroupCommit() }
-                let accepted = try await writer.withConnection { connection in
-                    do {
-                        return try Self.insertFenced(reserved, epochs: epochs, skippingExisting: false, on: connection).accepted
-                    } catch let error as PostgresError where error.isUniqueViolation {
-                        // An order of the group is committed already (the reconciler recovered it
-                        // from the outbox first); the statement inserted nothing. Insert the rest.
-                        return try Self.insertFenced(reserved, epochs: epochs, on: connection).accepted
+                let accepted: Set<String>
+                if let groupCommitter {
+                    // On the calling shard's reactor: written, and the shard resumes at its sync.
+                    accepted = try await Self.insertNewGroup(reserved, epochs: epochs, on: groupCommitter)
+                } else {
+                    accepted = try await writer.withConnection { connection in
+                        do {
+                            return try Self.insertFenced(reserved, epochs: epochs, skippingExisting: false, on: connection).accepted
+                        } catch let error as PostgresError where error.isUniqueViolation {
+                            // An order of the group is committed already (the reconciler recovered it
+                            // from the outbox first); the statement inserted nothing. Insert the rest.
+                            return try Self.insertFenced(reserved, epochs: epochs, on: connection).accepted
+                        }
                     }
                 }
                 let fenced = requested.subtracting(accepted)
@@ -99,6 +111,37 @@ public struct OrderRepository: Sendable {
     static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
                              on connection: PostgresConnection) throws -> (accepted: Set<String>, inserted: Int) {
         guard !orders.isEmpty else { return ([], 0) }
+        let rows = try connection.query(Self.fencedInsert(skippingExisting: skippingExisting),
+                                        fencedInsertParameters(orders, epochs: epochs), prepared: true).rows
+        return fencedInsertOutcome(rows)
+    }
+
+    /// `insertFenced` as one statement on a reactor connection (its own implicit transaction).
+    static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
+                             on client: PostgresReactorClient) async throws(PostgresError) -> (accepted: Set<String>, inserted: Int) {
+        guard !orders.isEmpty else { return ([], 0) }
+        let rows = try await client.query(Self.fencedInsert(skippingExisting: skippingExisting),
+                                          fencedInsertParameters(orders, epochs: epochs), prepared: true).rows
+        return fencedInsertOutcome(rows)
+    }
+
+    /// A group of new reservations inserted by one plain statement; when an order of it is
+    /// committed already (the reconciler recovered it from the outbox first) the statement
+    /// inserted nothing, and the group is inserted again skipping existing rows. Returns the
+    /// sales that passed the fence.
+    private static func insertNewGroup(_ orders: [Order], epochs: [String: RedisEpoch],
+                                       on client: PostgresReactorClient) async throws(PostgresError) -> Set<String> {
+        do {
+            return try await insertFenced(orders, epochs: epochs, skippingExisting: false, on: client).accepted
+        } catch {
+            guard error.isUniqueViolation else { throw error }
+        }
+        return try await insertFenced(orders, epochs: epochs, on: client).accepted
+    }
+
+    /// The parameters of the fenced insert: the orders' columns as arrays ($1…$10), the sales to
+    /// fence and their epochs ($11, $12).
+    private static func fencedInsertParameters(_ orders: [Order], epochs: [String: RedisEpoch]) -> [String?] {
         var ids: [String?] = [], sales: [String?] = [], skus: [String?] = [], users: [String?] = []
         var quantities: [Int64] = [], prices: [Int64] = [], statuses: [String?] = []
         var created: [Int64] = [], expires: [Int64] = [], keys: [String?] = []
@@ -114,14 +157,21 @@ public struct OrderRepository: Sendable {
         }
         let fenceSales = Array(Set(orders.map(\.saleID))).sorted()
         let fenceEpochs: [String?] = fenceSales.map { epochs[$0]?.description }
-        let sql = skippingExisting ? Self.fencedInsertSkippingExisting : Self.fencedInsert
-        let rows = try connection.query(sql, [
+        return [
             PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
             PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
             PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
             PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
-        ], prepared: true).rows
-        return (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
+        ]
+    }
+
+    /// The sales that passed the fence and how many rows were new, from the fenced insert's rows.
+    private static func fencedInsertOutcome(_ rows: [[String?]]) -> (accepted: Set<String>, inserted: Int) {
+        (Set(rows.compactMap { $0[0] }), Int(rows.first?[1] ?? "0") ?? 0)
+    }
+
+    private static func fencedInsert(skippingExisting: Bool) -> String {
+        skippingExisting ? fencedInsertSkippingExisting : fencedInsert
     }
 
     /// The statement of `insertFenced`, with and without skipping existing rows (built once: the

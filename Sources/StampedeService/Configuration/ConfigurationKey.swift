@@ -161,6 +161,8 @@ public struct ConfigurationKey: Sendable {
                          help: "How often the reader's health and replay position are checked (read-your-writes, replica lag)."),
         ConfigurationKey(name: "postgres.statement_timeout_ms", kind: .int(\.postgresStatementTimeoutMilliseconds, 100...600_000), live: false,
                          help: "Longest a PostgreSQL statement may run (statement_timeout), so no pool thread waits forever."),
+        ConfigurationKey(name: "postgres.group_commit_on_reactors", kind: .bool(\.postgresGroupCommitOnReactors), live: false,
+                         help: "Group commits (the common case: new orders only) run on a non-blocking, pipelined writer connection per shard reactor instead of the writer pool; deadline: statement_timeout_ms + 1 s."),
         ConfigurationKey(name: "postgres.tcp_timeout_ms", kind: .int(\.postgresTCPTimeoutMilliseconds, 500...600_000), live: false,
                          help: "How long unacknowledged data or silent keepalives may last before a PostgreSQL connection counts as dead (tcp_user_timeout, keepalives)."),
         ConfigurationKey(name: "pools.acquire_timeout_ms", kind: .int(\.poolAcquireTimeoutMilliseconds, 1...60_000), live: false,

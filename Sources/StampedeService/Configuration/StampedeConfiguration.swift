@@ -56,6 +56,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var replicaCheckMilliseconds = 250
     public var postgresStatementTimeoutMilliseconds = 5000
     public var postgresTCPTimeoutMilliseconds = 5000
+    /// Whether group commits run on the shard reactors' own writer connections.
+    public var postgresGroupCommitOnReactors = true
     public var reconcileIntervalSeconds = 5.0
     public var outboxGraceSeconds = 30.0
     public var drainTimeoutSeconds = 10.0

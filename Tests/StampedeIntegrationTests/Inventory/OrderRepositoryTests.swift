@@ -1,5 +1,6 @@
 import StampedeInventory
 import StampedePostgres
+import StampedeSystem
 import Testing
 
 /// The PostgreSQL side of the inventory, against the real server: schema, batch commits and the
@@ -12,6 +13,21 @@ struct OrderRepositoryTests {
         let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 4, acquireTimeout: .seconds(10))
         try await SchemaMigrations.apply(on: postgres)
         return (OrderRepository(writer: postgres, reader: postgres), postgres)
+    }
+
+    /// The same repository with its group commits on a `PostgresReactorClient` (two reactors) when
+    /// `onReactors`; the last value shuts the client and its reactors down.
+    private static func repository(onReactors: Bool) async throws -> (OrderRepository, PostgresClient, () -> Void) {
+        let (plain, postgres) = try await repository()
+        guard onReactors else { return (plain, postgres, { postgres.shutdown() }) }
+        let reactors = try (0..<2).map { try Reactor(name: "orders-test-\($0)") }
+        let committer = PostgresReactorClient(reactors: reactors, conninfo: try TestServices.postgresConninfo(),
+                                              statementDeadline: .seconds(10))
+        return (OrderRepository(writer: postgres, reader: postgres, groupCommitter: committer), postgres, {
+            committer.shutdown()
+            for reactor in reactors { reactor.shutdown() }
+            postgres.shutdown()
+        })
     }
 
     /// The epoch test sales are registered at; commits are fenced on it.
@@ -78,9 +94,9 @@ struct OrderRepositoryTests {
 
     /// A batch commits every row once; committing the same reservations again (the reconciler or
     /// a retry) changes nothing, and the stored rows read back equal to what was written.
-    @Test func batchCommitIsIdempotent() async throws {
-        let (orders, postgres) = try await Self.repository()
-        defer { postgres.shutdown() }
+    @Test(arguments: [false, true]) func batchCommitIsIdempotent(onReactors: Bool) async throws {
+        let (orders, postgres, shutdown) = try await Self.repository(onReactors: onReactors)
+        defer { shutdown() }
         let sale = TestServices.uniqueName("repo")
         let epochs = try await Self.register(sale, on: postgres)
         let batch = (0..<50).map { Self.order(sale: sale, user: "u\($0)") }
@@ -100,9 +116,9 @@ struct OrderRepositoryTests {
     /// A group commits with a plain insert and falls back to skipping existing rows when the
     /// reconciler recovered some of its orders first: sequentially and racing, every order of the
     /// group is reported committed, each row is there once and the recovered rows are untouched.
-    @Test func groupCommitAfterOrRacingTheReconciler() async throws {
-        let (orders, postgres) = try await Self.repository()
-        defer { postgres.shutdown() }
+    @Test(arguments: [false, true]) func groupCommitAfterOrRacingTheReconciler(onReactors: Bool) async throws {
+        let (orders, postgres, shutdown) = try await Self.repository(onReactors: onReactors)
+        defer { shutdown() }
         let sale = TestServices.uniqueName("race")
         let epochs = try await Self.register(sale, on: postgres)
         let group = (0..<40).map { Self.order(sale: sale, user: "g\($0)") }
@@ -131,9 +147,9 @@ struct OrderRepositoryTests {
 
     /// A group's rows travel as PostgreSQL array literals: quotes, backslashes, commas, braces,
     /// `NULL` as text and non-ASCII text in a field arrive unchanged, and a missing key stays NULL.
-    @Test func groupRowsRoundTripAnyText() async throws {
-        let (orders, postgres) = try await Self.repository()
-        defer { postgres.shutdown() }
+    @Test(arguments: [false, true]) func groupRowsRoundTripAnyText(onReactors: Bool) async throws {
+        let (orders, postgres, shutdown) = try await Self.repository(onReactors: onReactors)
+        defer { shutdown() }
         let sale = TestServices.uniqueName("text")
         let epochs = try await Self.register(sale, on: postgres)
         let keys: [String?] = ["q\"uote", "back\\slash", "a,b{c}", "NULL", "grüße ✓", "", nil]
