@@ -25,4 +25,22 @@ public struct PoolStatistics: Sendable, Equatable {
     public var reconnects: Int
     /// How long calls held a connection (the Redis or PostgreSQL call latency seen by the pool).
     public var callLatency = LatencyHistogram()
+
+    /// Figures for a pool of `size` connections, the others zero (for clients that are not a
+    /// `BlockingConnectionPool` but report as one, like `RedisReactorClient`).
+    public init(size: Int, busy: Int = 0, idle: Int = 0, waiting: Int = 0, connected: Int = 0, totalJobs: Int = 0,
+                failedJobs: Int = 0, timeouts: Int = 0, rejectedOverloaded: Int = 0, reconnects: Int = 0,
+                callLatency: LatencyHistogram = LatencyHistogram()) {
+        self.size = size
+        self.busy = busy
+        self.idle = idle
+        self.waiting = waiting
+        self.connected = connected
+        self.totalJobs = totalJobs
+        self.failedJobs = failedJobs
+        self.timeouts = timeouts
+        self.rejectedOverloaded = rejectedOverloaded
+        self.reconnects = reconnects
+        self.callLatency = callLatency
+    }
 }
