@@ -1,9 +1,11 @@
+import Glibc
 import Logging
 import StampedeHTTP
 import StampedeInventory
 import StampedePool
 import StampedePostgres
 import StampedeRedis
+import StampedeSystem
 import Synchronization
 
 /// Why the service could not start.
@@ -30,6 +32,8 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
+    /// The reactors the single-node Redis writer's connections run on (one per core).
+    let reactors: [Reactor]
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
     let postgresReader: PostgresClient
@@ -45,7 +49,9 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
-        redis = RedisDeployment(configuration)
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        reactors = (0..<cores).compactMap { try? Reactor(name: "store-\($0)") }
+        redis = RedisDeployment(configuration, reactors: reactors)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)
@@ -226,6 +232,7 @@ public final class StampedeService: Sendable {
         redis.shutdown()
         postgresWriter.shutdown()
         postgresReader.shutdown()
+        for reactor in reactors { reactor.shutdown() }
         logger.notice("stampede stopped")
         return drained
     }
