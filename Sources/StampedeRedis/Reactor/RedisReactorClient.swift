@@ -45,7 +45,7 @@ public final class RedisReactorClient: RedisRouter {
 
     /// Runs every call in one pipeline on one connection (one node owns every key), each built
     /// for that node's identity.
-    public func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
+    public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
         guard !calls.isEmpty else { return [] }
         guard !isShutDown.load(ordering: .acquiring) else { throw RedisError.pool(.shutdown) }
         return try await withUnsafeThrowingContinuation { continuation in
@@ -61,7 +61,7 @@ public final class RedisReactorClient: RedisRouter {
     }
 
     /// Runs commands on one connection; replies in order, error replies as `.error` values.
-    public func pipeline(_ commands: [[String]]) async throws -> [RESPValue] {
+    public nonisolated(nonsending) func pipeline(_ commands: [[String]]) async throws -> [RESPValue] {
         try await execute(commands.map { RedisRoutedCall(key: "", .command($0)) }).map(\.value)
     }
 

@@ -112,6 +112,23 @@ import Testing
         _ = try await client.pipeline([["DEL", key]])
     }
 
+    /// An actor bound to a reactor (its executor a `ReactorExecutor`, as a shard's) that calls
+    /// through `any RedisRouter` runs on its own reactor's connection: `execute` is
+    /// `nonisolated(nonsending)`, so the call starts on the reactor's thread — no hand-off.
+    @Test func anActorOnAReactorUsesItsOwnConnection() async throws {
+        let reactors = try Self.reactors(2)
+        let client = try Self.client(reactors)
+        defer { Self.stop(client, reactors) }
+        let key = TestServices.uniqueName("reactor-actor")
+        let bound = ReactorBoundCaller(executor: ReactorExecutor(reactor: reactors[1]))
+        let onReactor = try await bound.call(client, key: key, times: 5)
+        #expect(onReactor)
+        #expect(client.connections[1].statistics.totalCalls == 5)
+        #expect(client.connections[0].statistics.totalCalls == 0)
+        #expect(try await client.pipeline([["GET", key]])[0].int == 5)
+        _ = try await client.pipeline([["DEL", key]])
+    }
+
     /// Many concurrent calls from many tasks: none lost, each pipeline's replies its own and in
     /// order, the shared counter exact.
     @Test func manyConcurrentCallsKeepTheirReplies() async throws {
@@ -184,6 +201,28 @@ import Testing
         #expect(await client.ping())
         Self.stop(client, reactors)
         await #expect(throws: RedisError.pool(.shutdown)) { try await client.pipeline([["PING"]]) }
+    }
+}
+
+/// A stand-in for a shard: an actor whose jobs run on one reactor's thread.
+private actor ReactorBoundCaller {
+    let executor: ReactorExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    init(executor: ReactorExecutor) {
+        self.executor = executor
+    }
+
+    /// Runs `INCR key` `times` times through `any RedisRouter`; whether every call started and
+    /// resumed on the reactor's thread.
+    func call(_ router: any RedisRouter, key: String, times: Int) async throws -> Bool {
+        var onReactor = true
+        for _ in 0..<times {
+            onReactor = onReactor && executor.reactor.isCurrent
+            _ = try await router.execute([RedisRoutedCall(key: key, .command(["INCR", key]))])
+            onReactor = onReactor && executor.reactor.isCurrent
+        }
+        return onReactor
     }
 }
 
@@ -265,7 +304,9 @@ private func infoField(_ name: String, _ info: String) -> String {
         var back = false
         let deadline = ContinuousClock.now + .seconds(5)
         while !back, ContinuousClock.now < deadline {
-            back = await client.ping()
+            // Two in a row: one per connection (each backs off on its own schedule).
+            let first = await client.ping()
+            back = await client.ping() && first
             if !back { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(back, "calls did not succeed again after Redis came back")
