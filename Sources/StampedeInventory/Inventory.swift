@@ -1,4 +1,5 @@
 import Logging
+import StampedeSystem
 import StampedePostgres
 import StampedeRedis
 import Synchronization
@@ -75,16 +76,19 @@ public final class Inventory: Sendable {
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
-    /// `writer` commits orders; `reader` serves order reads.
+    /// `writer` commits orders; `reader` serves order reads. `reactors`: the threads the shards
+    /// run on, shard `i` on `reactors[i % count]` (none: each shard runs on the threads that hand
+    /// it work).
     public init(redis: any RedisRouter, redisReader: (any RedisRouter)? = nil, writer: PostgresClient, reader: PostgresClient,
-                configuration: InventoryConfiguration, logger: Logger,
+                configuration: InventoryConfiguration, logger: Logger, reactors: [Reactor] = [],
                 observeBatch: @escaping @Sendable (PurchaseBatchProcessor.StageReport) -> Void = { _ in }) {
         ledger = StockLedger(redis: redis, reader: redisReader)
         orders = OrderRepository(writer: writer, reader: reader)
         sales = SaleRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
-        directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor)
+        directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor,
+                                   reactors: reactors)
         self.configuration = Mutex(configuration)
         self.logger = logger
     }

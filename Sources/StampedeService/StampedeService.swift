@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import StampedeHTTP
 import StampedeInventory
@@ -32,7 +31,7 @@ public final class StampedeService: Sendable {
     public let metrics: ServiceMetrics
     let configurationPath: String?
     let current: Mutex<StampedeConfiguration>
-    /// The reactors the single-node Redis writer's connections run on (one per core).
+    /// The threads the shards run on, with their Redis and PostgreSQL connections.
     let reactors: [Reactor]
     let redis: RedisDeployment
     let postgresWriter: PostgresClient
@@ -49,8 +48,14 @@ public final class StampedeService: Sendable {
         current = Mutex(configuration)
         metrics = ServiceMetrics()
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
-        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        reactors = (0..<cores).compactMap { try? Reactor(name: "store-\($0)") }
+        let reactorCount = configuration.shardReactors > 0 ? configuration.shardReactors : HTTPServerConfiguration.onlineCores
+        reactors = (0..<reactorCount).map { index in
+            do {
+                return try Reactor(name: "shards-\(index)")
+            } catch {
+                preconditionFailure("starting reactor thread shards-\(index): \(error)")
+            }
+        }
         redis = RedisDeployment(configuration, reactors: reactors)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
@@ -66,7 +71,7 @@ public final class StampedeService: Sendable {
         inventoryConfiguration.outboxGraceSeconds = configuration.outboxGraceSeconds
         let metrics = self.metrics
         inventory = Inventory(redis: redis.router, redisReader: redis.reader, writer: postgresWriter, reader: postgresReader,
-                              configuration: inventoryConfiguration, logger: logger,
+                              configuration: inventoryConfiguration, logger: logger, reactors: reactors,
                               observeBatch: { metrics.recordBatch($0) })
 
         var serverConfiguration = HTTPServerConfiguration()

@@ -20,6 +20,10 @@ public final class ReactorExecutor: SerialExecutor, TaskExecutor, @unchecked Sen
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if reactor.isCurrent {
+            // The runtime calls this through an unowned reference, and a job may drop the last
+            // reference to the actor and so to this executor: keep it alive while it runs.
+            let alive = Unmanaged.passRetained(self)
+            defer { alive.release() }
             run(job)
         } else {
             // The runtime holds the executor unowned: the work keeps it alive until it ran.

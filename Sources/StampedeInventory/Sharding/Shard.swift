@@ -26,8 +26,10 @@ public actor Shard {
     /// its commit — the latency of a purchase that did not queue.
     private nonisolated let pipelineMicroseconds = Atomic<Int>(0)
     private let processor: PurchaseBatchProcessor
-    /// Runs the shard's code on the threads its input arrives on (see `ShardExecutor`).
-    private nonisolated let executor = ShardExecutor()
+    /// Runs the shard's code: on the thread of the reactor that owns its Redis and PostgreSQL
+    /// connections (`ReactorExecutor`), or, without reactors, on the threads its input arrives on
+    /// (`ShardExecutor`).
+    private nonisolated let executor: any SerialExecutor & TaskExecutor
     /// The decide stage waiting for the commit stage to take the reservations already decided.
     private var decideGate: CheckedContinuation<Void, Never>?
 
@@ -37,13 +39,17 @@ public actor Shard {
         var recentSales: [String] = []
     }
 
-    /// The shard runs on its own inline executor, not on the cooperative pool.
+    /// The shard runs on its own executor, not on the cooperative pool.
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         executor.asUnownedSerialExecutor()
     }
 
-    public init(index: Int, maxInFlight: Int, batchSize: Int, commitGroupSize: Int, processor: PurchaseBatchProcessor) {
+    /// `reactor`: the reactor whose thread runs the shard (nil: the shard runs on the threads that
+    /// hand it work).
+    public init(index: Int, maxInFlight: Int, batchSize: Int, commitGroupSize: Int, processor: PurchaseBatchProcessor,
+                reactor: Reactor? = nil) {
         self.index = index
+        self.executor = reactor.map { ReactorExecutor(reactor: $0) } ?? ShardExecutor()
         self.maxInFlight = Atomic(max(1, maxInFlight))
         self.batchSize = Atomic(max(1, batchSize))
         self.commitGroupSize = Atomic(max(1, commitGroupSize))

@@ -36,6 +36,9 @@ public final class ShardDirectory: Sendable {
     /// Purchases admitted and not yet answered, per sale (for stock-aware admission).
     private let waiting = Mutex<[String: Int]>([:])
     private let processor: PurchaseBatchProcessor
+    /// The threads shard `i` runs on: `reactors[i % reactors.count]` (none: shards run inline on
+    /// the threads that hand them work).
+    private let reactors: [Reactor]
 
     private struct State {
         var layout: ShardLayout
@@ -54,18 +57,20 @@ public final class ShardDirectory: Sendable {
         let monitor: ShardMonitor
     }
 
-    public init(layout: ShardLayout, shedding: SheddingSettings, processor: PurchaseBatchProcessor) {
+    public init(layout: ShardLayout, shedding: SheddingSettings, processor: PurchaseBatchProcessor, reactors: [Reactor] = []) {
         self.processor = processor
-        let shards = Self.makeShards(layout, shedding, processor)
+        self.reactors = reactors
+        let shards = Self.makeShards(layout, shedding, processor, reactors)
         state = Mutex(State(layout: layout, shedding: shedding, shards: shards))
     }
 
     private static func makeShards(_ layout: ShardLayout, _ shedding: SheddingSettings,
-                                   _ processor: PurchaseBatchProcessor) -> [LiveShard] {
+                                   _ processor: PurchaseBatchProcessor, _ reactors: [Reactor]) -> [LiveShard] {
         (0..<layout.shardCount).map { index in
             let settings = layout.settings(of: index)
             let shard = Shard(index: index, maxInFlight: settings.maxInFlight, batchSize: settings.batchSize,
-                              commitGroupSize: settings.commitGroupSize, processor: processor)
+                              commitGroupSize: settings.commitGroupSize, processor: processor,
+                              reactor: reactors.isEmpty ? nil : reactors[index % reactors.count])
             return LiveShard(shard: shard, monitor: ShardMonitor(shard: shard, settings: settings, shedding: shedding,
                                                                  pinnedSale: layout.pinnedSale(of: index)))
         }
@@ -167,7 +172,7 @@ public final class ShardDirectory: Sendable {
         while old.contains(where: { $0.shard.statistics.inFlight > 0 }) {
             try? await Task.sleep(nanoseconds: 1_000_000)
         }
-        let fresh = Self.makeShards(layout, shedding, processor)
+        let fresh = Self.makeShards(layout, shedding, processor, reactors)
         state.withLock { state in
             // A purchase was admitted with a nil monitor while held: re-wrap it for its new shard.
             for purchase in state.held {

@@ -109,6 +109,8 @@ public struct ConfigurationKey: Sendable {
                          help: "Tokens whose expiry lies further ahead than this are refused."),
         ConfigurationKey(name: "shards.count", kind: .int(\.shardCount, 1...4096), live: true,
                          help: "Hashed shards owning purchase traffic; a sale's shard is fnv1a64(sale_id) % count. A change drains the old shards first."),
+        ConfigurationKey(name: "shards.reactors", kind: .int(\.shardReactors, 0...256), live: false,
+                         help: "Threads that run the shards and their Redis and PostgreSQL connections (shard i on thread i % reactors); 0 = one per core."),
         ConfigurationKey(name: "shards.max_in_flight", kind: .int(\.shardMaxInFlight, 1...1_000_000), live: true,
                          help: "Ceiling of purchases a shard holds at once (the adaptive limit moves below it); past it, 503 overloaded without touching Redis or PostgreSQL."),
         ConfigurationKey(name: "shards.batch_size", kind: .int(\.shardBatchSize, 1...5000), live: true,

@@ -28,6 +28,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var purchaseTokenPreviousSecret = ""
     public var purchaseTokenMaxLifetimeSeconds = 3600
     public var shardCount = 8
+    /// Threads running the shards and their store connections; 0 means one per core.
+    public var shardReactors = 0
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
     public var shardCommitGroupSize = 512
