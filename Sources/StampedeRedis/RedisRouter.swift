@@ -42,7 +42,11 @@ public struct RedisRoutedReply: Sendable {
 /// outcome of the calls sent to that node is unknown; other `RedisError`s mean they did not run.
 public protocol RedisRouter: Sendable {
     /// Runs `calls`, each on the node that owns its key.
-    func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply]
+    ///
+    /// `nonisolated(nonsending)`: it starts on the caller's executor, so a caller bound to a
+    /// reactor (`ReactorExecutor`) reaches `RedisReactorClient` on that reactor's thread and runs
+    /// on its connection without a hand-off.
+    nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply]
 
     /// Whether the Redis side can serve (for readiness checks): the one Redis answers, or some
     /// primary of the cluster does (a shard that is failing over does not stop the others).
@@ -54,7 +58,7 @@ public protocol RedisRouter: Sendable {
 
 extension RedisClient: RedisRouter {
     /// Runs every call on one pooled connection, in one pipeline (one node owns every key).
-    public func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
+    public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
         guard !calls.isEmpty else { return [] }
         return try await withConnection { connection in
             let node = connection.identity

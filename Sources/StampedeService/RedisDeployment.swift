@@ -1,14 +1,22 @@
 import StampedePool
 import StampedeRedis
+import StampedeSystem
 
 /// The Redis Stampede runs on: one primary (with an optional replica for cache reads), or a Redis
 /// Cluster whose primaries own sales by hash slot (`redis.cluster`).
 enum RedisDeployment: Sendable {
     case single(writer: RedisClient, reader: RedisClient)
+    /// One primary whose stock decisions run on reactors (a non-blocking connection per reactor);
+    /// cache refreshes stay on a pooled client.
+    case reactor(writer: RedisReactorClient, reader: RedisClient)
+    /// A Redis Cluster stays on pooled connections (`RedisClusterClient` follows MOVED, ASK and
+    /// TRYAGAIN there).
     case cluster(RedisClusterClient)
 
-    /// The clients `configuration` asks for; nothing connects yet.
-    init(_ configuration: StampedeConfiguration, poolSize: Int? = nil, maxWaiting: Int? = nil) {
+    /// The clients `configuration` asks for; nothing connects yet. With `reactors`, a single
+    /// node's writer runs on them (the caller owns the reactors and shuts them down after
+    /// `shutdown()`).
+    init(_ configuration: StampedeConfiguration, reactors: [Reactor] = [], poolSize: Int? = nil, maxWaiting: Int? = nil) {
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
         let connect = Duration.milliseconds(configuration.redisConnectTimeoutMilliseconds)
         let command = Duration.milliseconds(configuration.redisCommandTimeoutMilliseconds)
@@ -29,6 +37,13 @@ enum RedisDeployment: Sendable {
                                maxWaiting: maxWaiting ?? configuration.poolMaxWaiting, acquireTimeout: acquire,
                                connectTimeout: connect, commandTimeout: command)
         }
+        if !reactors.isEmpty {
+            let (host, port) = StampedeConfiguration.splitHostPort(configuration.redisWriter)!
+            let writer = RedisReactorClient(reactors: reactors, host: host, port: port, connectTimeout: connect,
+                                            commandTimeout: command, maxPending: maxWaiting ?? configuration.poolMaxWaiting)
+            self = .reactor(writer: writer, reader: client(configuration.redisReader))
+            return
+        }
         let writer = client(configuration.redisWriter)
         let reader = configuration.redisReader == configuration.redisWriter ? writer : client(configuration.redisReader)
         self = .single(writer: writer, reader: reader)
@@ -38,6 +53,7 @@ enum RedisDeployment: Sendable {
     var router: any RedisRouter {
         switch self {
         case .single(let writer, _): writer
+        case .reactor(let writer, _): writer
         case .cluster(let cluster): cluster
         }
     }
@@ -46,6 +62,7 @@ enum RedisDeployment: Sendable {
     var reader: any RedisRouter {
         switch self {
         case .single(_, let reader): reader
+        case .reactor(_, let reader): reader
         case .cluster(let cluster): cluster.replicaReads
         }
     }
@@ -69,6 +86,9 @@ enum RedisDeployment: Sendable {
         case .single(let writer, let reader):
             writer.shutdown()
             if reader !== writer { reader.shutdown() }
+        case .reactor(let writer, let reader):
+            writer.shutdown()
+            reader.shutdown()
         case .cluster(let cluster):
             cluster.shutdown()
         }
@@ -80,6 +100,8 @@ enum RedisDeployment: Sendable {
         switch self {
         case .single(let writer, let reader):
             return [("redis-writer", writer.statistics)] + (reader !== writer ? [("redis-reader", reader.statistics)] : [])
+        case .reactor(let writer, let reader):
+            return [("redis-writer", writer.statistics), ("redis-reader", reader.statistics)]
         case .cluster(let cluster):
             return cluster.poolStatistics.map { ("redis-\($0.role)-\($0.node)", $0.pool) }
         }

@@ -61,7 +61,7 @@ public final class StampedeService: Sendable {
                 preconditionFailure("starting event-loop thread loop-\(index): \(error)")
             }
         }
-        redis = RedisDeployment(configuration)
+        redis = RedisDeployment(configuration, reactors: reactors)
         postgresWriter = PostgresClient(conninfo: Self.conninfo(configuration.postgresWriter, configuration),
                                         poolSize: configuration.postgresWriterPoolSize,
                                         maxWaiting: configuration.poolMaxWaiting, acquireTimeout: acquire)

@@ -109,7 +109,7 @@ public struct StockLedger: Sendable {
     /// `decide`, with the identity of the node that decided each sale, so each sale's epoch (what
     /// its commit is fenced on) is known. Each script gets that node's identity, so a sale whose
     /// counters predate a restart or promotion of its node answers `stale` instead of selling.
-    public func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
+    public nonisolated(nonsending) func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         let postgres = incarnation.current
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
@@ -161,7 +161,7 @@ public struct StockLedger: Sendable {
     }
 
     /// Forgets outbox entries whose orders are committed in PostgreSQL.
-    public func acknowledge(_ orders: [Order]) async throws(InventoryError) {
+    public nonisolated(nonsending) func acknowledge(_ orders: [Order]) async throws(InventoryError) {
         guard !orders.isEmpty else { return }
         var bySale: [String: [String]] = [:]
         for order in orders { bySale[order.saleID, default: []].append(order.orderID) }
@@ -256,7 +256,7 @@ public struct StockLedger: Sendable {
 
     /// Marks a sale's counters for a rebuild if they are still at `epoch`; true when done now.
     @discardableResult
-    public func invalidate(saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
+    public nonisolated(nonsending) func invalidate(saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
         let key = SaleKeys(saleID: saleID).sale
         let call = RedisRoutedCall(key: key, .script(RedisScriptCall(
             InventoryScripts.invalidate, keys: [key], arguments: [epoch.runID, String(epoch.generation)])))
@@ -344,7 +344,7 @@ public struct StockLedger: Sendable {
 
     /// Runs routed calls on `router` (the primary by default); Redis failures become `unavailable`,
     /// an `InventoryError` thrown while building a call passes through.
-    private func execute(_ calls: [RedisRoutedCall], on router: (any RedisRouter)? = nil) async throws(InventoryError) -> [RedisRoutedReply] {
+    private nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall], on router: (any RedisRouter)? = nil) async throws(InventoryError) -> [RedisRoutedReply] {
         do {
             return try await (router ?? redis).execute(calls)
         } catch let error as InventoryError {

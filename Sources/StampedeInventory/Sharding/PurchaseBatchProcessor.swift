@@ -52,7 +52,7 @@ public struct PurchaseBatchProcessor: Sendable {
 
     /// Decides `batch` in Redis; answers every rejection (and every purchase when Redis failed) and
     /// returns the purchases that need a commit before they are answered.
-    public func decide(_ batch: [PendingPurchase]) async -> [PendingCommit] {
+    public nonisolated(nonsending) func decide(_ batch: [PendingPurchase]) async -> [PendingCommit] {
         if orders.writerHealth.isDown {
             // PostgreSQL was just seen unreachable: taking stock in Redis now would only strand it
             // in the outbox. Refuse fast; the maintenance probe clears the mark when it answers.
@@ -98,7 +98,7 @@ public struct PurchaseBatchProcessor: Sendable {
     /// Each sale's reservations commit only if PostgreSQL still accepts the epoch they were decided
     /// at (the fence); those refused are answered like stale counters (`PurchaseOutcome.stale`:
     /// the caller rebuilds the sale and retries once).
-    public func commit(_ whole: [PendingCommit]) async {
+    public nonisolated(nonsending) func commit(_ whole: [PendingCommit]) async {
         // One epoch per sale and commit: the latest decided. Items decided at an older one (a
         // rebuild came between two decisions) are fenced off without asking PostgreSQL.
         var epochs: [String: RedisEpoch] = [:]

@@ -122,7 +122,7 @@ public final class RedisClusterClient: RedisRouter {
 
     // MARK: Calls
 
-    public func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
+    public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
         guard !calls.isEmpty else { return [] }
         var plan = RedisClusterPlan(keys: calls.map(\.key))
         let deadline = ContinuousClock.now + settings.retryBudget

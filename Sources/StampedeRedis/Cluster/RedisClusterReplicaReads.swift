@@ -2,7 +2,7 @@
 public struct RedisClusterReplicaReads: RedisRouter {
     let cluster: RedisClusterClient
 
-    public func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
+    public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
         var groups: [RedisNodeAddress: [Int]] = [:]
         var viaPrimary: [Int] = []
         for (index, call) in calls.enumerated() {

@@ -142,7 +142,7 @@ public struct ConfigurationKey: Sendable {
         ConfigurationKey(name: "redis.cluster_refresh_ms", kind: .int(\.redisClusterRefreshMilliseconds, 50...600_000), live: false,
                          help: "How often the cluster's slot map and its replicas' link health are read again (MOVED also triggers a read)."),
         ConfigurationKey(name: "redis.pool_size", kind: .int(\.redisPoolSize, 1...256), live: false,
-                         help: "Connections per Redis pool."),
+                         help: "Connections per Redis pool (the reader, each cluster node); a single Redis's writer has one non-blocking connection per reactor instead."),
         ConfigurationKey(name: "redis.connect_timeout_ms", kind: .int(\.redisConnectTimeoutMilliseconds, 10...60_000), live: false,
                          help: "Redis connect timeout."),
         ConfigurationKey(name: "redis.command_timeout_ms", kind: .int(\.redisCommandTimeoutMilliseconds, 10...60_000), live: false,
