@@ -38,6 +38,32 @@ public struct SocketAddress: Sendable {
         }
     }
 
+    /// The first TCP address `host` resolves to (getaddrinfo(3): numeric addresses, `/etc/hosts`,
+    /// DNS), or nil when it resolves to none. Blocks for as long as the lookup takes.
+    public static func resolve(host: String, port: Int) -> SocketAddress? {
+        if let numeric = SocketAddress(host: host, port: port) { return numeric }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var results: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &results) == 0, let first = results else { return nil }
+        defer { freeaddrinfo(results) }
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            let family = current.pointee.ai_family
+            if (family == AF_INET || family == AF_INET6), let address = current.pointee.ai_addr {
+                var storage = sockaddr_storage()
+                let length = current.pointee.ai_addrlen
+                withUnsafeMutableBytes(of: &storage) { target in
+                    target.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length)))
+                }
+                return SocketAddress(storage: storage, length: length)
+            }
+            entry = current.pointee.ai_next
+        }
+        return nil
+    }
+
     /// The address family, `AF_INET` or `AF_INET6`.
     public var family: Int32 { Int32(storage.ss_family) }
 

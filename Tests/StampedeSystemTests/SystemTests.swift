@@ -131,4 +131,13 @@ import Testing
         #expect(timedOut)
         #expect(MonotonicClock.now() - started >= 29_000_000)
     }
+
+    /// A numeric address resolves to itself; a name under `.invalid` (never registered) to none.
+    @Test func resolvesAddressesAndRefusesUnknownNames() {
+        let numeric = SocketAddress.resolve(host: "127.0.0.1", port: 6379)
+        #expect(numeric?.family == AF_INET)
+        #expect(numeric?.port == 6379)
+        #expect(SocketAddress.resolve(host: "::1", port: 5432)?.family == AF_INET6)
+        #expect(SocketAddress.resolve(host: "no-such-host.invalid", port: 6379) == nil)
+    }
 }

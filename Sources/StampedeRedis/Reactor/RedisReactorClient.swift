@@ -17,7 +17,7 @@ public final class RedisReactorClient: RedisRouter {
     private let next = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
 
-    /// Creates one connection per reactor to `host:port` (a numeric address or `localhost`);
+    /// Creates one connection per reactor to `host:port` (an address, or a name looked up at each connect);
     /// they open on their first call, so this never blocks or fails.
     ///
     /// - Parameters:

@@ -374,8 +374,10 @@ public final class RedisReactorConnection: @unchecked Sendable {
     // MARK: Opening and closing
 
     private func open() {
-        guard let address = SocketAddress(host: host, port: port) else {
-            return connectFailed(.connect("\(host):\(port): not a numeric address (the reactor client does not resolve names)"))
+        // A name is looked up at each (re)connect, on this thread: a numeric address or a name
+        // in /etc/hosts costs nothing; a DNS lookup holds the reactor for as long as it takes.
+        guard let address = SocketAddress.resolve(host: host, port: port) else {
+            return connectFailed(.connect("\(host):\(port): the name resolves to no address"))
         }
         do throws(SystemCallError) {
             fd = try System.socket(domain: address.family, nonBlocking: true)
