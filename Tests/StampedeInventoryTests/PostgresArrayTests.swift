@@ -1,0 +1,27 @@
+@testable import StampedeInventory
+import StampedePostgres
+import Testing
+
+/// The array literals of the group insert, written straight into the statement's parameter buffer.
+struct PostgresArrayTests {
+    @Test func textArraysQuoteEveryElementAndEscapeQuotesAndBackslashes() {
+        #expect(PostgresArray.text(["a", nil, #"q"b"#, #"back\slash"#, "", "é"]) == #"{"a",NULL,"q\"b","back\\slash","","é"}"#)
+        #expect(PostgresArray.text([String]()) == "{}")
+    }
+
+    @Test func integerArraysAreDecimal() {
+        var parameters = PostgresParameters()
+        PostgresArray.appendIntegers([0, 7, -42, Int64.max, Int64.min], to: &parameters) { $0 }
+        PostgresArray.appendIntegers([Int64](), to: &parameters) { $0 }
+        #expect(parameters.value(at: 0) == "{0,7,-42,9223372036854775807,-9223372036854775808}")
+        #expect(parameters.value(at: 1) == "{}")
+    }
+
+    @Test func valuesAreSeparateSlicesAndNullHasNone() {
+        var parameters = PostgresParameters(["first", nil, ""])
+        PostgresArray.appendText(["x", "y"], to: &parameters) { $0 + "!" }
+        parameters.append("last")
+        #expect(parameters.count == 5)
+        #expect((0..<5).map { parameters.value(at: $0) } == ["first", nil, "", #"{"x!","y!"}"#, "last"])
+    }
+}
