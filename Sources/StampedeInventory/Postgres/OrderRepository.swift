@@ -42,11 +42,7 @@ public struct OrderRepository: Sendable {
     public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
                             epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
         do {
-            defer {
-                if routing.recordsWrites {
-                    routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID))
-                }
-            }
+            defer { if routing.recordsWrites { Self.recordWrite(reserved, replayed, in: routing) } }
             let requested = Self.saleIDs(of: reserved).union(Self.saleIDs(of: replayed))
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return GroupCommit() }
@@ -86,6 +82,16 @@ public struct OrderRepository: Sendable {
         guard let first = orders.first?.saleID else { return [] }
         if orders.allSatisfy({ $0.saleID == first }) { return [first] }
         return Set(orders.map(\.saleID))
+    }
+
+    /// Records a group's orders and users for read-your-writes: one array each, no concatenation.
+    private static func recordWrite(_ reserved: [Order], _ replayed: [Order], in routing: ReplicaReadRouter) {
+        var orderIDs: [String] = [], userIDs: [String] = []
+        orderIDs.reserveCapacity(reserved.count + replayed.count)
+        userIDs.reserveCapacity(reserved.count + replayed.count)
+        for order in reserved { orderIDs.append(order.orderID); userIDs.append(order.userID) }
+        for order in replayed { orderIDs.append(order.orderID); userIDs.append(order.userID) }
+        routing.recordWrite(orders: orderIDs, users: userIDs)
     }
 
     /// How many of `orders` belong to sales not in `fenced`.
