@@ -108,6 +108,8 @@ struct PurchasePipelineTests {
         #expect(pipeline.stock.state.withLock { $0.acknowledgedUncommitted.isEmpty })
     }
 
+    /// A group committed with nothing queued behind it is acknowledged by the commit stage at once,
+    /// in a call of its own: no entry waits for a decision that may never come.
     @Test func anIdleShardAcknowledgesOnItsOwn() async {
         let pipeline = Pipeline(stock: 10)
         pipeline.buy("u")
