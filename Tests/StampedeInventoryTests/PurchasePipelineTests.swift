@@ -11,8 +11,9 @@ struct PurchasePipelineTests {
         let shard: Shard
         let answers = PurchaseAnswers()
 
-        init(stock: Int64, maxInFlight: Int = 10_000, batchSize: Int = 32, commitGroupSize: Int = 64, perUserLimit: Int64 = 10) {
-            self.stock = InMemoryStock(stock: ["sale": stock], perUserLimit: perUserLimit)
+        init(stock: Int64, maxInFlight: Int = 10_000, batchSize: Int = 32, commitGroupSize: Int = 64, perUserLimit: Int64 = 10,
+             otherSale: Int64 = 0) {
+            self.stock = InMemoryStock(stock: ["sale": stock, "other": otherSale], perUserLimit: perUserLimit)
             orders = InMemoryOrders()
             shard = Shard(index: 0, maxInFlight: maxInFlight, batchSize: batchSize, commitGroupSize: commitGroupSize,
                           processor: PurchaseBatchProcessor(ledger: self.stock, orders: orders))
@@ -22,8 +23,8 @@ struct PurchasePipelineTests {
 
         /// Submits a purchase of `user`; false when shed.
         @discardableResult
-        func buy(_ user: String, quantity: Int64 = 1, key: String? = nil) -> Bool {
-            let request = PurchaseRequest(saleID: "sale", userID: user, quantity: quantity, idempotencyKey: key)
+        func buy(_ user: String, quantity: Int64 = 1, key: String? = nil, sale: String = "sale") -> Bool {
+            let request = PurchaseRequest(saleID: sale, userID: user, quantity: quantity, idempotencyKey: key)
             let answers = self.answers
             return shard.submit(PendingPurchase(request: request) { answers.record(user, $0) })
         }
@@ -143,6 +144,28 @@ struct PurchasePipelineTests {
         #expect(first != nil && s.acknowledgedWithDecisions.contains(first!), "a's entry left with c's decision")
         #expect((s.acknowledgedWithDecisions + s.acknowledgedAlone).count == 3, "each entry acknowledged once")
         #expect(s.acknowledgeCalls < 3)
+        #expect(s.outbox.isEmpty && s.acknowledgedUncommitted.isEmpty)
+    }
+
+    /// A committed order of another sale than the next batch's is acknowledged on its own, after
+    /// that decision: in a cluster its node may not be the batch's.
+    @Test func anotherSalesAcknowledgementDoesNotRideOnTheDecision() async {
+        let pipeline = Pipeline(stock: 10, otherSale: 10)
+        pipeline.orders.hold()
+        pipeline.buy("a")
+        for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("b")
+        for _ in 0..<5000 where pipeline.shard.statistics.commitQueueDepth == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("c", sale: "other")
+        pipeline.orders.release()
+        await pipeline.answers.wait(for: 3)
+        await pipeline.waitForOutbox(0)
+        #expect(pipeline.created.count == 3)
+        let s = pipeline.stock.state.withLock { $0 }
+        let first = pipeline.created.first { $0.userID == "a" }?.orderID
+        #expect(first != nil && s.acknowledgedAlone.contains(first!) && !s.acknowledgedWithDecisions.contains(first!),
+                "a's entry did not travel with c's decision of another sale")
+        #expect((s.acknowledgedWithDecisions + s.acknowledgedAlone).count == 3)
         #expect(s.outbox.isEmpty && s.acknowledgedUncommitted.isEmpty)
     }
 

@@ -53,7 +53,8 @@ public struct PurchaseBatchProcessor: Sendable {
 
     /// Decides `batch` in Redis; answers every rejection (and every purchase when Redis failed) and
     /// returns the purchases that need a commit before they are answered. `committed` (orders an
-    /// earlier group committed, as `commit` returned them) leave the outbox in the same round trip.
+    /// earlier group committed, as `commit` returned them, of the batch's sales: see
+    /// `acknowledgements(_:for:)`) leave the outbox in the same round trip.
     public func decide(_ batch: [PendingPurchase], acknowledging committed: [Order] = []) async -> [PendingCommit] {
         if orders.writerHealth.isDown {
             await acknowledge(committed)
@@ -171,6 +172,24 @@ public struct PurchaseBatchProcessor: Sendable {
         committed.append(contentsOf: replayed)
         if !commit.fenced.isEmpty { committed.removeAll { commit.fenced.contains($0.saleID) } }
         return committed
+    }
+
+    /// Splits committed orders into those that may ride on the decision of `batch` — those of its
+    /// sales, whose keys share their sale's slot and so their node — and the rest, to acknowledge
+    /// on their own. In a cluster another sale's node may be failing over: its `HDEL` must not
+    /// delay or fail a decision that does not need it.
+    public static func acknowledgements(_ committed: [Order], for batch: [PendingPurchase]) -> (folded: [Order], alone: [Order]) {
+        guard let first = batch.first?.request.saleID, !committed.isEmpty else { return ([], committed) }
+        if batch.allSatisfy({ $0.request.saleID == first }) {
+            if committed.allSatisfy({ $0.saleID == first }) { return (committed, []) }
+            var folded: [Order] = [], alone: [Order] = []
+            for order in committed { if order.saleID == first { folded.append(order) } else { alone.append(order) } }
+            return (folded, alone)
+        }
+        let sales = Set(batch.map(\.request.saleID))
+        var folded: [Order] = [], alone: [Order] = []
+        for order in committed { if sales.contains(order.saleID) { folded.append(order) } else { alone.append(order) } }
+        return (folded, alone)
     }
 
     /// Removes committed orders from their sales' outboxes in a round trip of their own. A failure

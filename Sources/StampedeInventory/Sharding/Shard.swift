@@ -32,8 +32,9 @@ public actor Shard {
     private var decideGate: CheckedContinuation<Void, Never>?
     /// Orders committed while purchases were queued: the next decision acknowledges them in its own
     /// round trip (`PurchaseBatchProcessor.decide(_:acknowledging:)`) instead of a Redis call of
-    /// their own. Only the commit stage adds to it, only when a purchase is queued — so a decision
-    /// is coming, and the entries wait in the outbox one batch at most.
+    /// their own — those of sales it does not decide right after it. Only the commit stage adds to
+    /// it, only when a purchase is queued — so a decision is coming, and the entries wait in the
+    /// outbox one batch at most.
     private var acknowledgements: [Order] = []
 
     private struct Counters {
@@ -128,12 +129,15 @@ public actor Shard {
             }
             record(batch: batch)
             let started = MonotonicClock.nowSeconds()
-            var pending = await processor.decide(batch, acknowledging: committed)
+            let acknowledging = PurchaseBatchProcessor.acknowledgements(committed, for: batch)
+            var pending = await processor.decide(batch, acknowledging: acknowledging.folded)
             for index in pending.indices { pending[index].decideStarted = started }
             inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
             if !pending.isEmpty, commits.withLock({ $0.push(contentsOf: pending) }) {
                 Task(executorPreference: executor) { await self.commitWaiting() }
             }
+            // Other sales' entries: after the decision, while the commit stage already runs.
+            await processor.acknowledge(acknowledging.alone)
         }
     }
 
