@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool", "StampedeSystem"]),
         .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis"]),
         .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit", "StampedeSystem"]),
-        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePool", "StampedeSystem"]),
+        .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedePool", "StampedeSystem"]),
         .testTarget(
             name: "StampedeIntegrationTests",
             dependencies: ["StampedeService", "StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedeHTTP", "StampedeSystem"]

@@ -22,7 +22,19 @@ public struct JSONWriter {
         if !needsComma.isEmpty { needsComma[needsComma.count - 1] = false }
     }
 
+    /// Writes `"name":` for a name known at compile time (no escaping scan); the value follows.
+    public mutating func key(static name: StaticString) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        if !needsComma.isEmpty { needsComma[needsComma.count - 1] = false }
+    }
+
     public mutating func string(_ value: String) { separate(); appendString(value) }
+    /// Writes a string given as UTF-8 bytes (escaped like any string).
+    public mutating func string(utf8 value: UnsafeBufferPointer<UInt8>) { separate(); appendUTF8(value) }
     public mutating func int(_ value: Int64) { separate(); bytes.append(contentsOf: String(value).utf8) }
     public mutating func int(_ value: Int) { int(Int64(value)) }
     public mutating func double(_ value: Double) {
@@ -45,19 +57,26 @@ public struct JSONWriter {
     }
 
     private mutating func appendString(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
         // Ids, codes and times never need escaping: scan the string's own UTF-8 storage and copy it
-        // in one go; the byte-by-byte walk below, through the generic `UTF8View`, is for the rest.
-        let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            for byte in utf8 where Self.needsEscape(byte) { return false }
+        // in one go; the byte-by-byte walk, through the generic `UTF8View`, is for the rest.
+        if value.utf8.withContiguousStorageIfAvailable({ appendUTF8($0) }) != nil { return }
+        bytes.append(UInt8(ascii: "\""))
+        appendEscaped(value.utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendUTF8(_ utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        if utf8.contains(where: Self.needsEscape) {
+            appendEscaped(utf8)
+        } else {
             bytes.append(contentsOf: utf8)
-            return true
         }
-        if copied == true {
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscaped(_ utf8: some Sequence<UInt8>) {
+        for byte in utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(byte)
             case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(byte)
@@ -70,7 +89,6 @@ public struct JSONWriter {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     private static func needsEscape(_ byte: UInt8) -> Bool {

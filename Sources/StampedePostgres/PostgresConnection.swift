@@ -63,14 +63,20 @@ public final class PostgresConnection: PooledConnection {
     /// for constant SQL texts (SELECT, INSERT, UPDATE, DELETE); at most `maxPreparedStatements`
     /// texts are kept per connection.
     public func query(_ sql: String, _ parameters: [String?] = [], prepared: Bool = false) throws(PostgresError) -> PostgresResult {
+        try query(sql, PostgresParameters(parameters), prepared: prepared)
+    }
+
+    /// `query(_:_:prepared:)` with parameters already built in one buffer (`PostgresParameters`):
+    /// libpq reads each value in place.
+    public func query(_ sql: String, _ parameters: PostgresParameters, prepared: Bool = false) throws(PostgresError) -> PostgresResult {
         let connection = try openConnection()
         guard prepared, let name = try preparedName(for: sql, parameterCount: parameters.count, on: connection) else {
-            let result = Self.withCStrings(parameters) { values in
+            let result = parameters.withValuePointers { values in
                 PQexecParams(connection, sql, Int32(values.count), nil, values, nil, nil, 0)
             }
             return try take(result)
         }
-        let result = Self.withCStrings(parameters) { values in
+        let result = parameters.withValuePointers { values in
             PQexecPrepared(connection, name, Int32(values.count), values, nil, nil, 0)
         }
         return try take(result)
@@ -149,20 +155,6 @@ public final class PostgresConnection: PooledConnection {
             failed = true
             let status = String(cString: PQresStatus(PQresultStatus(result)))
             throw .io("unsupported result status \(status) (COPY is not supported)")
-        }
-    }
-
-    /// Calls `body` with NUL-terminated copies of `strings` (`nil` stays a null pointer).
-    static func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-        var storage: [CChar] = []
-        let offsets = strings.map { string in
-            string.map { string in
-                defer { storage.append(contentsOf: string.utf8CString) }
-                return storage.count
-            }
-        }
-        return storage.withUnsafeBufferPointer { buffer in
-            body(offsets.map { offset in offset.map { buffer.baseAddress! + $0 } })
         }
     }
 

@@ -9,6 +9,24 @@ struct RedisCommandArguments: Sendable {
 
     /// Lays out text arguments as UTF-8.
     init(_ arguments: [String]) {
+        bytes.reserveCapacity(arguments.reduce(1) { $0 + $1.utf8.count })
+        lengths.reserveCapacity(arguments.count)
+        for argument in arguments { append(argument.utf8) }
+        bytes.append(0)
+    }
+
+    /// Lays out `EVALSHA sha1 numkeys key… arg…` straight from its parts (no concatenated array of
+    /// Strings first: a purchase batch's call carries four arguments per purchase).
+    init(evalSHA sha1: String, keys: [String], arguments: [String]) {
+        var size = 16 + sha1.utf8.count
+        for key in keys { size += key.utf8.count }
+        for argument in arguments { size += argument.utf8.count }
+        bytes.reserveCapacity(size)
+        lengths.reserveCapacity(3 + keys.count + arguments.count)
+        append("EVALSHA".utf8)
+        append(sha1.utf8)
+        append(String(keys.count).utf8)
+        for key in keys { append(key.utf8) }
         for argument in arguments { append(argument.utf8) }
         bytes.append(0)
     }

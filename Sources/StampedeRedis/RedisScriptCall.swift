@@ -18,6 +18,6 @@ public struct RedisScriptCall: Sendable {
 
     /// The `EVALSHA sha1 numkeys key… arg…` command.
     var evalSHA: RedisCommandArguments {
-        RedisCommandArguments(["EVALSHA", script.sha1, String(keys.count)] + keys + arguments)
+        RedisCommandArguments(evalSHA: script.sha1, keys: keys, arguments: arguments)
     }
 }

@@ -11,19 +11,29 @@ struct PurchasePipelineTests {
         let shard: Shard
         let answers = PurchaseAnswers()
 
-        init(stock: Int64, maxInFlight: Int = 10_000, batchSize: Int = 32, commitGroupSize: Int = 64, perUserLimit: Int64 = 10) {
-            self.stock = InMemoryStock(stock: ["sale": stock], perUserLimit: perUserLimit)
+        init(stock: Int64, maxInFlight: Int = 10_000, batchSize: Int = 32, commitGroupSize: Int = 64, perUserLimit: Int64 = 10,
+             otherSale: Int64 = 0) {
+            self.stock = InMemoryStock(stock: ["sale": stock, "other": otherSale], perUserLimit: perUserLimit)
             orders = InMemoryOrders()
             shard = Shard(index: 0, maxInFlight: maxInFlight, batchSize: batchSize, commitGroupSize: commitGroupSize,
                           processor: PurchaseBatchProcessor(ledger: self.stock, orders: orders))
+            let orders = self.orders
+            self.stock.isCommitted.withLock { $0 = { id in orders.state.withLock { $0.rows[id] != nil } } }
         }
 
         /// Submits a purchase of `user`; false when shed.
         @discardableResult
-        func buy(_ user: String, quantity: Int64 = 1, key: String? = nil) -> Bool {
-            let request = PurchaseRequest(saleID: "sale", userID: user, quantity: quantity, idempotencyKey: key)
+        func buy(_ user: String, quantity: Int64 = 1, key: String? = nil, sale: String = "sale") -> Bool {
+            let request = PurchaseRequest(saleID: sale, userID: user, quantity: quantity, idempotencyKey: key)
             let answers = self.answers
             return shard.submit(PendingPurchase(request: request) { answers.record(user, $0) })
+        }
+
+        /// Waits (at most five seconds) until the outbox holds `count` entries.
+        func waitForOutbox(_ count: Int) async {
+            for _ in 0..<5000 where stock.state.withLock({ $0.outbox.count }) != count {
+                try? await Task.sleep(nanoseconds: 1_000_000)
+            }
         }
 
         var created: [Order] {
@@ -46,7 +56,11 @@ struct PurchasePipelineTests {
         let rows = pipeline.orders.state.withLock { $0.rows }
         #expect(Set(created.map(\.orderID)) == Set(rows.keys), "every 201 is a committed row, and nothing else is")
         #expect(pipeline.stock.state.withLock { $0.available["sale"] } == 0)
+        await pipeline.waitForOutbox(0)
         #expect(pipeline.stock.state.withLock { $0.outbox.isEmpty }, "committed reservations leave the outbox")
+        let acknowledged = pipeline.stock.state.withLock { $0.acknowledgedWithDecisions + $0.acknowledgedAlone }
+        #expect(acknowledged.sorted() == rows.keys.sorted(), "each committed order is acknowledged once")
+        #expect(pipeline.stock.state.withLock { $0.acknowledgedUncommitted.isEmpty })
         #expect(pipeline.shard.inFlightCount == 0)
     }
 
@@ -85,6 +99,74 @@ struct PurchasePipelineTests {
         }
         #expect(pipeline.orders.state.withLock { $0.rows.isEmpty })
         #expect(pipeline.stock.state.withLock { $0.outbox.count } == 3, "the reconciler commits them later")
+        // Later groups commit and acknowledge theirs; the failed group's entries stay.
+        pipeline.orders.state.withLock { $0.failing = false }
+        for buyer in 3..<6 { pipeline.buy("u\(buyer)") }
+        await pipeline.answers.wait(for: 6)
+        await pipeline.waitForOutbox(3)
+        let outbox = pipeline.stock.state.withLock { Set($0.outbox.values.map(\.userID)) }
+        #expect(outbox == ["u0", "u1", "u2"])
+        #expect(pipeline.stock.state.withLock { $0.acknowledgedUncommitted.isEmpty })
+    }
+
+    /// A group committed with nothing queued behind it is acknowledged by the commit stage at once,
+    /// in a call of its own: no entry waits for a decision that may never come.
+    @Test func anIdleShardAcknowledgesOnItsOwn() async {
+        let pipeline = Pipeline(stock: 10)
+        pipeline.buy("u")
+        await pipeline.answers.wait(for: 1)
+        await pipeline.waitForOutbox(0)
+        let s = pipeline.stock.state.withLock { $0 }
+        #expect(s.outbox.isEmpty, "nothing else was coming: the commit stage acknowledged at once")
+        #expect(s.acknowledgeCalls == 1 && s.acknowledgedAlone.count == 1 && s.acknowledgedWithDecisions.isEmpty)
+        #expect(s.acknowledgedUncommitted.isEmpty)
+    }
+
+    /// A group commits while a purchase waits for the next decision: its acknowledgement rides on
+    /// that decision's round trip, not on a call of its own.
+    @Test func aCommitDuringABusyStageAcknowledgesWithTheNextDecision() async {
+        let pipeline = Pipeline(stock: 10)
+        pipeline.orders.hold()
+        pipeline.buy("a")
+        for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        // `b` is decided at once (the commit stage already took `a`) and waits for the commit stage;
+        // `c` then waits in the queue (the decide stage does not run ahead of the commit stage).
+        pipeline.buy("b")
+        for _ in 0..<5000 where pipeline.shard.statistics.commitQueueDepth == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("c")
+        #expect(pipeline.shard.statistics.queueDepth == 1)
+        pipeline.orders.release()
+        await pipeline.answers.wait(for: 3)
+        await pipeline.waitForOutbox(0)
+        #expect(pipeline.created.count == 3)
+        let s = pipeline.stock.state.withLock { $0 }
+        let first = pipeline.created.first { $0.userID == "a" }?.orderID
+        #expect(first != nil && s.acknowledgedWithDecisions.contains(first!), "a's entry left with c's decision")
+        #expect((s.acknowledgedWithDecisions + s.acknowledgedAlone).count == 3, "each entry acknowledged once")
+        #expect(s.acknowledgeCalls < 3)
+        #expect(s.outbox.isEmpty && s.acknowledgedUncommitted.isEmpty)
+    }
+
+    /// A committed order of another sale than the next batch's is acknowledged on its own, after
+    /// that decision: in a cluster its node may not be the batch's.
+    @Test func anotherSalesAcknowledgementDoesNotRideOnTheDecision() async {
+        let pipeline = Pipeline(stock: 10, otherSale: 10)
+        pipeline.orders.hold()
+        pipeline.buy("a")
+        for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("b")
+        for _ in 0..<5000 where pipeline.shard.statistics.commitQueueDepth == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("c", sale: "other")
+        pipeline.orders.release()
+        await pipeline.answers.wait(for: 3)
+        await pipeline.waitForOutbox(0)
+        #expect(pipeline.created.count == 3)
+        let s = pipeline.stock.state.withLock { $0 }
+        let first = pipeline.created.first { $0.userID == "a" }?.orderID
+        #expect(first != nil && s.acknowledgedAlone.contains(first!) && !s.acknowledgedWithDecisions.contains(first!),
+                "a's entry did not travel with c's decision of another sale")
+        #expect((s.acknowledgedWithDecisions + s.acknowledgedAlone).count == 3)
+        #expect(s.outbox.isEmpty && s.acknowledgedUncommitted.isEmpty)
     }
 
     @Test func aFencedSaleAnswersStaleAndIsInvalidated() async {
@@ -95,6 +177,10 @@ struct PurchasePipelineTests {
         #expect(pipeline.answers.all["u"] == [.stale])
         #expect(pipeline.stock.state.withLock { $0.invalidated } == ["sale"])
         #expect(pipeline.orders.state.withLock { $0.rows.isEmpty })
+        try? await Task.sleep(nanoseconds: 20_000_000)
+        let s = pipeline.stock.state.withLock { $0 }
+        #expect(s.outbox.count == 1 && s.acknowledgedAlone.isEmpty && s.acknowledgedWithDecisions.isEmpty,
+                "a fenced sale's entry is never acknowledged")
     }
 
     @Test func aWriterSeenDownRefusesBeforeTakingStock() async {

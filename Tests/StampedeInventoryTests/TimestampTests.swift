@@ -26,6 +26,15 @@ struct TimestampTests {
         }
     }
 
+    /// `withRFC3339` gives the bytes of `rfc3339`, on the stack or (years past 9999) not.
+    @Test func rfc3339BytesMatchTheString() {
+        let times = Self.known.map(\.1) + [1_795_262_400_123, 1, -1, -86_400_001, 253_402_300_800_000, -62_135_596_800_001]
+        for millis in times {
+            let time = Timestamp(milliseconds: millis)
+            #expect(time.withRFC3339 { String(decoding: $0, as: UTF8.self) } == time.rfc3339)
+        }
+    }
+
     /// Milliseconds are formatted as a three-digit `.mmm` fraction with leading zeros kept.
     @Test func formatsMilliseconds() {
         #expect(Timestamp(milliseconds: 1_795_262_400_123).rfc3339 == "2026-11-21T12:00:00.123Z")

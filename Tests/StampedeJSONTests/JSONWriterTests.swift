@@ -35,6 +35,23 @@ struct JSONWriterTests {
         #expect(Self.text { $0.key("k\"ey"); $0.int(1) } == #""k\"ey":1"#)
     }
 
+    /// Static keys and strings given as UTF-8 bytes write like their String forms, escaping included.
+    @Test func staticKeysAndUTF8StringsMatchTheirStringForms() {
+        let values = ["plain", "a\"b\\c", "l1\nl2", "\u{1}", "é😀", ""]
+        for value in values {
+            let viaString = Self.text { w in w.beginObject(); w.field("k", value); w.field("n", Int64(2)); w.endObject() }
+            let viaBytes = Self.text { w in
+                w.beginObject()
+                w.key(static: "k")
+                var copy = value
+                copy.withUTF8 { w.string(utf8: $0) }
+                w.key(static: "n"); w.int(2)
+                w.endObject()
+            }
+            #expect(viaBytes == viaString)
+        }
+    }
+
     /// Non-finite doubles become `null`, since JSON has no NaN or infinity.
     @Test func nonFiniteDoublesAreNull() {
         #expect(Self.text { w in w.beginArray(); w.double(.nan); w.double(.infinity); w.double(-.infinity); w.endArray() } == "[null,null,null]")

@@ -22,36 +22,61 @@ public struct Timestamp: Sendable, Hashable, Comparable {
 
     /// RFC 3339 in UTC: `2026-11-21T12:00:00Z`, with `.mmm` only when the milliseconds are not zero.
     public var rfc3339: String {
+        let fields = rfc3339Fields
+        guard (0...9999).contains(fields.year) else {
+            return slowRFC3339(fields.year, fields.month, fields.day, fields.secondOfDay, fields.millis)
+        }
+        // Written byte by byte into the string's own storage.
+        return String(unsafeUninitializedCapacity: 24) { Self.writeRFC3339(fields, into: $0) }
+    }
+
+    /// Calls `body` with `rfc3339`'s UTF-8 bytes, written on the stack for years 0…9999: an order's
+    /// answer writes two times into its JSON without a String each.
+    public func withRFC3339<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let fields = rfc3339Fields
+        guard (0...9999).contains(fields.year) else {
+            var text = slowRFC3339(fields.year, fields.month, fields.day, fields.secondOfDay, fields.millis)
+            return text.withUTF8(body)
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out in
+            body(UnsafeBufferPointer(rebasing: out[..<Self.writeRFC3339(fields, into: out)]))
+        }
+    }
+
+    private typealias RFC3339Fields = (year: Int, month: Int, day: Int, secondOfDay: Int, millis: Int)
+
+    private var rfc3339Fields: RFC3339Fields {
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let millis = Int(milliseconds - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = Self.civil(fromDays: days)
-        guard (0...9999).contains(year) else { return slowRFC3339(year, month, day, secondOfDay, millis) }
-        // Written byte by byte into the string's own storage: this runs twice per order answered.
-        return String(unsafeUninitializedCapacity: 24) { out in
-            func put(_ value: Int, _ width: Int, at start: Int) {
-                var v = value
-                for i in stride(from: start + width - 1, through: start, by: -1) {
-                    out[i] = UInt8(48 + v % 10)
-                    v /= 10
-                }
+        return (year, month, day, secondOfDay, millis)
+    }
+
+    /// Writes a time of a four-digit year into `out` (24 bytes at least); returns the length.
+    private static func writeRFC3339(_ fields: RFC3339Fields, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        func put(_ value: Int, _ width: Int, at start: Int) {
+            var v = value
+            for i in stride(from: start + width - 1, through: start, by: -1) {
+                out[i] = UInt8(48 + v % 10)
+                v /= 10
             }
-            put(year, 4, at: 0); out[4] = UInt8(ascii: "-")
-            put(month, 2, at: 5); out[7] = UInt8(ascii: "-")
-            put(day, 2, at: 8); out[10] = UInt8(ascii: "T")
-            put(secondOfDay / 3600, 2, at: 11); out[13] = UInt8(ascii: ":")
-            put(secondOfDay / 60 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
-            put(secondOfDay % 60, 2, at: 17)
-            guard millis != 0 else {
-                out[19] = UInt8(ascii: "Z")
-                return 20
-            }
-            out[19] = UInt8(ascii: ".")
-            put(millis, 3, at: 20)
-            out[23] = UInt8(ascii: "Z")
-            return 24
         }
+        put(fields.year, 4, at: 0); out[4] = UInt8(ascii: "-")
+        put(fields.month, 2, at: 5); out[7] = UInt8(ascii: "-")
+        put(fields.day, 2, at: 8); out[10] = UInt8(ascii: "T")
+        put(fields.secondOfDay / 3600, 2, at: 11); out[13] = UInt8(ascii: ":")
+        put(fields.secondOfDay / 60 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
+        put(fields.secondOfDay % 60, 2, at: 17)
+        guard fields.millis != 0 else {
+            out[19] = UInt8(ascii: "Z")
+            return 20
+        }
+        out[19] = UInt8(ascii: ".")
+        put(fields.millis, 3, at: 20)
+        out[23] = UInt8(ascii: "Z")
+        return 24
     }
 
     private func slowRFC3339(_ year: Int, _ month: Int, _ day: Int, _ secondOfDay: Int, _ millis: Int) -> String {

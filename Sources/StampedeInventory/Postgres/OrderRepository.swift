@@ -45,15 +45,11 @@ public struct OrderRepository: Sendable {
     /// The common group — only new reservations — is one `INSERT` statement (fence included),
     /// which PostgreSQL runs and commits atomically on its own: one round trip and one commit for
     /// the whole group.
-    public func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
+    public nonisolated(nonsending) func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
                             epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
         do {
-            defer {
-                if routing.recordsWrites {
-                    routing.recordWrite(orders: (reserved + replayed).map(\.orderID), users: (reserved + replayed).map(\.userID))
-                }
-            }
-            let requested = Set((reserved + replayed).map(\.saleID))
+            defer { if routing.recordsWrites { Self.recordWrite(reserved, replayed, in: routing) } }
+            let requested = Self.saleIDs(of: reserved).union(Self.saleIDs(of: replayed))
             if replayed.isEmpty && lookup.isEmpty {
                 guard !reserved.isEmpty else { return GroupCommit() }
                 let accepted: Set<String>
@@ -92,6 +88,24 @@ public struct OrderRepository: Sendable {
         }
     }
 
+    /// The sales of `orders` (a group of one hot sale — a rush — builds its set without hashing
+    /// every order).
+    static func saleIDs(of orders: [Order]) -> Set<String> {
+        guard let first = orders.first?.saleID else { return [] }
+        if orders.allSatisfy({ $0.saleID == first }) { return [first] }
+        return Set(orders.map(\.saleID))
+    }
+
+    /// Records a group's orders and users for read-your-writes: one array each, no concatenation.
+    private static func recordWrite(_ reserved: [Order], _ replayed: [Order], in routing: ReplicaReadRouter) {
+        var orderIDs: [String] = [], userIDs: [String] = []
+        orderIDs.reserveCapacity(reserved.count + replayed.count)
+        userIDs.reserveCapacity(reserved.count + replayed.count)
+        for order in reserved { orderIDs.append(order.orderID); userIDs.append(order.userID) }
+        for order in replayed { orderIDs.append(order.orderID); userIDs.append(order.userID) }
+        routing.recordWrite(orders: orderIDs, users: userIDs)
+    }
+
     /// How many of `orders` belong to sales not in `fenced`.
     private static func count(_ orders: [Order], outside fenced: Set<String>) -> Int {
         fenced.isEmpty ? orders.count : orders.reduce(0) { $0 + (fenced.contains($1.saleID) ? 0 : 1) }
@@ -117,7 +131,7 @@ public struct OrderRepository: Sendable {
     }
 
     /// `insertFenced` as one statement on a reactor connection (its own implicit transaction).
-    static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
+    nonisolated(nonsending) static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
                              on client: PostgresReactorClient) async throws(PostgresError) -> (accepted: Set<String>, inserted: Int) {
         guard !orders.isEmpty else { return ([], 0) }
         let rows = try await client.query(Self.fencedInsert(skippingExisting: skippingExisting),
@@ -129,7 +143,7 @@ public struct OrderRepository: Sendable {
     /// committed already (the reconciler recovered it from the outbox first) the statement
     /// inserted nothing, and the group is inserted again skipping existing rows. Returns the
     /// sales that passed the fence.
-    private static func insertNewGroup(_ orders: [Order], epochs: [String: RedisEpoch],
+    private nonisolated(nonsending) static func insertNewGroup(_ orders: [Order], epochs: [String: RedisEpoch],
                                        on client: PostgresReactorClient) async throws(PostgresError) -> Set<String> {
         do {
             return try await insertFenced(orders, epochs: epochs, skippingExisting: false, on: client).accepted
@@ -140,29 +154,25 @@ public struct OrderRepository: Sendable {
     }
 
     /// The parameters of the fenced insert: the orders' columns as arrays ($1…$10), the sales to
-    /// fence and their epochs ($11, $12).
-    private static func fencedInsertParameters(_ orders: [Order], epochs: [String: RedisEpoch]) -> [String?] {
-        var ids: [String?] = [], sales: [String?] = [], skus: [String?] = [], users: [String?] = []
-        var quantities: [Int64] = [], prices: [Int64] = [], statuses: [String?] = []
-        var created: [Int64] = [], expires: [Int64] = [], keys: [String?] = []
-        ids.reserveCapacity(orders.count); sales.reserveCapacity(orders.count); skus.reserveCapacity(orders.count)
-        users.reserveCapacity(orders.count); quantities.reserveCapacity(orders.count); prices.reserveCapacity(orders.count)
-        statuses.reserveCapacity(orders.count); created.reserveCapacity(orders.count)
-        expires.reserveCapacity(orders.count); keys.reserveCapacity(orders.count)
-        for order in orders {
-            ids.append(order.orderID); sales.append(order.saleID); skus.append(order.sku); users.append(order.userID)
-            quantities.append(order.quantity); prices.append(order.priceCents); statuses.append(order.status.rawValue)
-            created.append(order.createdAt.milliseconds); expires.append(order.expiresAt.milliseconds)
-            keys.append(order.idempotencyKey)
-        }
-        let fenceSales = Array(Set(orders.map(\.saleID))).sorted()
-        let fenceEpochs: [String?] = fenceSales.map { epochs[$0]?.description }
-        return [
-            PostgresArray.text(ids), PostgresArray.text(sales), PostgresArray.text(skus), PostgresArray.text(users),
-            PostgresArray.integers(quantities), PostgresArray.integers(prices), PostgresArray.text(statuses),
-            PostgresArray.integers(created), PostgresArray.integers(expires), PostgresArray.text(keys),
-            PostgresArray.text(fenceSales), PostgresArray.text(fenceEpochs),
-        ]
+    /// fence and their epochs ($11, $12), written straight from the orders into one buffer that
+    /// libpq reads in place: no array of Strings per column, no String per literal, no C-string
+    /// copies.
+    private static func fencedInsertParameters(_ orders: [Order], epochs: [String: RedisEpoch]) -> PostgresParameters {
+        let fenceSales = saleIDs(of: orders).sorted()
+        var parameters = PostgresParameters(byteCapacity: 256 + orders.count * 160)
+        PostgresArray.appendText(orders, to: &parameters) { $0.orderID }
+        PostgresArray.appendText(orders, to: &parameters) { $0.saleID }
+        PostgresArray.appendText(orders, to: &parameters) { $0.sku }
+        PostgresArray.appendText(orders, to: &parameters) { $0.userID }
+        PostgresArray.appendIntegers(orders, to: &parameters) { $0.quantity }
+        PostgresArray.appendIntegers(orders, to: &parameters) { $0.priceCents }
+        PostgresArray.appendText(orders, to: &parameters) { $0.status.rawValue }
+        PostgresArray.appendIntegers(orders, to: &parameters) { $0.createdAt.milliseconds }
+        PostgresArray.appendIntegers(orders, to: &parameters) { $0.expiresAt.milliseconds }
+        PostgresArray.appendText(orders, to: &parameters) { $0.idempotencyKey }
+        PostgresArray.appendText(fenceSales, to: &parameters) { $0 }
+        PostgresArray.appendText(fenceSales, to: &parameters) { epochs[$0]?.description }
+        return parameters
     }
 
     /// The sales that passed the fence and how many rows were new, from the fenced insert's rows.
@@ -399,49 +409,64 @@ public struct SettledOrder: Sendable, Equatable {
     }
 }
 
-/// Text-format PostgreSQL array literals for `= ANY($1::text[])` parameters.
+/// Text-format PostgreSQL array literals for `= ANY($1::text[])` and `unnest` parameters.
 enum PostgresArray {
     /// `{"a","b",NULL}`; ids are `[A-Za-z0-9._:-]`, but quotes and backslashes are escaped anyway.
-    /// Built as bytes: a group commit sends ten such arrays of ~50 elements.
     static func text(_ values: [String?]) -> String {
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        out.reserveCapacity(2 + values.count * 32)
-        for (index, value) in values.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            guard let value else {
-                out.append(contentsOf: "NULL".utf8)
-                continue
-            }
-            out.append(UInt8(ascii: "\""))
-            let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-                for byte in utf8 where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
-                out.append(contentsOf: utf8)
-                return true
-            }
-            if copied != true {
-                // Byte by byte: `"` and `\` never occur inside a multi-byte UTF-8 sequence.
-                for byte in value.utf8 {
-                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                    out.append(byte)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
-        }
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+        var parameters = PostgresParameters(byteCapacity: 2 + values.count * 32)
+        appendText(values, to: &parameters) { $0 }
+        return parameters.value(at: 0)!
     }
 
     /// `{"a","b"}`.
     static func text(_ values: [String]) -> String { text(values.map(Optional.some)) }
 
-    /// `{1,2,3}`.
-    static func integers(_ values: [Int64]) -> String {
-        var out = "{"
-        out.reserveCapacity(2 + values.count * 14)
-        for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
-            out += String(value)
+    /// Appends the literal `{"a","b",NULL}` of `text(item)` for each of `items`, as one value of
+    /// `parameters`, straight from the items: a group commit sends ten such arrays of ~50 elements.
+    static func appendText<Items: Collection>(_ items: Items, to parameters: inout PostgresParameters,
+                                              _ text: (Items.Element) -> String?) {
+        parameters.beginValue()
+        parameters.appendByte(UInt8(ascii: "{"))
+        var first = true
+        for item in items {
+            if !first { parameters.appendByte(UInt8(ascii: ",")) }
+            first = false
+            guard let value = text(item) else {
+                parameters.appendBytes(of: "NULL")
+                continue
+            }
+            parameters.appendByte(UInt8(ascii: "\""))
+            let plain = value.utf8.withContiguousStorageIfAvailable { utf8 in
+                !utf8.contains { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+            }
+            if plain == true {
+                parameters.appendBytes(of: value)
+            } else {
+                // Byte by byte: `"` and `\` never occur inside a multi-byte UTF-8 sequence.
+                for byte in value.utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { parameters.appendByte(UInt8(ascii: "\\")) }
+                    parameters.appendByte(byte)
+                }
+            }
+            parameters.appendByte(UInt8(ascii: "\""))
         }
-        return out + "}"
+        parameters.appendByte(UInt8(ascii: "}"))
+        parameters.endValue()
+    }
+
+    /// Appends the literal `{1,2,3}` of `value(item)` for each of `items`, as one value of
+    /// `parameters`, with no `String` per number.
+    static func appendIntegers<Items: Collection>(_ items: Items, to parameters: inout PostgresParameters,
+                                                  _ value: (Items.Element) -> Int64) {
+        parameters.beginValue()
+        parameters.appendByte(UInt8(ascii: "{"))
+        var first = true
+        for item in items {
+            if !first { parameters.appendByte(UInt8(ascii: ",")) }
+            first = false
+            parameters.appendDecimal(value(item))
+        }
+        parameters.appendByte(UInt8(ascii: "}"))
+        parameters.endValue()
     }
 }

@@ -110,10 +110,22 @@ public struct StockLedger: Sendable {
     /// its commit is fenced on) is known. Each script gets that node's identity, so a sale whose
     /// counters predate a restart or promotion of its node answers `stale` instead of selling.
     public nonisolated(nonsending) func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
+        try await decideBatch(requests, acknowledging: [], now: now)
+    }
+
+    /// `decideBatch(_:now:)`, acknowledging `committed` (orders committed in PostgreSQL, see
+    /// `acknowledge`) in the same round trip: their `HDEL`s travel in the same pipelined `execute`
+    /// after the purchase scripts, each routed by its key like a lone acknowledgement. An
+    /// acknowledgement that fails is left to the reconciler (as a lone one's is); a failed round
+    /// trip throws as the decision does, and the entries stay in the outbox.
+    public nonisolated(nonsending) func decideBatch(_ requests: [PurchaseRequest], acknowledging committed: [Order],
+                            now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         let postgres = incarnation.current
         if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            let reply = try await execute([purchaseCall(first.saleID, requests[...], now: now, postgres: postgres)])[0]
+            var calls = [purchaseCall(first.saleID, requests[...], now: now, postgres: postgres)]
+            if !committed.isEmpty { Self.appendAcknowledgements(of: committed, to: &calls) }
+            let reply = try await execute(calls)[0]
             let decided = try PurchaseDecision.decode(reply.value, for: requests, now: now)
             return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:],
                                    nodes: [first.saleID: run(of: reply.node, postgres)])
@@ -124,9 +136,11 @@ public struct StockLedger: Sendable {
             if groups[request.saleID] == nil { saleOrder.append(request.saleID) }
             groups[request.saleID, default: []].append(index)
         }
-        let replies = try await execute(saleOrder.map { saleID in
+        var calls = saleOrder.map { saleID in
             purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now, postgres: postgres)
-        })
+        }
+        if !committed.isEmpty { Self.appendAcknowledgements(of: committed, to: &calls) }
+        let replies = try await execute(calls)
         var decisions = [PurchaseDecision?](repeating: nil, count: requests.count)
         var sales: [String: PurchaseBatchSale] = [:]
         var nodes: [String: String] = [:]
@@ -163,13 +177,32 @@ public struct StockLedger: Sendable {
     /// Forgets outbox entries whose orders are committed in PostgreSQL.
     public nonisolated(nonsending) func acknowledge(_ orders: [Order]) async throws(InventoryError) {
         guard !orders.isEmpty else { return }
-        var bySale: [String: [String]] = [:]
-        for order in orders { bySale[order.saleID, default: []].append(order.orderID) }
-        let calls = bySale.map { saleID, ids in
-            let key = SaleKeys(saleID: saleID).pending
-            return RedisRoutedCall(key: key, .command(["HDEL", key] + ids))
-        }
+        var calls: [RedisRoutedCall] = []
+        Self.appendAcknowledgements(of: orders, to: &calls)
         for reply in try await execute(calls) { _ = try reply.value.orThrow() }
+    }
+
+    /// One `HDEL` of each sale's outbox for `orders` (a run of one sale — a rush — builds no
+    /// dictionary).
+    private static func appendAcknowledgements(of orders: [Order], to calls: inout [RedisRoutedCall]) {
+        func hdel(_ saleID: String, _ ids: [String]) -> RedisRoutedCall {
+            let key = SaleKeys(saleID: saleID).pending
+            var arguments = ["HDEL", key]
+            arguments.append(contentsOf: ids)
+            return RedisRoutedCall(key: key, .command(arguments))
+        }
+        let first = orders[0].saleID
+        if orders.allSatisfy({ $0.saleID == first }) {
+            calls.append(hdel(first, orders.map(\.orderID)))
+            return
+        }
+        var bySale: [String: [String]] = [:]
+        var saleOrder: [String] = []
+        for order in orders {
+            if bySale[order.saleID] == nil { saleOrder.append(order.saleID) }
+            bySale[order.saleID, default: []].append(order.orderID)
+        }
+        for saleID in saleOrder { calls.append(hdel(saleID, bySale[saleID]!)) }
     }
 
     /// Returns the stock of each order, at most once per order and only to counters at the

@@ -7,8 +7,9 @@ import StampedeSystem
 ///    answered at once; reservations go on to the commit stage.
 /// 2. `commit`: one PostgreSQL statement inserts the order rows of a whole group — reservations
 ///    from any number of decided batches — and its commit is what makes each `201` true. Buyers are
-///    answered, then the outbox entries are acknowledged (deleted). A crash between 1 and 2 leaves
-///    the entries in the outbox, where the reconciler commits them later.
+///    answered, then the committed orders' outbox entries are acknowledged (deleted): by the next
+///    decision's round trip when one is coming, else on their own (see `Shard`). A crash between
+///    1 and 2 leaves the entries in the outbox, where the reconciler commits them later.
 ///
 /// A shard runs one decision and one commit at a time, concurrently: while a group commits, the
 /// next batch is decided, and the purchases decided meanwhile form the next group.
@@ -51,9 +52,12 @@ public struct PurchaseBatchProcessor: Sendable {
     }
 
     /// Decides `batch` in Redis; answers every rejection (and every purchase when Redis failed) and
-    /// returns the purchases that need a commit before they are answered.
-    public nonisolated(nonsending) func decide(_ batch: [PendingPurchase]) async -> [PendingCommit] {
+    /// returns the purchases that need a commit before they are answered. `committed` (orders an
+    /// earlier group committed, as `commit` returned them, of the batch's sales: see
+    /// `acknowledgements(_:for:)`) leave the outbox in the same round trip.
+    public nonisolated(nonsending) func decide(_ batch: [PendingPurchase], acknowledging committed: [Order] = []) async -> [PendingCommit] {
         if orders.writerHealth.isDown {
+            await acknowledge(committed)
             // PostgreSQL was just seen unreachable: taking stock in Redis now would only strand it
             // in the outbox. Refuse fast; the maintenance probe clears the mark when it answers.
             for purchase in batch { purchase.complete(.unavailable("postgres is unreachable")) }
@@ -66,7 +70,7 @@ public struct PurchaseBatchProcessor: Sendable {
         }
         let decided: LedgerDecisions
         do {
-            decided = try await ledger.decideBatch(batch.map { $0.request }, now: .now())
+            decided = try await ledger.decideBatch(batch.map { $0.request }, acknowledging: committed, now: .now())
         } catch {
             observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
             for purchase in batch { purchase.complete(.unavailable(Self.reason(error))) }
@@ -98,7 +102,10 @@ public struct PurchaseBatchProcessor: Sendable {
     /// Each sale's reservations commit only if PostgreSQL still accepts the epoch they were decided
     /// at (the fence); those refused are answered like stale counters (`PurchaseOutcome.stale`:
     /// the caller rebuilds the sale and retries once).
-    public nonisolated(nonsending) func commit(_ whole: [PendingCommit]) async {
+    ///
+    /// Returns the orders now committed whose outbox entries are to be acknowledged — never one of
+    /// a fenced sale or of a failed commit — for the next `decide` or for `acknowledge`.
+    public nonisolated(nonsending) func commit(_ whole: [PendingCommit]) async -> [Order] {
         // One epoch per sale and commit: the latest decided. Items decided at an older one (a
         // rebuild came between two decisions) are fenced off without asking PostgreSQL.
         var epochs: [String: RedisEpoch] = [:]
@@ -133,7 +140,7 @@ public struct PurchaseBatchProcessor: Sendable {
         } catch {
             observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: true))
             for item in group { item.purchase.complete(.unavailable(Self.reason(error))) }
-            return
+            return []
         }
         observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: false))
         for saleID in commit.fenced {
@@ -161,8 +168,35 @@ public struct PurchaseBatchProcessor: Sendable {
                 continue
             }
         }
-        let committed = reserved + replayed
-        try? await ledger.acknowledge(commit.fenced.isEmpty ? committed : committed.filter { !commit.fenced.contains($0.saleID) })
+        var committed = reserved
+        committed.append(contentsOf: replayed)
+        if !commit.fenced.isEmpty { committed.removeAll { commit.fenced.contains($0.saleID) } }
+        return committed
+    }
+
+    /// Splits committed orders into those that may ride on the decision of `batch` — those of its
+    /// sales, whose keys share their sale's slot and so their node — and the rest, to acknowledge
+    /// on their own. In a cluster another sale's node may be failing over: its `HDEL` must not
+    /// delay or fail a decision that does not need it.
+    public static func acknowledgements(_ committed: [Order], for batch: [PendingPurchase]) -> (folded: [Order], alone: [Order]) {
+        guard let first = batch.first?.request.saleID, !committed.isEmpty else { return ([], committed) }
+        if batch.allSatisfy({ $0.request.saleID == first }) {
+            if committed.allSatisfy({ $0.saleID == first }) { return (committed, []) }
+            var folded: [Order] = [], alone: [Order] = []
+            for order in committed { if order.saleID == first { folded.append(order) } else { alone.append(order) } }
+            return (folded, alone)
+        }
+        let sales = Set(batch.map(\.request.saleID))
+        var folded: [Order] = [], alone: [Order] = []
+        for order in committed { if sales.contains(order.saleID) { folded.append(order) } else { alone.append(order) } }
+        return (folded, alone)
+    }
+
+    /// Removes committed orders from their sales' outboxes in a round trip of their own. A failure
+    /// leaves the entries to the reconciler, which finds them committed.
+    public nonisolated(nonsending) func acknowledge(_ committed: [Order]) async {
+        guard !committed.isEmpty else { return }
+        try? await ledger.acknowledge(committed)
     }
 
     static func reason(_ error: any Error) -> String {

@@ -32,6 +32,12 @@ public actor Shard {
     private nonisolated let executor: any SerialExecutor & TaskExecutor
     /// The decide stage waiting for the commit stage to take the reservations already decided.
     private var decideGate: CheckedContinuation<Void, Never>?
+    /// Orders committed while purchases were queued: the next decision acknowledges them in its own
+    /// round trip (`PurchaseBatchProcessor.decide(_:acknowledging:)`) instead of a Redis call of
+    /// their own — those of sales it does not decide right after it. Only the commit stage adds to
+    /// it, only when a purchase is queued — so a decision is coming, and the entries wait in the
+    /// outbox one batch at most.
+    private var acknowledgements: [Order] = []
 
     private struct Counters {
         var served = 0, shed = 0, batches = 0, largestBatch = 0, lastBatch = 0
@@ -118,15 +124,26 @@ public actor Shard {
             }
             let size = batchSize.load(ordering: .relaxed)
             let batch = queue.withLock { $0.takeBatch(maxSize: size) }
-            if batch.isEmpty { return }
+            // Taken in the same step as the batch (no suspension between): whatever the commit
+            // stage added while `batch` waited in the queue rides on this decision.
+            let committed = acknowledgements
+            acknowledgements = []
+            if batch.isEmpty {
+                // Not reached while the commit stage keeps its rule; kept so no entry can wait.
+                await processor.acknowledge(committed)
+                return
+            }
             record(batch: batch)
             let started = MonotonicClock.nowSeconds()
-            var pending = await processor.decide(batch)
+            let acknowledging = PurchaseBatchProcessor.acknowledgements(committed, for: batch)
+            var pending = await processor.decide(batch, acknowledging: acknowledging.folded)
             for index in pending.indices { pending[index].decideStarted = started }
             inFlight.wrappingSubtract(batch.count - pending.count, ordering: .relaxed)
             if !pending.isEmpty, commits.withLock({ $0.push(contentsOf: pending) }) {
                 Task(executorPreference: executor) { await self.commitWaiting() }
             }
+            // Other sales' entries: after the decision, while the commit stage already runs.
+            await processor.acknowledge(acknowledging.alone)
         }
     }
 
@@ -137,7 +154,14 @@ public actor Shard {
             let (group, left) = commits.withLock { queue in (queue.takeBatch(maxSize: size), queue.count) }
             if left == 0 { openDecideGate() }
             if group.isEmpty { return }
-            await processor.commit(group)
+            let committed = await processor.commit(group)
+            if !committed.isEmpty {
+                if queue.withLock({ $0.count }) > 0 {
+                    acknowledgements.append(contentsOf: committed)
+                } else {
+                    await processor.acknowledge(committed)
+                }
+            }
             inFlight.wrappingSubtract(group.count, ordering: .relaxed)
             let oldest = group.reduce(Double.infinity) { min($0, $1.decideStarted) }
             pipelineMicroseconds.store(Int((MonotonicClock.nowSeconds() - oldest) * 1e6), ordering: .relaxed)

@@ -4,8 +4,11 @@
 /// this and to `OrderCommitter`.
 public protocol StockDecider: Sendable {
     /// Decides every purchase of `requests` (stock, per-user limit, idempotency) and records each
-    /// reservation in its sale's outbox; returns a decision per request, in order.
-    func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions
+    /// reservation in its sale's outbox; returns a decision per request, in order. In the same
+    /// round trip it removes `committed` (orders committed by earlier groups) from their sales'
+    /// outboxes, as `acknowledge` would; a failed acknowledgement leaves entries to the reconciler.
+    func decideBatch(_ requests: [PurchaseRequest], acknowledging committed: [Order],
+                     now: Timestamp) async throws(InventoryError) -> LedgerDecisions
     /// Marks a sale's counters at `epoch` unusable (they must be rebuilt before it sells again);
     /// false when they were already at another epoch.
     @discardableResult

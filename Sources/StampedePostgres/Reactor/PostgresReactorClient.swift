@@ -38,7 +38,12 @@ public final class PostgresReactorClient: Sendable {
     ///
     /// On a reactor's thread it runs on that reactor's connection; elsewhere on the connections in
     /// turn.
-    public func query(_ sql: String, _ parameters: [String?] = [], prepared: Bool = false) async throws(PostgresError) -> PostgresResult {
+    public nonisolated(nonsending) func query(_ sql: String, _ parameters: [String?] = [], prepared: Bool = false) async throws(PostgresError) -> PostgresResult {
+        try await query(sql, PostgresParameters(parameters), prepared: prepared)
+    }
+
+    /// `query`, with parameters already laid out in one buffer (see `PostgresParameters`).
+    public nonisolated(nonsending) func query(_ sql: String, _ parameters: PostgresParameters, prepared: Bool = false) async throws(PostgresError) -> PostgresResult {
         guard !isShutDown.load(ordering: .acquiring) else { throw .pool(.shutdown) }
         let connection = currentConnection ?? connections[
             nextConnection.wrappingAdd(1, ordering: .relaxed).oldValue % connections.count

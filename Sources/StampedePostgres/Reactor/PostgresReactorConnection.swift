@@ -43,7 +43,7 @@ public final class PostgresReactorConnection: @unchecked Sendable {
     /// A statement between its call and its answer.
     private struct Statement {
         let sql: String
-        let parameters: [String?]
+        let parameters: PostgresParameters
         let prepared: Bool
         let completion: Completion
         let started: Double
@@ -117,6 +117,11 @@ public final class PostgresReactorConnection: @unchecked Sendable {
     /// `prepared: true` prepares the statement on the connection the first time its text is seen
     /// and then only binds and executes it, as `PostgresConnection.query` does.
     public func query(_ sql: String, _ parameters: [String?], prepared: Bool, completion: @escaping Completion) {
+        query(sql, PostgresParameters(parameters), prepared: prepared, completion: completion)
+    }
+
+    /// `query`, with parameters already laid out in one buffer (see `PostgresParameters`).
+    public func query(_ sql: String, _ parameters: PostgresParameters, prepared: Bool, completion: @escaping Completion) {
         precondition(reactor.isCurrent, "PostgresReactorConnection.query runs on its reactor's thread")
         defer { deliver() }
         if isShutDown {
@@ -263,7 +268,7 @@ public final class PostgresReactorConnection: @unchecked Sendable {
             let index = head + sent
             let statement = statements[index]
             var preparing: String?
-            let accepted = PostgresConnection.withCStrings(statement.parameters) { values -> Bool in
+            let accepted = statement.parameters.withValuePointers { values -> Bool in
                 let count = Int32(values.count)
                 var name = statement.prepared ? preparedNames[statement.sql] : nil
                 if statement.prepared, name == nil, preparedNames.count < PostgresConnection.maxPreparedStatements {
@@ -390,7 +395,7 @@ public final class PostgresReactorConnection: @unchecked Sendable {
     /// Answers the oldest statement in flight: its sync arrived, so its transaction ended.
     private func answerHead() {
         let statement = statements[head]
-        statements[head] = Statement(sql: "", parameters: [], prepared: false, completion: { _ in }, started: 0)
+        statements[head] = Statement(sql: "", parameters: PostgresParameters(), prepared: false, completion: { _ in }, started: 0)
         head += 1
         sent -= 1
         if head == statements.count {

@@ -24,16 +24,18 @@ extension JSONWriter {
 
     /// The order body.
     mutating func write(_ order: Order) {
+        // On every purchase's answer: names written as they are, times straight from the clock
+        // value (no String per field).
         beginObject()
-        field("order_id", order.orderID)
-        field("sale_id", order.saleID)
-        field("sku", order.sku)
-        field("user_id", order.userID)
-        field("quantity", order.quantity)
-        field("price_cents", order.priceCents)
-        field("status", order.status.rawValue)
-        field("created_at", order.createdAt.rfc3339)
-        field("expires_at", order.expiresAt.rfc3339)
+        key(static: "order_id"); string(order.orderID)
+        key(static: "sale_id"); string(order.saleID)
+        key(static: "sku"); string(order.sku)
+        key(static: "user_id"); string(order.userID)
+        key(static: "quantity"); int(order.quantity)
+        key(static: "price_cents"); int(order.priceCents)
+        key(static: "status"); string(order.status.rawValue)
+        key(static: "created_at"); order.createdAt.withRFC3339 { string(utf8: $0) }
+        key(static: "expires_at"); order.expiresAt.withRFC3339 { string(utf8: $0) }
         endObject()
     }
 

@@ -70,7 +70,7 @@ extension StampedeHandler {
         let name: ServiceMetrics.PurchaseOutcomeName
         switch outcome {
         case .created(let order):
-            (name, response) = (.created, APIResponse.json(201, .encoding(order), headers: [("Location", "/v1/orders/" + order.orderID)]))
+            (name, response) = (.created, Self.created(order))
         case .existing(let order):
             (name, response) = (.existing, APIResponse.json(200, .encoding(order)))
         case .soldOut:
@@ -94,6 +94,16 @@ extension StampedeHandler {
         }
         metrics.recordPurchase(name)
         exchange.send(response)
+    }
+
+    /// `201` with the order and its `Location`: the headers built in one array with room for the
+    /// `X-Request-Id` the exchange adds (every committed purchase is answered here).
+    private static func created(_ order: Order) -> HTTPResponse {
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(3)
+        headers.append((name: "Content-Type", value: "application/json"))
+        headers.append((name: "Location", value: "/v1/orders/" + order.orderID))
+        return HTTPResponse(status: 201, headers: headers, body: JSONWriter.encoding(order).bytes)
     }
 
     /// `GET /v1/users/{id}/orders`: newest first, at most 100.

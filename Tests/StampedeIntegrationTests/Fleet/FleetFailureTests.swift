@@ -35,7 +35,8 @@ struct FleetFailureTests {
         return found
     }
 
-    /// kill -9 of the instance selling the sale, mid-rush: HAProxy's only own answers are the
+    /// kill -9 of the instance selling the sale, mid-rush (stopped 0.2 s before, so purchases are
+    /// in flight when it dies): HAProxy's only own answers are the
     /// contract's `503 unavailable` JSON with Retry-After; buyers retrying with their keys all get
     /// an answer; every confirmed order is in PostgreSQL, one per key and per user; never oversold;
     /// stock conserved once the reconciler has run.
@@ -47,6 +48,11 @@ struct FleetFailureTests {
         try await BlockingThreads.perform {
             usleep(600_000)
             guard let owner = owner(of: instances) else { throw ChildFailure(description: "no instance sold anything") }
+            // Frozen first, so that purchases are certainly in flight when it dies: answered in a
+            // millisecond or two, with buyers pacing 40 ms apart, a bare kill often fell between
+            // requests, HAProxy sent the next ones to the survivor and no buyer met the fault.
+            kill(instances[owner].pid, SIGSTOP)
+            usleep(200_000)
             instances[owner].kill9()
             killedAt.withLock { $0 = Date() }
         }

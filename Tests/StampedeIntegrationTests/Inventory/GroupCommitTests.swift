@@ -71,8 +71,9 @@ struct GroupCommitTests {
         defer { fixture.shutdown() }
         let answers = Answers()
         let users = (0..<6).map { "all\($0)" }
-        await fixture.processor.commit(users.map { fixture.item($0, epoch: Self.current, answers) })
+        let committed = await fixture.processor.commit(users.map { fixture.item($0, epoch: Self.current, answers) })
         #expect(answers.count == users.count)
+        #expect(Set(committed.map(\.userID)) == Set(users), "every committed order is handed on for acknowledgement")
         for user in users {
             guard case .created(let order)? = answers[user] else {
                 Issue.record("\(user): \(String(describing: answers[user]))")
@@ -91,8 +92,9 @@ struct GroupCommitTests {
         let answers = Answers()
         let group = [fixture.item("old0", epoch: Self.older, answers), fixture.item("new0", epoch: Self.current, answers),
                      fixture.item("old1", epoch: Self.older, answers), fixture.item("new1", epoch: Self.current, answers)]
-        await fixture.processor.commit(group)
+        let committed = await fixture.processor.commit(group)
         #expect(answers["old0"] == .stale && answers["old1"] == .stale)
+        #expect(Set(committed.map(\.userID)) == ["new0", "new1"], "only committed orders are acknowledged")
         if case .created = answers["new0"], case .created = answers["new1"] {} else {
             Issue.record("new0: \(String(describing: answers["new0"])), new1: \(String(describing: answers["new1"]))")
         }
@@ -105,8 +107,9 @@ struct GroupCommitTests {
         let fixture = try await Self.fixture()
         defer { fixture.shutdown() }
         let answers = Answers()
-        await fixture.processor.commit((0..<3).map { fixture.item("fenced\($0)", epoch: Self.older, answers) })
+        let committed = await fixture.processor.commit((0..<3).map { fixture.item("fenced\($0)", epoch: Self.older, answers) })
         #expect(answers.count == 3)
+        #expect(committed.isEmpty, "a fenced sale's entries are never acknowledged")
         #expect((0..<3).allSatisfy { answers["fenced\($0)"] == .stale })
         #expect(try await fixture.storedUsers().isEmpty)
     }

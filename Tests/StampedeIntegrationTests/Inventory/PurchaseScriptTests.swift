@@ -74,6 +74,31 @@ struct PurchaseScriptTests {
         #expect(try await ledger.pending(saleID: sale).count == 2)
     }
 
+    /// Orders acknowledged with a decision leave their outboxes in the same round trip — one hot
+    /// sale, or a batch of two sales acknowledging a third — and the new reservations stay.
+    @Test func aDecisionAcknowledgesCommittedOrders() async throws {
+        let ledger = try Self.ledger()
+        let hot = try await Self.define(ledger, stock: 10, limit: 5)
+        let other = try await Self.define(ledger, stock: 10, limit: 5)
+        let third = try await Self.define(ledger, stock: 10, limit: 5)
+        let first = try await ledger.decisions([PurchaseRequest(saleID: hot, userID: "a", quantity: 1, idempotencyKey: nil),
+                                                PurchaseRequest(saleID: third, userID: "a", quantity: 1, idempotencyKey: nil)],
+                                               now: .now())
+        let taken = first.compactMap { if case .reserved(let order) = $0 { order } else { nil } }
+        #expect(taken.count == 2)
+        let hotRequest = PurchaseRequest(saleID: hot, userID: "b", quantity: 1, idempotencyKey: nil)
+        let decided = try await ledger.decideBatch([hotRequest], acknowledging: [taken[0]], now: .now())
+        #expect(Self.codes(decided.decisions) == ["reserved"])
+        #expect(try await ledger.pending(saleID: hot).map(\.orderID) == [hotRequest.orderID])
+        let mixed = [PurchaseRequest(saleID: hot, userID: "c", quantity: 1, idempotencyKey: nil),
+                     PurchaseRequest(saleID: other, userID: "c", quantity: 1, idempotencyKey: nil)]
+        let both = try await ledger.decideBatch(mixed, acknowledging: [taken[1]], now: .now())
+        #expect(Self.codes(both.decisions) == ["reserved", "reserved"])
+        #expect(try await ledger.pending(saleID: third).isEmpty)
+        #expect(Set(try await ledger.pending(saleID: hot).map(\.orderID)) == [hotRequest.orderID, mixed[0].orderID])
+        #expect(try await ledger.pending(saleID: other).map(\.orderID) == [mixed[1].orderID])
+    }
+
     /// The outbox is a hashtable from its first reservation on and stays one when every entry is
     /// acknowledged (its anchor field keeps it from being emptied and recreated as a listpack); the
     /// anchor is never read as a reservation.

@@ -12,6 +12,13 @@ final class InMemoryStock: StockDecider {
         var outbox: [String: Order] = [:]         // order id → reservation not yet acknowledged
         var batchSizes: [Int] = []
         var invalidated: [String] = []
+        /// Outbox entries removed by decisions (folded acknowledgements) and by lone `acknowledge`
+        /// calls, and how many lone calls there were.
+        var acknowledgedWithDecisions: [String] = []
+        var acknowledgedAlone: [String] = []
+        var acknowledgeCalls = 0
+        /// Acknowledged order ids that `isCommitted` said were not committed (must stay empty).
+        var acknowledgedUncommitted: [String] = []
         var holding = false
         var failing = false
         /// Decisions in flight per sale, and whether a sale was ever decided by two at once.
@@ -20,6 +27,9 @@ final class InMemoryStock: StockDecider {
     }
     let state = Mutex(State())
     let perUserLimit: Int64
+    /// Whether an order is committed (the pipeline's `InMemoryOrders`): every acknowledgement is
+    /// checked against it when set.
+    let isCommitted: Mutex<(@Sendable (String) -> Bool)?> = Mutex(nil)
 
     init(stock: [String: Int64], perUserLimit: Int64 = 10) {
         self.perUserLimit = perUserLimit
@@ -31,7 +41,8 @@ final class InMemoryStock: StockDecider {
     func hold() { state.withLock { $0.holding = true } }
     func release() { state.withLock { $0.holding = false } }
 
-    func decideBatch(_ requests: [PurchaseRequest], now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
+    func decideBatch(_ requests: [PurchaseRequest], acknowledging committed: [Order],
+                     now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         let saleIDs = Set(requests.map(\.saleID))
         state.withLock { s in
             for saleID in saleIDs {
@@ -75,6 +86,12 @@ final class InMemoryStock: StockDecider {
                                                           generation: Self.epoch.generation)
                 nodes[request.saleID] = Self.epoch.runID
             }
+            // After the purchase scripts, as the `HDEL`s follow them in Redis's pipeline.
+            for order in committed {
+                if let check = isCommitted.withLock({ $0 }), !check(order.orderID) { s.acknowledgedUncommitted.append(order.orderID) }
+                s.outbox[order.orderID] = nil
+                s.acknowledgedWithDecisions.append(order.orderID)
+            }
             return LedgerDecisions(decisions: decisions, sales: sales, nodes: nodes)
         }
     }
@@ -85,7 +102,14 @@ final class InMemoryStock: StockDecider {
     }
 
     func acknowledge(_ orders: [Order]) async throws(InventoryError) {
-        state.withLock { s in for order in orders { s.outbox[order.orderID] = nil } }
+        state.withLock { s in
+            s.acknowledgeCalls += 1
+            for order in orders {
+                if let check = isCommitted.withLock({ $0 }), !check(order.orderID) { s.acknowledgedUncommitted.append(order.orderID) }
+                s.outbox[order.orderID] = nil
+                s.acknowledgedAlone.append(order.orderID)
+            }
+        }
     }
 }
 
@@ -97,13 +121,21 @@ final class InMemoryOrders: OrderCommitter {
         var groupSizes: [Int] = []
         var fenced: Set<String> = []
         var failing = false
+        /// Commits held (started, not finished) while set, and how many commits started.
+        var holding = false
+        var started = 0
     }
     let state = Mutex(State())
     let writerHealth = DependencyHealth()
 
+    func hold() { state.withLock { $0.holding = true } }
+    func release() { state.withLock { $0.holding = false } }
+
     func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
                      epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
-        try state.withLock { (s: inout State) throws(InventoryError) -> GroupCommit in
+        state.withLock { $0.started += 1 }
+        while state.withLock({ $0.holding }) { try? await Task.sleep(nanoseconds: 1_000_000) }
+        return try state.withLock { (s: inout State) throws(InventoryError) -> GroupCommit in
             if s.failing { throw .unavailable("in-memory orders are down") }
             let fenced = Set((reserved + replayed).map(\.saleID).filter { s.fenced.contains($0) || epochs[$0] == nil })
             s.groupSizes.append(reserved.count + replayed.count)
