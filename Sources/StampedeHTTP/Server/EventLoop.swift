@@ -341,10 +341,7 @@ final class EventLoop: @unchecked Sendable {
             }
             try System.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         } catch {
-            session?.release()
-            System.close(fd)
-            budget.release()
-            if !viaProxy { clientLimiter?.release(client) }
+            abandon(fd, session: session, client: client, viaProxy: viaProxy)
             return
         }
         let connection = HTTPConnection(id: id, fd: fd, loop: self, client: client, tls: session, awaitsProxyHeader: viaProxy)
@@ -355,14 +352,20 @@ final class EventLoop: @unchecked Sendable {
                 connection.handleEvents(events)
             }
         } catch {
-            session?.release()
-            System.close(fd)
-            budget.release()
-            if !viaProxy { clientLimiter?.release(client) }
+            abandon(fd, session: session, client: client, viaProxy: viaProxy)
             return
         }
         connections[id] = connection
         counters.increment(.accepted)
+    }
+
+    /// Gives up an accepted connection that could not be set up: closes it and releases what it
+    /// held (its budget slot, its client's slot).
+    private func abandon(_ fd: Int32, session: TLSSession?, client: ClientAddress, viaProxy: Bool) {
+        session?.release()
+        System.close(fd)
+        budget.release()
+        if !viaProxy { clientLimiter?.release(client) }
     }
 
     /// Refuses a connection over a limit: on the plain port it gets `answer` (`503 overloaded`

@@ -83,23 +83,7 @@ public final class PostgresReactorClient: Sendable {
     /// (a statement handed to a reactor that has stopped would never be answered). Idempotent.
     public func shutdown() {
         guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for connection in connections {
-            if connection.reactor.isCurrent {
-                connection.shutdown()
-                continue
-            }
-            let done = ShutdownFlag()
-            connection.reactor.execute {
-                connection.shutdown()
-                done.value.store(true, ordering: .releasing)
-            }
-            // Bounded: a reactor that has stopped already drops the work.
-            for _ in 0..<2000 where !done.value.load(ordering: .acquiring) { System.sleep(nanoseconds: 1_000_000) }
-        }
+        // On a reactor that has stopped already, this runs here once its thread has left.
+        for connection in connections { connection.reactor.executeAndWait { connection.shutdown() } }
     }
-}
-
-/// Set by a reactor once its connection has shut down.
-private final class ShutdownFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }

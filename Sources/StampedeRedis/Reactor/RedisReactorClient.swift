@@ -70,28 +70,13 @@ public final class RedisReactorClient: RedisRouter {
         (try? await pipeline([["PING"]]))?.first?.string == "PONG"
     }
 
-    /// Fails pending calls and closes every connection, waiting for each reactor to do it (a
-    /// reactor that already stopped dropped its connection's handlers: nothing is left to wait
-    /// for after a short while). Later calls throw `RedisError.pool(.shutdown)`. Idempotent.
+    /// Fails pending calls and closes every connection, waiting for each reactor to do it. Call
+    /// it before shutting the reactors down. Later calls throw `RedisError.pool(.shutdown)`.
+    /// Idempotent.
     public func shutdown() {
         guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for connection in connections {
-            if connection.reactor.isCurrent {
-                connection.shutdown()
-                continue
-            }
-            let done = ThreadLock(false)
-            let condition = ThreadCondition()
-            connection.reactor.execute {
-                connection.shutdown()
-                done.withLock { $0 = true }
-                condition.broadcast()
-            }
-            let deadline = ContinuousClock.now + .seconds(2)
-            done.wait(on: condition) { finished in
-                finished || ContinuousClock.now >= deadline ? .done(()) : .wait(until: deadline)
-            }
-        }
+        // On a reactor that has stopped already, this runs here once its thread has left.
+        for connection in connections { connection.reactor.executeAndWait { connection.shutdown() } }
     }
 
     /// The connections' figures summed as a pool's: size = reactors, busy = connections with calls
