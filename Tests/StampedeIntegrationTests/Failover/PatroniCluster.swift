@@ -135,11 +135,16 @@ final class PatroniCluster: @unchecked Sendable {
     // MARK: Ports and the exit-time stop
 
     /// The first of `count` consecutive free loopback ports (outside `avoiding`).
+    /// `count` consecutive free ports, below the kernel's ephemeral range (`ip_local_port_range`,
+    /// 32768–60999 by default): a port in that range can be taken as the local port of any
+    /// outgoing connection between this check and the server's bind (etcd failed to start on
+    /// exactly that once); below it only a server binding it explicitly can.
     private static func freeRun(of count: Int, avoiding: Set<Int> = []) -> Int {
-        for _ in 0..<200 {
-            let first = FaultEnvironment.freePort()
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let first = Int.random(in: 20_000..<(32_000 - count), using: &generator)
             let run = first..<(first + count)
-            if first + count < 65_000, avoiding.isDisjoint(with: run), run.allSatisfy(FaultEnvironment.isFree) { return first }
+            if avoiding.isDisjoint(with: run), run.allSatisfy(FaultEnvironment.isFree) { return first }
         }
         return FaultEnvironment.freePort()
     }
