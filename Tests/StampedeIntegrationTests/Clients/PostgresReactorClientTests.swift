@@ -150,8 +150,10 @@ import Testing
             } catch {
                 guard case .io = error else { Issue.record("expected .io, got \(error)"); return }
             }
+            // The `.io` itself shows the deadline fired (pg_sleep(1) would have succeeded); no
+            // upper bound on the time: a loaded test run resumes callers late.
             let elapsed = MonotonicClock.seconds(since: started)
-            #expect(elapsed >= 0.19 && elapsed < 0.95)
+            #expect(elapsed >= 0.19)
             let after = try await backendPID(client)
             #expect(after != before)
             #expect(client.statistics.timeouts == 1)

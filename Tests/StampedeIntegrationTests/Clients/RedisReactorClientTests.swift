@@ -257,8 +257,10 @@ private func infoField(_ name: String, _ info: String) -> String {
             guard case RedisError.io(let reason) = error else { return false }
             return reason.contains("timed out")
         }
+        // The error itself shows the deadline fired (after the pause the PING would have
+        // succeeded); no upper bound on the time: a loaded test run resumes callers late.
         let waited = ContinuousClock.now - started
-        #expect(waited >= .milliseconds(90) && waited < .milliseconds(450), "the deadline fired after \(waited)")
+        #expect(waited >= .milliseconds(90), "the deadline fired after \(waited)")
         #expect(client.statistics.timeouts == 1)
         #expect(client.statistics.connected == 0)
         try await Task.sleep(for: .milliseconds(500))
@@ -299,7 +301,8 @@ private func infoField(_ name: String, _ info: String) -> String {
                 }
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // Hanging until the command timeout would take 20 × 2 s; a loaded run may be slow, not that slow.
+        #expect(ContinuousClock.now - started < .seconds(10))
         try await BlockingThreads.perform { try redis.start(appendOnly: false) }
         var back = false
         let deadline = ContinuousClock.now + .seconds(5)
