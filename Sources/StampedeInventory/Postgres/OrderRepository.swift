@@ -425,15 +425,10 @@ enum PostgresArray {
     /// `parameters`, straight from the items: a group commit sends ten such arrays of ~50 elements.
     static func appendText<Items: Collection>(_ items: Items, to parameters: inout PostgresParameters,
                                               _ text: (Items.Element) -> String?) {
-        parameters.beginValue()
-        parameters.appendByte(UInt8(ascii: "{"))
-        var first = true
-        for item in items {
-            if !first { parameters.appendByte(UInt8(ascii: ",")) }
-            first = false
+        appendArray(items, to: &parameters) { item, parameters in
             guard let value = text(item) else {
                 parameters.appendBytes(of: "NULL")
-                continue
+                return
             }
             parameters.appendByte(UInt8(ascii: "\""))
             let plain = value.utf8.withContiguousStorageIfAvailable { utf8 in
@@ -450,21 +445,25 @@ enum PostgresArray {
             }
             parameters.appendByte(UInt8(ascii: "\""))
         }
-        parameters.appendByte(UInt8(ascii: "}"))
-        parameters.endValue()
     }
 
     /// Appends the literal `{1,2,3}` of `value(item)` for each of `items`, as one value of
     /// `parameters`, with no `String` per number.
     static func appendIntegers<Items: Collection>(_ items: Items, to parameters: inout PostgresParameters,
                                                   _ value: (Items.Element) -> Int64) {
+        appendArray(items, to: &parameters) { item, parameters in parameters.appendDecimal(value(item)) }
+    }
+
+    /// Appends `{e1,e2,…}` as one value of `parameters`, `element` writing each item's element.
+    private static func appendArray<Items: Collection>(_ items: Items, to parameters: inout PostgresParameters,
+                                                       _ element: (Items.Element, inout PostgresParameters) -> Void) {
         parameters.beginValue()
         parameters.appendByte(UInt8(ascii: "{"))
         var first = true
         for item in items {
             if !first { parameters.appendByte(UInt8(ascii: ",")) }
             first = false
-            parameters.appendDecimal(value(item))
+            element(item, &parameters)
         }
         parameters.appendByte(UInt8(ascii: "}"))
         parameters.endValue()

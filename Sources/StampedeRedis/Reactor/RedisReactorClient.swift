@@ -82,20 +82,8 @@ public final class RedisReactorClient: RedisRouter {
     /// The connections' figures summed as a pool's: size = reactors, busy = connections with calls
     /// in flight, waiting = calls waiting for a connection to open; `timeouts` counts deadlines.
     public var statistics: PoolStatistics {
-        var total = PoolStatistics(size: connections.count)
-        for connection in connections {
-            let figures = connection.statistics
-            if figures.connected { total.connected += 1 }
-            if figures.pending > figures.queued { total.busy += 1 }
-            total.waiting += figures.queued
-            total.totalJobs += figures.totalCalls
-            total.failedJobs += figures.failedCalls
-            total.timeouts += figures.timeouts
-            total.rejectedOverloaded += figures.rejectedOverloaded
-            total.reconnects += figures.reconnects
-            total.callLatency.merge(figures.callLatency)
-        }
-        total.idle = total.size - total.busy
+        var total = PoolStatistics()
+        for connection in connections { total.add(connection.statistics.poolStatistics) }
         return total
     }
 }

@@ -23,4 +23,13 @@ public struct RedisReactorFigures: Sendable, Equatable {
     public var callLatency = LatencyHistogram()
 
     public init() {}
+
+    /// The figures in the shape of a one-connection pool's, to be added up with
+    /// `PoolStatistics.add` like the other reactor clients'.
+    public var poolStatistics: PoolStatistics {
+        let busy = pending > queued ? 1 : 0
+        return PoolStatistics(size: 1, busy: busy, idle: 1 - busy, waiting: queued, connected: connected ? 1 : 0,
+                              totalJobs: totalCalls, failedJobs: failedCalls, timeouts: timeouts,
+                              rejectedOverloaded: rejectedOverloaded, reconnects: reconnects, callLatency: callLatency)
+    }
 }
