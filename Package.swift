@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "StampedeSystemTests", dependencies: ["StampedeSystem"]),
         .testTarget(name: "StampedeHTTPTests", dependencies: ["StampedeHTTP", "StampedeSystem"]),
         .testTarget(name: "StampedePoolTests", dependencies: ["StampedePool", "StampedeSystem"]),
-        .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis"]),
+        .testTarget(name: "StampedeRedisTests", dependencies: ["StampedeRedis", "CHiredis"]),
         .testTarget(name: "StampedeLoadKitTests", dependencies: ["StampedeLoadKit", "StampedeSystem"]),
         .testTarget(name: "StampedeInventoryTests", dependencies: ["StampedeInventory", "StampedeRedis", "StampedePostgres", "StampedePool", "StampedeSystem"]),
         .testTarget(

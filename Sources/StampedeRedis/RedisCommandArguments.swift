@@ -42,6 +42,50 @@ struct RedisCommandArguments: Sendable {
         lengths.append(argument.count)
     }
 
+    /// Appends the command in RESP, as `redisFormatCommandArgv` writes it (`*argc`, then `$length`
+    /// and the bytes of each argument, every line ending in CRLF), straight into `out`: a reactor
+    /// connection's output buffer gets a batch's call without a C allocation and `sprintf`s.
+    func appendRESP(to out: inout [UInt8]) {
+        precondition(!lengths.isEmpty, "a Redis command needs at least its name")
+        out.reserveCapacity(out.count + bytes.count + 16 * lengths.count)
+        out.append(UInt8(ascii: "*"))
+        Self.appendDecimal(lengths.count, to: &out)
+        bytes.withUnsafeBufferPointer { storage in
+            var offset = 0
+            for length in lengths {
+                out.append(UInt8(ascii: "$"))
+                Self.appendDecimal(length, to: &out)
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: storage[offset..<offset + length]))
+                out.append(13)
+                out.append(10)
+                offset += length
+            }
+        }
+    }
+
+    /// Appends `value` (not negative) in decimal, then CRLF.
+    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 10 {
+            out.append(UInt8(48 + value))
+        } else {
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            var rest = value
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                while rest > 0 {
+                    buffer[19 - count] = UInt8(48 + rest % 10)
+                    rest /= 10
+                    count += 1
+                }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
+            }
+        }
+        out.append(13)
+        out.append(10)
+    }
+
     /// Calls `body` with `argc`, `argv` and `argvlen` valid for the duration of the call.
     func withArgv<R>(
         _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R

@@ -98,6 +98,7 @@ public final class StampedeService: Sendable {
         serverConfiguration.idleTimeoutSeconds = configuration.idleTimeoutSeconds
         serverConfiguration.maxConnectionsPerClient = configuration.maxConnectionsPerClient
         serverConfiguration.maxRequestsPerConnection = configuration.maxRequestsPerConnection
+        serverConfiguration.connectionsFollowAnswers = configuration.connectionsFollowShards
         // Validated at load time, so every entry parses.
         serverConfiguration.trustedProxies = configuration.trustedProxies.compactMap(ClientAddressRange.init)
         if !configuration.tlsListen.isEmpty, let tls = StampedeConfiguration.splitHostPort(configuration.tlsListen) {
@@ -298,6 +299,7 @@ public final class StampedeService: Sendable {
         figures.add(.httpTimeouts, value: Double(http.timeouts))
         figures.add(.httpConnectionsRejectedPerClient, value: Double(http.rejectedPerClient))
         figures.add(.httpConnectionsRecycled, value: Double(http.recycled))
+        figures.add(.httpConnectionsMoved, value: Double(http.moved))
         figures.add(.tlsHandshakes, value: Double(http.tlsHandshakes))
         figures.add(.tlsHandshakeFailures, value: Double(http.tlsHandshakeFailures))
         figures.add(.tlsHandshakeTimeouts, value: Double(http.tlsHandshakeTimeouts))

@@ -51,9 +51,18 @@ public final class Reactor: @unchecked Sendable {
     private let threadID = Atomic<UInt>(0)
     private let thread = Mutex<SystemThread?>(nil)
 
+    /// A registered descriptor's handler. The epoll token of slot `i` is
+    /// `generation << 32 | (i + 1)`: an event still queued for a descriptor unregistered in the
+    /// same iteration names an old generation and is dropped, even when its slot was reused.
+    private struct HandlerSlot {
+        var generation: UInt64 = 0
+        var handler: Handler?
+    }
+
     // Reactor-thread state.
-    private var handlers: [UInt64: Handler] = [:]
-    private var nextToken: UInt64 = 1
+    /// Indexed by slot: an event finds its handler without hashing.
+    private var handlerSlots: [HandlerSlot] = []
+    private var freeSlots: [Int] = []
     private var timers = TimerHeap()
     private var drained: [@Sendable () -> Void] = []
     private var iterationEndHooks: [() -> Void] = []
@@ -154,11 +163,33 @@ public final class Reactor: @unchecked Sendable {
 
     /// Watches `fd` for `events` and calls `handler` on this thread when some are ready.
     public func register(fd: Int32, events: UInt32, handler: @escaping Handler) throws(SystemCallError) -> Registration {
-        let token = nextToken
-        nextToken += 1
-        try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: events, token: token)
-        handlers[token] = handler
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+        } else {
+            slot = handlerSlots.count
+            handlerSlots.append(HandlerSlot())
+        }
+        handlerSlots[slot].generation &+= 1
+        let token = (handlerSlots[slot].generation & 0xFFFF_FFFF) << 32 | UInt64(slot + 1)
+        do {
+            try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: events, token: token)
+        } catch {
+            freeSlots.append(slot)
+            throw error
+        }
+        handlerSlots[slot].handler = handler
         return Registration(token: token)
+    }
+
+    /// The handler `token` names, if its registration is still current.
+    @inline(__always)
+    private func handler(for token: UInt64) -> Handler? {
+        let slot = Int(truncatingIfNeeded: token & 0xFFFF_FFFF) - 1
+        guard slot >= 0, slot < handlerSlots.count,
+            handlerSlots[slot].generation & 0xFFFF_FFFF == token >> 32
+        else { return nil }
+        return handlerSlots[slot].handler
     }
 
     /// Changes the events watched for a registered `fd`.
@@ -169,7 +200,10 @@ public final class Reactor: @unchecked Sendable {
     /// Stops watching `fd` (call it before closing `fd`); its handler is not called again.
     public func unregister(_ registration: Registration, fd: Int32) {
         try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: fd, events: 0, token: registration.token)
-        handlers[registration.token] = nil
+        guard handler(for: registration.token) != nil else { return }
+        let slot = Int(truncatingIfNeeded: registration.token & 0xFFFF_FFFF) - 1
+        handlerSlots[slot].handler = nil
+        freeSlots.append(slot)
     }
 
     /// Calls `body` on this thread once `seconds` have passed (from `now`).
@@ -218,7 +252,7 @@ public final class Reactor: @unchecked Sendable {
                 if event.data.u64 == Self.wakeToken {
                     if drainMailbox() { return }
                 } else {
-                    handlers[event.data.u64]?(event.events)
+                    handler(for: event.data.u64)?(event.events)
                 }
             }
             while let due = timers.popDue(now: now) { due() }

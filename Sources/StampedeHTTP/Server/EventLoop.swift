@@ -33,6 +33,15 @@ final class EventLoop: @unchecked Sendable {
         let connectionID: UInt64
         let sequence: UInt64
         let response: HTTPResponse
+        /// The index of the sibling loop whose thread produced the answer, or -1 for a thread
+        /// that runs no loop.
+        let origin: Int
+    }
+
+    /// An unowned reference to a sibling loop (the server holds every loop; loops only point at
+    /// each other).
+    struct Sibling {
+        unowned let loop: EventLoop
     }
 
     /// Connections accepted per listener wakeup at most, so a flood of connects cannot starve
@@ -54,6 +63,14 @@ final class EventLoop: @unchecked Sendable {
 
     /// Counters readable from any thread.
     let counters = LoopCounters()
+    /// This loop's place among its server's loops.
+    let index: Int
+    /// Every loop of the server, this one included, by index; set once before `start()`. Used on
+    /// this loop's thread while it runs (when every sibling is alive).
+    private(set) var siblings: [Sibling] = []
+    /// The siblings' reactors, by index: `deliver` finds which loop's thread answers with them
+    /// from any thread, also after the server stopped and released its loops.
+    private var siblingReactors: [Reactor] = []
     let configuration: HTTPServerConfiguration
     private let handler: any HTTPRequestHandler
     private let budget: ConnectionBudget
@@ -71,8 +88,12 @@ final class EventLoop: @unchecked Sendable {
 
     // Loop-thread state.
     private var connections: [UInt64: HTTPConnection] = [:]
-    private var nextConnectionID: UInt64 = 1
+    /// Connection ids are unique across the server's loops (a connection keeps its id when it
+    /// moves): loop `index` of `n` hands out `index + 1`, `index + 1 + n`, …
+    private var nextConnectionID: UInt64
     private var serviceQueue: [HTTPConnection] = []
+    /// Connections to hand to another loop at the end of this iteration.
+    private var departures: [(connection: HTTPConnection, to: Int)] = []
     private var drainedCompletions: [Completion] = []
     private var listenerPaused = false
     private let timeoutCheckInterval: Double
@@ -86,6 +107,7 @@ final class EventLoop: @unchecked Sendable {
     /// Creates the loop on `reactor`; `start()` registers the listeners. The loop owns
     /// `listenFD` (and `tlsListenFD`) from here on.
     init(
+        index: Int = 0,
         reactor: Reactor,
         listenFD: Int32,
         tlsListenFD: Int32? = nil,
@@ -95,6 +117,8 @@ final class EventLoop: @unchecked Sendable {
         budget: ConnectionBudget,
         clientLimiter: ClientConnectionLimiter? = nil
     ) {
+        self.index = index
+        self.nextConnectionID = UInt64(index) + 1
         self.reactor = reactor
         self.listenFD = listenFD
         self.tlsListenFD = tlsListenFD
@@ -108,6 +132,14 @@ final class EventLoop: @unchecked Sendable {
         let shortestTimeout = min(configuration.readTimeoutSeconds, configuration.idleTimeoutSeconds,
                                   configuration.tls?.handshakeTimeoutSeconds ?? .infinity)
         self.timeoutCheckInterval = max(0.01, min(1, shortestTimeout / 2))
+    }
+
+    /// Tells the loop about the server's loops (itself included, at `index`), so a connection can
+    /// move to the loop whose thread answers it. Call once, before `start()`.
+    func setSiblings(_ loops: [EventLoop]) {
+        precondition(loops.indices.contains(index) && loops[index] === self)
+        siblings = loops.map { Sibling(loop: $0) }
+        siblingReactors = loops.map(\.reactor)
     }
 
     /// Registers the listeners with the reactor and starts serving; returns once they are
@@ -158,7 +190,12 @@ final class EventLoop: @unchecked Sendable {
             if !stopped { connections[connectionID]?.complete(sequence, with: response) }
             return
         }
-        let completion = Completion(connectionID: connectionID, sequence: sequence, response: response)
+        var origin = -1
+        for (index, sibling) in siblingReactors.enumerated() where sibling.isCurrent {
+            origin = index
+            break
+        }
+        let completion = Completion(connectionID: connectionID, sequence: sequence, response: response, origin: origin)
         let mustSchedule = mailbox.withLock { mailbox -> Bool in
             guard !mailbox.closed else { return false }
             mailbox.completions.append(completion)
@@ -225,6 +262,47 @@ final class EventLoop: @unchecked Sendable {
             index += 1
         }
         serviceQueue.removeAll(keepingCapacity: true)
+        if !departures.isEmpty { handOverDepartures() }
+    }
+
+    // MARK: Moving connections between loops
+
+    /// Moves `connection` to loop `target` at the end of this iteration, once nothing else of
+    /// this iteration can touch it. Only for a connection between two requests: no answer owed
+    /// (responders name this loop) and no output pending.
+    func scheduleDeparture(_ connection: HTTPConnection, to target: Int) {
+        guard configuration.connectionsFollowAnswers, siblings.indices.contains(target), target != index else { return }
+        departures.append((connection, target))
+    }
+
+    /// Hands each departing connection that is still between two requests to its new loop: the
+    /// descriptor leaves this reactor's epoll set and joins the other's, with the same interest.
+    /// epoll is level-triggered, so bytes that arrive in between are reported there.
+    private func handOverDepartures() {
+        for (connection, target) in departures where connection.isReadyToMove && connections[connection.id] === connection {
+            unregister(connection)
+            connections[connection.id] = nil
+            counters.increment(.movedOut)
+            let destination = siblings[target].loop
+            nonisolated(unsafe) let moving = connection
+            destination.reactor.execute { destination.adopt(moving) }
+        }
+        departures.removeAll(keepingCapacity: true)
+    }
+
+    /// Takes over a connection another loop handed over; closes it if this loop has stopped or
+    /// cannot watch its descriptor. On this loop's thread.
+    private func adopt(_ connection: HTTPConnection) {
+        connection.moved(to: self)
+        guard !stopped else { return connection.close() }
+        do {
+            connection.registration = try reactor.register(fd: connection.fd, events: connection.registeredEvents) { [unowned(unsafe) connection] events in
+                connection.handleEvents(events)
+            }
+        } catch {
+            return connection.close()
+        }
+        connections[connection.id] = connection
     }
 
     /// Takes every answer handed over by other threads and gives each to its connection.
@@ -235,7 +313,8 @@ final class EventLoop: @unchecked Sendable {
         }
         if !stopped {
             for completion in drainedCompletions {
-                connections[completion.connectionID]?.complete(completion.sequence, with: completion.response)
+                connections[completion.connectionID]?.complete(
+                    completion.sequence, with: completion.response, from: completion.origin)
             }
         }
         drainedCompletions.removeAll(keepingCapacity: true)
@@ -332,7 +411,7 @@ final class EventLoop: @unchecked Sendable {
 
     private func admit(_ fd: Int32, client: ClientAddress, secure: Bool, viaProxy: Bool) {
         let id = nextConnectionID
-        nextConnectionID += 1
+        nextConnectionID += UInt64(max(1, siblings.count))
         var session: TLSSession?
         do {
             if secure {

@@ -50,12 +50,14 @@ final class HTTPConnection {
     private var requestCount = 0
     /// Unowned and unchecked: the loop closes every connection before it releases its resources,
     /// and a connection is only used on the loop's thread, so the loop always outlives it here.
-    private unowned(unsafe) let loop: EventLoop
+    /// Changes when the connection moves to another loop (`moved(to:)`), on that loop's thread.
+    private unowned(unsafe) var loop: EventLoop
     private var parser: HTTPRequestParser
     private var responses = ResponseQueue()
     private var output: [UInt8] = []
     private var outputOffset = 0
-    private var registeredEvents = EPOLLIN.rawValue
+    /// The epoll interest registered for the socket.
+    private(set) var registeredEvents = EPOLLIN.rawValue
     private var isClosed = false
     /// Inside `service()`: answers completed now are serialized by it, no rescheduling needed.
     private var isServicing = false
@@ -71,6 +73,17 @@ final class HTTPConnection {
     private var lastActivity: Double
     /// Since when the parser has held an incomplete request.
     private var incompleteSince: Double?
+    /// The sibling loop that produced the latest answers handed over from another thread, and
+    /// how many in a row came from it: a connection whose answers keep coming from one other
+    /// loop moves there (`EventLoop.scheduleDeparture`).
+    private var answeringLoop = -1
+    private var answersFromAnsweringLoop = 0
+    /// `requestCount` when the connection last moved: at most one move per
+    /// `requestsBetweenMoves` requests, so a client buying from sales on different threads in
+    /// turn does not move at every request.
+    private var requestCountAtLastMove = 0
+    private static let answersBeforeMove = 2
+    private static let requestsBetweenMoves = 16
 
     init(id: UInt64, fd: Int32, loop: EventLoop, client: ClientAddress, tls: TLSSession?, awaitsProxyHeader: Bool = false) {
         self.id = id
@@ -150,6 +163,46 @@ final class HTTPConnection {
         loop.scheduleService(self)
     }
 
+    /// `complete` for an answer handed over from the thread of sibling loop `origin` (-1: a
+    /// thread that runs no loop).
+    func complete(_ sequence: UInt64, with response: HTTPResponse, from origin: Int) {
+        if origin >= 0 && origin == answeringLoop {
+            answersFromAnsweringLoop += 1
+        } else {
+            answeringLoop = origin
+            answersFromAnsweringLoop = origin >= 0 ? 1 : 0
+        }
+        complete(sequence, with: response)
+    }
+
+    /// Between two requests, with nothing buffered that only this loop could notice: the
+    /// connection can leave this loop without losing or reordering anything.
+    var isReadyToMove: Bool {
+        !isClosed && lingerDeadline == nil && handshakeDeadline == nil && !awaitsProxyHeader
+            && !stopsParsing && !closesAfterWrite && !inputClosed
+            && responses.outstanding == 0 && pendingOutput == 0
+            && !tlsHasBufferedInput && !tlsReadWantsWrite && !tlsWriteWantsRead
+    }
+
+    /// Now served by `newLoop` (on its thread, after the old loop let go of the descriptor).
+    func moved(to newLoop: EventLoop) {
+        loop = newLoop
+        answeringLoop = -1
+        answersFromAnsweringLoop = 0
+        requestCountAtLastMove = requestCount
+    }
+
+    /// Asks the loop to move this connection to the loop its answers keep coming from, when
+    /// that pays and the connection is between two requests.
+    private func followAnswersIfWorthIt() {
+        guard answersFromAnsweringLoop >= Self.answersBeforeMove,
+            requestCount - requestCountAtLastMove >= Self.requestsBetweenMoves || requestCountAtLastMove == 0,
+            isReadyToMove
+        else { return }
+        answersFromAnsweringLoop = 0
+        loop.scheduleDeparture(self, to: answeringLoop)
+    }
+
     /// Applies the read timeout (answer `408`, close), the idle timeout (silent close) and the
     /// end of a lingering close.
     func checkTimeouts() {
@@ -205,6 +258,8 @@ final class HTTPConnection {
             // epoll will not report bytes OpenSSL already holds: come back at the end of this
             // loop iteration and read them.
             loop.scheduleService(self)
+        } else if answersFromAnsweringLoop > 0 {
+            followAnswersIfWorthIt()
         }
     }
 

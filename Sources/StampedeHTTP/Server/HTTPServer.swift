@@ -180,10 +180,11 @@ public final class HTTPServer: Sendable {
             let hosts = reactors.isEmpty ? ownReactors : reactors
             for (index, listener) in listeners.enumerated() {
                 loops.append(EventLoop(
-                    reactor: hosts[index], listenFD: listener, tlsListenFD: tlsListeners.isEmpty ? nil : tlsListeners[index],
+                    index: index, reactor: hosts[index], listenFD: listener, tlsListenFD: tlsListeners.isEmpty ? nil : tlsListeners[index],
                     tlsContext: tlsContext, configuration: configuration, handler: handler, budget: budget,
                     clientLimiter: clientLimiter))
             }
+            for loop in loops { loop.setSiblings(loops) }
             for loop in loops {
                 try loop.start()
                 started += 1

@@ -36,6 +36,10 @@ public struct HTTPServerConfiguration: Sendable {
     /// with one, the relayed client's address is the connection's for the per-client limit, the
     /// requests and the logs. Anyone else's header is answered `400`. Empty = trust nobody.
     public var trustedProxies: [ClientAddressRange] = []
+    /// A keep-alive connection whose answers keep coming from another loop's thread (the thread
+    /// of the shard it buys from) moves to that loop between two requests, so its later requests
+    /// are read, decided and answered on one thread instead of crossing between two each time.
+    public var connectionsFollowAnswers: Bool = true
 
     /// Creates a configuration; every parameter has the documented default.
     public init(
@@ -51,7 +55,8 @@ public struct HTTPServerConfiguration: Sendable {
         maxConnectionsPerClient: Int = 0,
         maxRequestsPerConnection: Int = 0,
         tls: TLSConfiguration? = nil,
-        trustedProxies: [ClientAddressRange] = []
+        trustedProxies: [ClientAddressRange] = [],
+        connectionsFollowAnswers: Bool = true
     ) {
         self.host = host
         self.port = port
@@ -66,6 +71,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.maxRequestsPerConnection = maxRequestsPerConnection
         self.tls = tls
         self.trustedProxies = trustedProxies
+        self.connectionsFollowAnswers = connectionsFollowAnswers
     }
 
     /// The number of online processor cores (at least 1).

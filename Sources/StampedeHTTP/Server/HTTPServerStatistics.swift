@@ -16,6 +16,8 @@ public struct HTTPServerStatistics: Sendable, Equatable {
     public var rejectedPerClient: Int
     /// Connections closed after `maxRequestsPerConnection` requests (`Connection: close`).
     public var recycled: Int
+    /// Connections handed from one loop to another, the one whose thread kept answering them.
+    public var moved: Int
     /// TLS handshakes completed.
     public var tlsHandshakes: Int
     /// TLS handshakes that failed (bad client hello, plain HTTP on the TLS port, refused cert…).
@@ -33,6 +35,7 @@ public struct HTTPServerStatistics: Sendable, Equatable {
         timeouts: Int = 0,
         rejectedPerClient: Int = 0,
         recycled: Int = 0,
+        moved: Int = 0,
         tlsHandshakes: Int = 0,
         tlsHandshakeFailures: Int = 0,
         tlsHandshakeTimeouts: Int = 0
@@ -45,6 +48,7 @@ public struct HTTPServerStatistics: Sendable, Equatable {
         self.timeouts = timeouts
         self.rejectedPerClient = rejectedPerClient
         self.recycled = recycled
+        self.moved = moved
         self.tlsHandshakes = tlsHandshakes
         self.tlsHandshakeFailures = tlsHandshakeFailures
         self.tlsHandshakeTimeouts = tlsHandshakeTimeouts

@@ -7,7 +7,7 @@ import Synchronization
 final class LoopCounters: Sendable {
     /// What a loop counts.
     enum Counter: CaseIterable {
-        case accepted, rejectedOverLimit, rejectedPerClient, requests, parseErrors, timeouts, recycled
+        case accepted, rejectedOverLimit, rejectedPerClient, requests, parseErrors, timeouts, recycled, movedOut
         case tlsHandshakes, tlsHandshakeFailures, tlsHandshakeTimeouts
     }
 
@@ -18,6 +18,7 @@ final class LoopCounters: Sendable {
     private let timeouts = Atomic<Int>(0)
     private let rejectedPerClient = Atomic<Int>(0)
     private let recycled = Atomic<Int>(0)
+    private let movedOut = Atomic<Int>(0)
     private let tlsHandshakes = Atomic<Int>(0)
     private let tlsHandshakeFailures = Atomic<Int>(0)
     private let tlsHandshakeTimeouts = Atomic<Int>(0)
@@ -32,6 +33,7 @@ final class LoopCounters: Sendable {
         case .timeouts: Self.bump(timeouts)
         case .rejectedPerClient: Self.bump(rejectedPerClient)
         case .recycled: Self.bump(recycled)
+        case .movedOut: Self.bump(movedOut)
         case .tlsHandshakes: Self.bump(tlsHandshakes)
         case .tlsHandshakeFailures: Self.bump(tlsHandshakeFailures)
         case .tlsHandshakeTimeouts: Self.bump(tlsHandshakeTimeouts)
@@ -48,6 +50,7 @@ final class LoopCounters: Sendable {
         case .timeouts: timeouts.load(ordering: .relaxed)
         case .rejectedPerClient: rejectedPerClient.load(ordering: .relaxed)
         case .recycled: recycled.load(ordering: .relaxed)
+        case .movedOut: movedOut.load(ordering: .relaxed)
         case .tlsHandshakes: tlsHandshakes.load(ordering: .relaxed)
         case .tlsHandshakeFailures: tlsHandshakeFailures.load(ordering: .relaxed)
         case .tlsHandshakeTimeouts: tlsHandshakeTimeouts.load(ordering: .relaxed)
@@ -75,6 +78,7 @@ extension HTTPServerStatistics {
             timeouts: total(.timeouts),
             rejectedPerClient: total(.rejectedPerClient),
             recycled: total(.recycled),
+            moved: total(.movedOut),
             tlsHandshakes: total(.tlsHandshakes),
             tlsHandshakeFailures: total(.tlsHandshakeFailures),
             tlsHandshakeTimeouts: total(.tlsHandshakeTimeouts)

@@ -9,8 +9,9 @@ import Synchronization
 /// that thread, so a caller that lives on the reactor (a shard bound to it) resumes without a
 /// hand-off.
 ///
-/// The socket is the project's own (`System`), non-blocking, with `TCP_NODELAY`; hiredis only
-/// formats commands (`redisFormatCommandArgv`) and parses replies (`redisReader`). That keeps the
+/// The socket is the project's own (`System`), non-blocking, with `TCP_NODELAY`; commands are
+/// written in RESP by `RedisCommandArguments.appendRESP` and hiredis parses the replies
+/// (`redisReader`). That keeps the
 /// deadlines, the drop of a connection and the failure of its calls in one place, here.
 ///
 /// - Connect: non-blocking, bounded (with the identity read and `READONLY`) by `connectTimeout`
@@ -238,15 +239,7 @@ public final class RedisReactorConnection: @unchecked Sendable {
         guard phase == .ready || phase == .handshaking else {
             return completion(.failure(.io("\(host):\(port): the connection closed before the call was sent")))
         }
-        for command in commands {
-            var formatted: UnsafeMutablePointer<CChar>?
-            let length = command.withArgv { redisFormatCommandArgv(&formatted, $0, $1, $2) }
-            guard length >= 0, let formatted else {
-                return completion(.failure(.io("\(host):\(port): hiredis could not format a command")))
-            }
-            outbound.append(contentsOf: UnsafeRawBufferPointer(start: formatted, count: Int(length)))
-            redisFreeCommand(formatted)
-        }
+        for command in commands { command.appendRESP(to: &outbound) }
         var timer: Reactor.Timer?
         if phase == .ready {
             let generation = generation

@@ -89,6 +89,8 @@ public struct ConfigurationKey: Sendable {
                          live: false, help: "HTTP listen address, host:port."),
         ConfigurationKey(name: "threads", kind: .int(\.threads, 0...256), live: false,
                          help: "Event-loop threads; 0 = one per core. Each runs HTTP connections, and the shards i with i % threads equal to its number with their Redis and PostgreSQL connections."),
+        ConfigurationKey(name: "connections_follow_shards", kind: .bool(\.connectionsFollowShards), live: false,
+                         help: "A keep-alive connection whose answers keep coming from another thread's shard moves to that thread between two requests (fewer thread crossings per purchase)."),
         ConfigurationKey(name: "admin_token", kind: .string(\.adminToken, validate: { _ in nil }), live: true,
                          help: "Bearer token for /admin routes; empty disables them (every call is 401).", secret: true),
         ConfigurationKey(name: "tls.listen", kind: .string(\.tlsListen, validate: { $0.isEmpty || StampedeConfiguration.splitHostPort($0) != nil ? nil : "must be host:port or empty" }),

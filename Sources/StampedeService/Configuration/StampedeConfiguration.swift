@@ -17,6 +17,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     /// Event-loop threads; 0 means one per core.
     public var threads = 0
+    /// A connection moves to the thread of the shard that answers it (see `HTTPServerConfiguration.connectionsFollowAnswers`).
+    public var connectionsFollowShards = true
     public var adminToken = ""
     /// HTTPS listen address; empty means no HTTPS listener.
     public var tlsListen = ""

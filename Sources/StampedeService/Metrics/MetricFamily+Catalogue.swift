@@ -39,6 +39,8 @@ extension MetricFamily {
         "stampede_http_connections_rejected_per_client_total", .counter, "Connections refused over limits.max_connections_per_client.")
     public static let httpConnectionsRecycled = MetricFamily(
         "stampede_http_connections_recycled_total", .counter, "Connections closed after limits.max_requests_per_connection requests.")
+    public static let httpConnectionsMoved = MetricFamily(
+        "stampede_http_connections_moved_total", .counter, "Connections moved to the thread of the shard that kept answering them (connections_follow_shards).")
     public static let tlsHandshakes = MetricFamily(
         "stampede_tls_handshakes_total", .counter, "TLS handshakes completed.")
     public static let tlsHandshakeFailures = MetricFamily(
@@ -164,7 +166,7 @@ extension MetricFamily {
         httpRequestDuration, purchases, refused, shed, purchaseBatchSize, commitGroupSize, commitGroupsFailed,
         redisBatchDuration, postgresBatchDuration,
         httpOpenConnections, httpConnectionsAccepted, httpConnectionsRejected, httpParseErrors, httpTimeouts,
-        httpConnectionsRejectedPerClient, httpConnectionsRecycled, tlsHandshakes, tlsHandshakeFailures, tlsHandshakeTimeouts, limit,
+        httpConnectionsRejectedPerClient, httpConnectionsRecycled, httpConnectionsMoved, tlsHandshakes, tlsHandshakeFailures, tlsHandshakeTimeouts, limit,
         poolSize, poolBusy, poolWaiting, poolConnected, poolCalls, poolFailedCalls, poolAcquireTimeouts, poolRejected,
         poolReconnects, poolCallDuration,
         redisClusterPrimaries, redisClusterRefreshes, redisClusterMapChanges, redisClusterRedirects, redisClusterRetries,
