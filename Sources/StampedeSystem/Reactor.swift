@@ -66,6 +66,9 @@ public final class Reactor: @unchecked Sendable {
     private var timers = TimerHeap()
     private var drained: [@Sendable () -> Void] = []
     private var iterationEndHooks: [() -> Void] = []
+    /// One-shot work for the end of the current iteration (`atIterationEnd`), and its spare buffer.
+    private var iterationEndWork: [() -> Void] = []
+    private var runningIterationEndWork: [() -> Void] = []
     /// The time of the current iteration, from the monotonic clock (seconds).
     public private(set) var now: Double
 
@@ -217,6 +220,14 @@ public final class Reactor: @unchecked Sendable {
         timers.cancel(timer.id)
     }
 
+    /// Calls `work` once, at the end of the current iteration: after every ready descriptor's
+    /// handler and the due timers ran, before the `onIterationEnd` hooks. For work that gains from
+    /// seeing everything this iteration read (a shard starts a batch once every purchase that
+    /// arrived with the first one is queued). Reactor thread only.
+    public func atIterationEnd(_ work: @escaping () -> Void) {
+        iterationEndWork.append(work)
+    }
+
     /// Calls `body` at the end of every iteration, after the ready descriptors' handlers and the
     /// due timers ran: for work that is cheaper once per iteration than once per event (an HTTP
     /// loop writes the answers its connections gathered).
@@ -256,6 +267,11 @@ public final class Reactor: @unchecked Sendable {
                 }
             }
             while let due = timers.popDue(now: now) { due() }
+            while !iterationEndWork.isEmpty {
+                swap(&iterationEndWork, &runningIterationEndWork)
+                for work in runningIterationEndWork { work() }
+                runningIterationEndWork.removeAll(keepingCapacity: true)
+            }
             for hook in iterationEndHooks { hook() }
         }
     }

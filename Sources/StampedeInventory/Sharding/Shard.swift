@@ -9,7 +9,9 @@ import Synchronization
 /// purchase over without creating a task per request. Purchases that arrive while a decision is
 /// in flight form the next batch (up to `batchSize`); reservations decided while a commit is in
 /// flight form the next group (up to `commitGroupSize`). Neither stage waits for more traffic: at
-/// low load a purchase goes through alone, with no linger delay.
+/// low load a purchase goes through alone, with no linger delay (on the shard's own reactor a
+/// batch starts at the end of the iteration that read its first purchase, with the others read
+/// in that iteration).
 public actor Shard {
     public nonisolated let index: Int
     private nonisolated let queue = Mutex(ShardQueue())
@@ -30,6 +32,8 @@ public actor Shard {
     /// connections (`ReactorExecutor`), or, without reactors, on the threads its input arrives on
     /// (`ShardExecutor`).
     private nonisolated let executor: any SerialExecutor & TaskExecutor
+    /// The reactor the shard runs on, if any.
+    private nonisolated let reactor: Reactor?
     /// The decide stage waiting for the commit stage to take the reservations already decided.
     private var decideGate: CheckedContinuation<Void, Never>?
     /// Orders committed while purchases were queued: the next decision acknowledges them in its own
@@ -56,6 +60,7 @@ public actor Shard {
                 reactor: Reactor? = nil) {
         self.index = index
         self.executor = reactor.map { ReactorExecutor(reactor: $0) } ?? ShardExecutor()
+        self.reactor = reactor
         self.maxInFlight = Atomic(max(1, maxInFlight))
         self.batchSize = Atomic(max(1, batchSize))
         self.commitGroupSize = Atomic(max(1, commitGroupSize))
@@ -74,7 +79,15 @@ public actor Shard {
             return false
         }
         let mustDrain = queue.withLock { $0.push(purchase) }
-        if mustDrain { Task(executorPreference: executor) { await self.decideWaiting() } }
+        guard mustDrain else { return true }
+        if let reactor, reactor.isCurrent {
+            // Submitted on the shard's own thread (its loop read the request): the batch starts
+            // once this iteration has read every request that was ready, so purchases that
+            // arrived together are decided together rather than the first one alone.
+            reactor.atIterationEnd { [self] in Task(executorPreference: executor) { await self.decideWaiting() } }
+        } else {
+            Task(executorPreference: executor) { await self.decideWaiting() }
+        }
         return true
     }
 
