@@ -14,6 +14,8 @@ public struct InventoryConfiguration: Sendable, Equatable {
     public var batchSize: Int = 128
     /// The most orders one PostgreSQL commit carries (reservations of one or more decisions).
     public var commitGroupSize: Int = 512
+    /// A shard decides its next batch while a group commits, instead of waiting for the commit.
+    public var decidesDuringCommit = false
     /// Sales with a dedicated shard each (after the hashed ones).
     public var pinnedSales: [String] = []
     /// Settings of particular shards, by index.
@@ -90,7 +92,7 @@ public final class Inventory: Sendable {
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
         directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor,
-                                   reactors: reactors)
+                                   reactors: reactors, decidesDuringCommit: configuration.decidesDuringCommit)
         self.configuration = Mutex(configuration)
         self.logger = logger
     }

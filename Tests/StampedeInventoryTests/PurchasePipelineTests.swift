@@ -12,11 +12,12 @@ struct PurchasePipelineTests {
         let answers = PurchaseAnswers()
 
         init(stock: Int64, maxInFlight: Int = 10_000, batchSize: Int = 32, commitGroupSize: Int = 64, perUserLimit: Int64 = 10,
-             otherSale: Int64 = 0) {
+             otherSale: Int64 = 0, decidesDuringCommit: Bool = false) {
             self.stock = InMemoryStock(stock: ["sale": stock, "other": otherSale], perUserLimit: perUserLimit)
             orders = InMemoryOrders()
             shard = Shard(index: 0, maxInFlight: maxInFlight, batchSize: batchSize, commitGroupSize: commitGroupSize,
-                          processor: PurchaseBatchProcessor(ledger: self.stock, orders: orders))
+                          processor: PurchaseBatchProcessor(ledger: self.stock, orders: orders),
+                          decidesDuringCommit: decidesDuringCommit)
             let orders = self.orders
             self.stock.isCommitted.withLock { $0 = { id in orders.state.withLock { $0.rows[id] != nil } } }
         }
@@ -122,10 +123,36 @@ struct PurchasePipelineTests {
         #expect(s.acknowledgedUncommitted.isEmpty)
     }
 
-    /// A group commits while a purchase waits for the next decision: its acknowledgement rides on
-    /// that decision's round trip, not on a call of its own.
-    @Test func aCommitDuringABusyStageAcknowledgesWithTheNextDecision() async {
+    /// By default the decide stage waits for the group in flight: purchases arriving during a
+    /// commit stay queued and are decided together once it is done, in one batch that also carries
+    /// the committed group's acknowledgement.
+    @Test func purchasesArrivingDuringACommitAreDecidedTogetherAfterIt() async {
         let pipeline = Pipeline(stock: 10)
+        pipeline.orders.hold()
+        pipeline.buy("a")
+        for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
+        pipeline.buy("b")
+        pipeline.buy("c")
+        try? await Task.sleep(nanoseconds: 50_000_000)
+        #expect(pipeline.shard.statistics.queueDepth == 2, "b and c wait for a's commit")
+        #expect(pipeline.shard.statistics.batches == 1)
+        pipeline.orders.release()
+        await pipeline.answers.wait(for: 3)
+        await pipeline.waitForOutbox(0)
+        #expect(pipeline.created.count == 3)
+        let statistics = pipeline.shard.statistics
+        #expect(statistics.batches == 2 && statistics.largestBatch == 2, "b and c were decided in one batch")
+        let s = pipeline.stock.state.withLock { $0 }
+        let first = pipeline.created.first { $0.userID == "a" }?.orderID
+        #expect(first != nil && s.acknowledgedWithDecisions.contains(first!), "a's entry left with b and c's decision")
+        #expect(s.outbox.isEmpty && s.acknowledgedUncommitted.isEmpty)
+    }
+
+    /// With `decidesDuringCommit` a purchase arriving during a commit is decided at once (one
+    /// batch ahead at most) and waits for the commit stage; a group that commits while a purchase
+    /// waits for the next decision has its acknowledgement ride on that decision's round trip.
+    @Test func aCommitDuringABusyStageAcknowledgesWithTheNextDecision() async {
+        let pipeline = Pipeline(stock: 10, decidesDuringCommit: true)
         pipeline.orders.hold()
         pipeline.buy("a")
         for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }
@@ -150,7 +177,7 @@ struct PurchasePipelineTests {
     /// A committed order of another sale than the next batch's is acknowledged on its own, after
     /// that decision: in a cluster its node may not be the batch's.
     @Test func anotherSalesAcknowledgementDoesNotRideOnTheDecision() async {
-        let pipeline = Pipeline(stock: 10, otherSale: 10)
+        let pipeline = Pipeline(stock: 10, otherSale: 10, decidesDuringCommit: true)
         pipeline.orders.hold()
         pipeline.buy("a")
         for _ in 0..<5000 where pipeline.orders.state.withLock({ $0.started }) == 0 { try? await Task.sleep(nanoseconds: 1_000_000) }

@@ -39,6 +39,8 @@ public final class ShardDirectory: Sendable {
     /// The threads shard `i` runs on: `reactors[i % reactors.count]` (none: shards run inline on
     /// the threads that hand them work).
     private let reactors: [Reactor]
+    /// Passed to every shard it makes (`Shard.init`).
+    private let decidesDuringCommit: Bool
 
     private struct State {
         var layout: ShardLayout
@@ -57,20 +59,24 @@ public final class ShardDirectory: Sendable {
         let monitor: ShardMonitor
     }
 
-    public init(layout: ShardLayout, shedding: SheddingSettings, processor: PurchaseBatchProcessor, reactors: [Reactor] = []) {
+    public init(layout: ShardLayout, shedding: SheddingSettings, processor: PurchaseBatchProcessor, reactors: [Reactor] = [],
+                decidesDuringCommit: Bool = false) {
         self.processor = processor
         self.reactors = reactors
-        let shards = Self.makeShards(layout, shedding, processor, reactors)
+        self.decidesDuringCommit = decidesDuringCommit
+        let shards = Self.makeShards(layout, shedding, processor, reactors, decidesDuringCommit)
         state = Mutex(State(layout: layout, shedding: shedding, shards: shards))
     }
 
     private static func makeShards(_ layout: ShardLayout, _ shedding: SheddingSettings,
-                                   _ processor: PurchaseBatchProcessor, _ reactors: [Reactor]) -> [LiveShard] {
+                                   _ processor: PurchaseBatchProcessor, _ reactors: [Reactor],
+                                   _ decidesDuringCommit: Bool) -> [LiveShard] {
         (0..<layout.shardCount).map { index in
             let settings = layout.settings(of: index)
             let shard = Shard(index: index, maxInFlight: settings.maxInFlight, batchSize: settings.batchSize,
                               commitGroupSize: settings.commitGroupSize, processor: processor,
-                              reactor: reactors.isEmpty ? nil : reactors[index % reactors.count])
+                              reactor: reactors.isEmpty ? nil : reactors[index % reactors.count],
+                              decidesDuringCommit: decidesDuringCommit)
             return LiveShard(shard: shard, monitor: ShardMonitor(shard: shard, settings: settings, shedding: shedding,
                                                                  pinnedSale: layout.pinnedSale(of: index)))
         }
@@ -172,7 +178,7 @@ public final class ShardDirectory: Sendable {
         while old.contains(where: { $0.shard.statistics.inFlight > 0 }) {
             try? await Task.sleep(nanoseconds: 1_000_000)
         }
-        let fresh = Self.makeShards(layout, shedding, processor, reactors)
+        let fresh = Self.makeShards(layout, shedding, processor, reactors, decidesDuringCommit)
         state.withLock { state in
             // A purchase was admitted with a nil monitor while held: re-wrap it for its new shard.
             for purchase in state.held {

@@ -117,6 +117,8 @@ public struct ConfigurationKey: Sendable {
                          help: "Most purchases one Redis decision carries (one purchase-script call per sale); 1 = no coalescing."),
         ConfigurationKey(name: "shards.commit_group_size", kind: .int(\.shardCommitGroupSize, 1...5000), live: true,
                          help: "Most orders one PostgreSQL commit carries (group commit); 1 = one commit per order."),
+        ConfigurationKey(name: "shards.decide_during_commit", kind: .bool(\.shardDecidesDuringCommit), live: false,
+                         help: "A shard decides its next batch while a group commits (lower latency when commits are slow) instead of waiting for the commit, so that purchases arriving meanwhile join one larger batch (fewer Redis calls and commits per purchase)."),
         ConfigurationKey(name: "shards.pinned", kind: .list(\.pinnedSales, items: "sale ids", validate: saleID), live: true,
                          help: "Sale ids that get a dedicated shard each (indices count, count+1, … in this order). A change drains the old shards first."),
         ConfigurationKey(name: "shards.overrides", kind: .shardOverrides(\.shardOverrides), live: true,

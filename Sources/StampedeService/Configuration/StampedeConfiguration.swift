@@ -33,6 +33,8 @@ public struct StampedeConfiguration: Sendable, Equatable {
     public var shardMaxInFlight = 1024
     public var shardBatchSize = 128
     public var shardCommitGroupSize = 512
+    /// A shard decides its next batch while a group commits (`Shard`), instead of waiting for it.
+    public var shardDecidesDuringCommit = false
     public var pinnedSales: [String] = []
     public var shardOverrides: [Int: ShardOverride] = [:]
     public var sheddingAdaptive = true
@@ -91,6 +93,7 @@ public struct StampedeConfiguration: Sendable, Equatable {
         inventory.maxInFlightPerShard = shardMaxInFlight
         inventory.batchSize = shardBatchSize
         inventory.commitGroupSize = shardCommitGroupSize
+        inventory.decidesDuringCommit = shardDecidesDuringCommit
         inventory.pinnedSales = pinnedSales
         inventory.shardOverrides = shardOverrides.mapValues {
             ShardSettings(batchSize: $0.batchSize ?? shardBatchSize, maxInFlight: $0.maxInFlight ?? shardMaxInFlight,
