@@ -44,6 +44,31 @@ struct ConnectionLimitTests {
         }
     }
 
+    /// A connection that has served its last answer (`Connection: close`) gives its client's slot
+    /// back at once, even while the server still lingers for the peer's close: the client's next
+    /// connection is admitted although the old socket is not closed on its side.
+    @Test func aClosingConnectionGivesItsSlotBackBeforeThePeerCloses() throws {
+        var configuration = HTTPServerConfiguration(threads: 2)
+        configuration.maxConnectionsPerClient = 1
+        try withServer(configuration) { server in
+            let first = try TestClient(port: server.localPort)
+            try first.send("GET /last HTTP/1.1\r\nConnection: close\r\n\r\n")
+            #expect(try first.readResponse().header("Connection") == "close")
+            // `first` stays open on this side: the server lingers (up to 2 s) for its close.
+            var next: TestResponse?
+            for _ in 0..<50 where next == nil {
+                // The slot is given back when the loop writes the last answer, a moment before
+                // the client reads it; retry briefly rather than race it.
+                let client = try TestClient(port: server.localPort)
+                try? client.send("GET /next HTTP/1.1\r\n\r\n")
+                if let response = try? client.readResponse(), response.status == 200 { next = response } else { usleep(10_000) }
+            }
+            #expect(next?.text == "GET /next ")
+            #expect(server.statistics.openConnections >= 1)
+            _ = first
+        }
+    }
+
     /// Concurrent connects from one address never exceed the cap: of 12 clients connecting at
     /// once against a cap of 5, exactly 5 are served and 7 refused.
     @Test func perClientCapHoldsUnderConcurrentConnects() throws {

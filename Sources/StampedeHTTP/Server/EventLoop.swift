@@ -398,6 +398,11 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Gives back the per-client slot of a connection that has served its last answer.
+    func releaseClientSlot(_ address: ClientAddress) {
+        clientLimiter?.release(address)
+    }
+
     /// Claims a per-client slot for a connection whose client a PROXY header named; `false` when
     /// that client is at its limit.
     func claimClientSlot(_ address: ClientAddress) -> Bool {

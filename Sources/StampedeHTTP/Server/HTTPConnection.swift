@@ -488,6 +488,13 @@ final class HTTPConnection {
     private func beginLingeringClose() {
         tls?.sendCloseNotify()
         System.shutdownWrite(fd)
+        // Served its last answer: its client may open the next connection at once, while this one
+        // only waits for the peer's close (a lingering connection still counts against the
+        // connection budget, for `lingerSeconds` at most).
+        if holdsClientSlot {
+            holdsClientSlot = false
+            loop.releaseClientSlot(clientAddress)
+        }
         guard !inputClosed, loop.setInterest(EPOLLIN.rawValue, for: self) else {
             close()
             return
