@@ -460,10 +460,14 @@ enum PostgresArray {
         parameters.beginValue()
         parameters.appendByte(UInt8(ascii: "{"))
         var first = true
-        for item in items {
+        // By index: the subscript lends each item to `element` where `for item in items` would
+        // copy it (an order is ten fields, six of them strings to retain and release).
+        var index = items.startIndex
+        while index != items.endIndex {
             if !first { parameters.appendByte(UInt8(ascii: ",")) }
             first = false
-            element(item, &parameters)
+            element(items[index], &parameters)
+            items.formIndex(after: &index)
         }
         parameters.appendByte(UInt8(ascii: "}"))
         parameters.endValue()
