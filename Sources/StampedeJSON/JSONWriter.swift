@@ -50,6 +50,29 @@ public struct JSONWriter {
     public mutating func field(_ name: String, _ value: Bool) { key(name); bool(value) }
     public mutating func field(_ name: String, _ value: Double) { key(name); double(value) }
 
+    // MARK: Values composed by the caller
+    //
+    // For a shape written on every answer (an order), the caller writes the punctuation and the
+    // names as literals between values: no nesting stack, no per-field separator logic. Begin
+    // with `beginComposedValue()` (the comma before it, inside an array or object), then `literal`
+    // and the `composed…` values, which are escaped exactly as `string` and `int` escape them.
+
+    /// Starts a value the caller composes; writes the separator it needs.
+    public mutating func beginComposedValue() { separate() }
+    /// Appends `text` as it is: JSON punctuation and names the caller knows to be valid.
+    public mutating func literal(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+    /// A quoted, escaped string inside a composed value.
+    public mutating func composedString(_ value: String) { appendString(value) }
+    /// A quoted, escaped string, given as UTF-8, inside a composed value.
+    public mutating func composedString(utf8 value: UnsafeBufferPointer<UInt8>) { appendUTF8(value) }
+    /// Bytes `write` appends as they are, inside a composed value: text known to need no escaping
+    /// (digits, times), between literal quotes when it is a string.
+    public mutating func composedRaw(_ write: (inout [UInt8]) -> Void) { write(&bytes) }
+    /// An integer inside a composed value.
+    public mutating func composedInt(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
+
     private mutating func separate() {
         guard let last = needsComma.last else { return }
         if last { bytes.append(UInt8(ascii: ",")) }

@@ -43,6 +43,23 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         }
     }
 
+    /// Appends `rfc3339`'s UTF-8 bytes to `out`. Not generic, unlike `withRFC3339`: a caller in
+    /// another module runs it without specializing anything at run time (an order's answer
+    /// writes two times).
+    public func appendRFC3339(to out: inout [UInt8]) {
+        let fields = rfc3339Fields
+        guard (0...9999).contains(fields.year) else {
+            out.append(contentsOf: rfc3339.utf8)
+            return
+        }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: 24))
+        let length = out.withUnsafeMutableBufferPointer { buffer in
+            Self.writeRFC3339(fields, into: UnsafeMutableBufferPointer(rebasing: buffer[start...]))
+        }
+        out.removeLast(24 - length)
+    }
+
     private typealias RFC3339Fields = (year: Int, month: Int, day: Int, secondOfDay: Int, millis: Int)
 
     private var rfc3339Fields: RFC3339Fields {
