@@ -35,7 +35,7 @@ public struct JSONWriter {
     public mutating func string(_ value: String) { separate(); appendString(value) }
     /// Writes a string given as UTF-8 bytes (escaped like any string).
     public mutating func string(utf8 value: UnsafeBufferPointer<UInt8>) { separate(); appendUTF8(value) }
-    public mutating func int(_ value: Int64) { separate(); bytes.append(contentsOf: String(value).utf8) }
+    public mutating func int(_ value: Int64) { separate(); composedInt(value) }
     public mutating func int(_ value: Int) { int(Int64(value)) }
     public mutating func double(_ value: Double) {
         separate()

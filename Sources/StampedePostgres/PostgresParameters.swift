@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// The text-format parameters of one statement, built in one byte buffer: each value is a
 /// NUL-terminated slice of it (a NULL has none), so libpq gets pointers into the buffer and no
 /// value is copied into a C string of its own.
@@ -69,14 +71,7 @@ public struct PostgresParameters: Sendable {
     /// Appends `value` in decimal to the value being built, without a `String`.
     @inlinable
     public mutating func appendDecimal(_ value: Int64) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let first = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[first...].reverse()
+        DecimalText.append(value, to: &bytes)
     }
 
     /// The value at `index` as text; nil for NULL.

@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// One command's arguments laid out for hiredis' argv functions: contiguous bytes plus lengths.
 ///
 /// Passing explicit lengths keeps arguments binary-safe (NUL bytes and non-UTF-8 allowed),
@@ -49,12 +51,12 @@ struct RedisCommandArguments: Sendable {
         precondition(!lengths.isEmpty, "a Redis command needs at least its name")
         out.reserveCapacity(out.count + bytes.count + 16 * lengths.count)
         out.append(UInt8(ascii: "*"))
-        Self.appendDecimal(lengths.count, to: &out)
+        Self.appendLine(lengths.count, to: &out)
         bytes.withUnsafeBufferPointer { storage in
             var offset = 0
             for length in lengths {
                 out.append(UInt8(ascii: "$"))
-                Self.appendDecimal(length, to: &out)
+                Self.appendLine(length, to: &out)
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: storage[offset..<offset + length]))
                 out.append(13)
                 out.append(10)
@@ -63,25 +65,9 @@ struct RedisCommandArguments: Sendable {
         }
     }
 
-    /// Appends `value` (not negative) in decimal, then CRLF.
-    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value < 10 {
-            out.append(UInt8(48 + value))
-        } else {
-            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var count = 0
-            var rest = value
-            withUnsafeMutableBytes(of: &digits) { buffer in
-                while rest > 0 {
-                    buffer[19 - count] = UInt8(48 + rest % 10)
-                    rest /= 10
-                    count += 1
-                }
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(20 - count)...]))
-            }
-        }
+    /// Appends `value` in decimal, then CRLF.
+    private static func appendLine(_ value: Int, to out: inout [UInt8]) {
+        DecimalText.append(value, to: &out)
         out.append(13)
         out.append(10)
     }

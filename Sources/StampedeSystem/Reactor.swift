@@ -55,7 +55,7 @@ public final class Reactor: @unchecked Sendable {
     /// `generation << 32 | (i + 1)`: an event still queued for a descriptor unregistered in the
     /// same iteration names an old generation and is dropped, even when its slot was reused.
     private struct HandlerSlot {
-        var generation: UInt64 = 0
+        var generation: UInt32 = 0
         var handler: Handler?
     }
 
@@ -174,7 +174,7 @@ public final class Reactor: @unchecked Sendable {
             handlerSlots.append(HandlerSlot())
         }
         handlerSlots[slot].generation &+= 1
-        let token = (handlerSlots[slot].generation & 0xFFFF_FFFF) << 32 | UInt64(slot + 1)
+        let token = UInt64(handlerSlots[slot].generation) << 32 | UInt64(slot + 1)
         do {
             try System.epollControl(epollFD, operation: EPOLL_CTL_ADD, fd: fd, events: events, token: token)
         } catch {
@@ -185,14 +185,12 @@ public final class Reactor: @unchecked Sendable {
         return Registration(token: token)
     }
 
-    /// The handler `token` names, if its registration is still current.
+    /// The slot `token` names, if its registration is still current (same generation).
     @inline(__always)
-    private func handler(for token: UInt64) -> Handler? {
+    private func currentSlot(of token: UInt64) -> Int? {
         let slot = Int(truncatingIfNeeded: token & 0xFFFF_FFFF) - 1
-        guard slot >= 0, slot < handlerSlots.count,
-            handlerSlots[slot].generation & 0xFFFF_FFFF == token >> 32
-        else { return nil }
-        return handlerSlots[slot].handler
+        guard slot >= 0, slot < handlerSlots.count, UInt64(handlerSlots[slot].generation) == token >> 32 else { return nil }
+        return slot
     }
 
     /// Changes the events watched for a registered `fd`.
@@ -203,8 +201,7 @@ public final class Reactor: @unchecked Sendable {
     /// Stops watching `fd` (call it before closing `fd`); its handler is not called again.
     public func unregister(_ registration: Registration, fd: Int32) {
         try? System.epollControl(epollFD, operation: EPOLL_CTL_DEL, fd: fd, events: 0, token: registration.token)
-        guard handler(for: registration.token) != nil else { return }
-        let slot = Int(truncatingIfNeeded: registration.token & 0xFFFF_FFFF) - 1
+        guard let slot = currentSlot(of: registration.token), handlerSlots[slot].handler != nil else { return }
         handlerSlots[slot].handler = nil
         freeSlots.append(slot)
     }
@@ -263,7 +260,7 @@ public final class Reactor: @unchecked Sendable {
                 if event.data.u64 == Self.wakeToken {
                     if drainMailbox() { return }
                 } else {
-                    handler(for: event.data.u64)?(event.events)
+                    if let slot = currentSlot(of: event.data.u64) { handlerSlots[slot].handler?(event.events) }
                 }
             }
             while let due = timers.popDue(now: now) { due() }

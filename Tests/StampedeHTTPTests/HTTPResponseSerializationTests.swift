@@ -56,12 +56,4 @@ struct HTTPResponseSerializationTests {
         #expect(body.hasPrefix(#"{"error":"length_required","message":""#))
         #expect(HTTPResponse.overloaded.headers.contains { $0.name == "Retry-After" && $0.value == "1" })
     }
-
-    /// Decimal formatting covers zero, single digits and large values.
-    @Test(arguments: [0, 7, 10, 65_536, Int.max])
-    func decimalFormatting(value: Int) {
-        var output: [UInt8] = []
-        ASCII.appendDecimal(value, to: &output)
-        #expect(String(decoding: output, as: UTF8.self) == String(value))
-    }
 }

@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// How the server must frame one response, decided from its request when it was dispatched.
 struct ResponseFraming: Sendable, Equatable {
     /// The connection closes after this response: it carries `Connection: close`.
@@ -33,7 +35,7 @@ extension HTTPResponse {
     /// `Content-Length` and `Connection` fields are skipped: the server owns framing.
     func serialize(into output: inout [UInt8], framing: ResponseFraming) {
         Self.appendLiteral("HTTP/1.1 ", to: &output)
-        ASCII.appendDecimal(status, to: &output)
+        DecimalText.append(status, to: &output)
         output.append(UInt8(ascii: " "))
         Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
         Self.appendLiteral("\r\n", to: &output)
@@ -48,7 +50,7 @@ extension HTTPResponse {
         let bodyForbidden = status == 204 || status == 304
         if !bodyForbidden {
             Self.appendLiteral("Content-Length: ", to: &output)
-            ASCII.appendDecimal(body.count, to: &output)
+            DecimalText.append(body.count, to: &output)
             Self.appendLiteral("\r\n", to: &output)
         }
         if framing.closesConnection {

@@ -70,26 +70,6 @@ enum ASCII {
             && zip(lhs.utf8, rhs.utf8).allSatisfy { lowercased($0) == lowercased($1) }
     }
 
-    /// Appends the decimal digits of a non-negative `value` without creating a `String`.
-    static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        precondition(value >= 0, "appendDecimal takes non-negative values")
-        if value < 10 {
-            output.append(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for Int.max's 19 digits
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var remaining = value
-            var cursor = scratch.count
-            while remaining > 0 {
-                cursor -= 1
-                scratch[cursor] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-            }
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[cursor...]))
-        }
-    }
-
     /// The bytes of `bytes` without leading and trailing spaces and tabs.
     static func trimmingWhitespace(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         var lower = 0

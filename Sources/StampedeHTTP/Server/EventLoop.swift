@@ -38,10 +38,12 @@ final class EventLoop: @unchecked Sendable {
         let origin: Int
     }
 
-    /// An unowned reference to a sibling loop (the server holds every loop; loops only point at
-    /// each other).
+    /// A sibling loop: unowned (the server holds every loop; loops only point at each other),
+    /// with its reactor held strongly, so `deliver` can tell from any thread — also after the
+    /// server stopped and released its loops — which loop's thread it runs on.
     struct Sibling {
         unowned let loop: EventLoop
+        let reactor: Reactor
     }
 
     /// Connections accepted per listener wakeup at most, so a flood of connects cannot starve
@@ -65,12 +67,9 @@ final class EventLoop: @unchecked Sendable {
     let counters = LoopCounters()
     /// This loop's place among its server's loops.
     let index: Int
-    /// Every loop of the server, this one included, by index; set once before `start()`. Used on
-    /// this loop's thread while it runs (when every sibling is alive).
+    /// Every loop of the server, this one included, by index; set once before `start()`. Their
+    /// `loop` is used on this loop's thread while it runs (when every sibling is alive).
     private(set) var siblings: [Sibling] = []
-    /// The siblings' reactors, by index: `deliver` finds which loop's thread answers with them
-    /// from any thread, also after the server stopped and released its loops.
-    private var siblingReactors: [Reactor] = []
     let configuration: HTTPServerConfiguration
     private let handler: any HTTPRequestHandler
     private let budget: ConnectionBudget
@@ -138,8 +137,7 @@ final class EventLoop: @unchecked Sendable {
     /// move to the loop whose thread answers it. Call once, before `start()`.
     func setSiblings(_ loops: [EventLoop]) {
         precondition(loops.indices.contains(index) && loops[index] === self)
-        siblings = loops.map { Sibling(loop: $0) }
-        siblingReactors = loops.map(\.reactor)
+        siblings = loops.map { Sibling(loop: $0, reactor: $0.reactor) }
     }
 
     /// Registers the listeners with the reactor and starts serving; returns once they are
@@ -191,7 +189,7 @@ final class EventLoop: @unchecked Sendable {
             return
         }
         var origin = -1
-        for (index, sibling) in siblingReactors.enumerated() where sibling.isCurrent {
+        for (index, sibling) in siblings.enumerated() where sibling.reactor.isCurrent {
             origin = index
             break
         }
@@ -251,7 +249,7 @@ final class EventLoop: @unchecked Sendable {
     func connectionClosed(_ connection: HTTPConnection) {
         connections[connection.id] = nil
         budget.release()
-        if connection.holdsClientSlot { clientLimiter?.release(connection.clientAddress) }
+        if connection.holdsClientSlot { releaseClientSlot(connection.clientAddress) }
     }
 
     private func serviceQueuedConnections() {
