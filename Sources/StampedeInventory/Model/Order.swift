@@ -7,31 +7,90 @@ public enum OrderStatus: String, Sendable, Equatable {
 }
 
 /// A committed order, as stored in PostgreSQL's `orders` table and returned by the API.
+///
+/// A value whose fields sit in one copy-on-write box: an order travels through the purchase path
+/// (decision, commit group, answer, acknowledgement) and each copy of ten separate fields retained
+/// and released each of its strings; a copy now retains the box once.
 public struct Order: Sendable, Equatable {
-    public var orderID: String
-    public var saleID: String
-    public var sku: String
-    public var userID: String
-    public var quantity: Int64
-    public var priceCents: Int64
-    public var status: OrderStatus
-    public var createdAt: Timestamp
-    public var expiresAt: Timestamp
-    /// The `Idempotency-Key` the order was bought with, if any.
-    public var idempotencyKey: String?
+    public var orderID: String {
+        get { box.fields.orderID }
+        set { uniqueBox().fields.orderID = newValue }
+    }
+    public var saleID: String {
+        get { box.fields.saleID }
+        set { uniqueBox().fields.saleID = newValue }
+    }
+    public var sku: String {
+        get { box.fields.sku }
+        set { uniqueBox().fields.sku = newValue }
+    }
+    public var userID: String {
+        get { box.fields.userID }
+        set { uniqueBox().fields.userID = newValue }
+    }
+    public var quantity: Int64 {
+        get { box.fields.quantity }
+        set { uniqueBox().fields.quantity = newValue }
+    }
+    public var priceCents: Int64 {
+        get { box.fields.priceCents }
+        set { uniqueBox().fields.priceCents = newValue }
+    }
+    public var status: OrderStatus {
+        get { box.fields.status }
+        set { uniqueBox().fields.status = newValue }
+    }
+    public var createdAt: Timestamp {
+        get { box.fields.createdAt }
+        set { uniqueBox().fields.createdAt = newValue }
+    }
+    public var expiresAt: Timestamp {
+        get { box.fields.expiresAt }
+        set { uniqueBox().fields.expiresAt = newValue }
+    }
+    public var idempotencyKey: String? {
+        get { box.fields.idempotencyKey }
+        set { uniqueBox().fields.idempotencyKey = newValue }
+    }
+
+    private var box: Box
 
     public init(orderID: String, saleID: String, sku: String, userID: String, quantity: Int64,
                 priceCents: Int64, status: OrderStatus, createdAt: Timestamp, expiresAt: Timestamp,
                 idempotencyKey: String? = nil) {
-        self.orderID = orderID
-        self.saleID = saleID
-        self.sku = sku
-        self.userID = userID
-        self.quantity = quantity
-        self.priceCents = priceCents
-        self.status = status
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
-        self.idempotencyKey = idempotencyKey
+        box = Box(Fields(orderID: orderID, saleID: saleID, sku: sku, userID: userID, quantity: quantity,
+                         priceCents: priceCents, status: status, createdAt: createdAt, expiresAt: expiresAt,
+                         idempotencyKey: idempotencyKey))
+    }
+
+    public static func == (lhs: Order, rhs: Order) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
+    }
+
+    /// The box, copied first when another order shares it.
+    private mutating func uniqueBox() -> Box {
+        if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+        return box
+    }
+
+    private struct Fields: Equatable {
+        var orderID: String
+        var saleID: String
+        var sku: String
+        var userID: String
+        var quantity: Int64
+        var priceCents: Int64
+        var status: OrderStatus
+        var createdAt: Timestamp
+        var expiresAt: Timestamp
+        var idempotencyKey: String?
+    }
+
+    /// Mutated only through `uniqueBox()`, when no other order shares it: that is what makes the
+    /// unchecked `Sendable` sound.
+    private final class Box: @unchecked Sendable {
+        var fields: Fields
+
+        init(_ fields: Fields) { self.fields = fields }
     }
 }
