@@ -39,12 +39,34 @@ public enum PurchaseOutcome: Sendable, Equatable {
 }
 
 /// A queued purchase and the callback that answers its buyer, called exactly once.
-public struct PendingPurchase: Sendable {
-    public var request: PurchaseRequest
-    public var complete: @Sendable (PurchaseOutcome) -> Void
+///
+/// A reference: the shard's queue, its batch and its commit group hand it on with one retain
+/// (as a value, each hand-off retained its request's strings and its callback).
+public final class PendingPurchase: Sendable {
+    public let request: PurchaseRequest
+    private let answer: @Sendable (PurchaseOutcome) -> Void
+    /// What the shard directory counts for the purchase until it is answered (nil: not admitted
+    /// through a directory, as in unit tests of a shard alone).
+    let admission: AdmissionTracking?
 
-    public init(request: PurchaseRequest, complete: @escaping @Sendable (PurchaseOutcome) -> Void) {
+    public convenience init(request: PurchaseRequest, complete: @escaping @Sendable (PurchaseOutcome) -> Void) {
+        self.init(request: request, answer: complete, admission: nil)
+    }
+
+    init(request: PurchaseRequest, answer: @escaping @Sendable (PurchaseOutcome) -> Void, admission: AdmissionTracking?) {
         self.request = request
-        self.complete = complete
+        self.answer = answer
+        self.admission = admission
+    }
+
+    /// Answers the buyer with `outcome`; called exactly once.
+    public func complete(_ outcome: PurchaseOutcome) {
+        admission?.settle(saleID: request.saleID)
+        answer(outcome)
+    }
+
+    /// The same purchase and buyer, counted by `admission` instead.
+    func tracked(by admission: AdmissionTracking) -> PendingPurchase {
+        PendingPurchase(request: request, answer: answer, admission: admission)
     }
 }

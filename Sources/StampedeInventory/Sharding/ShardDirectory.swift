@@ -118,29 +118,19 @@ public final class ShardDirectory: Sendable {
         let admission = state.withLock { state -> Admission in
             if state.switching {
                 guard state.held.count < state.heldLimit else { return .shedInFlight }
-                state.held.append(tracked(purchase, monitor: nil))
+                state.held.append(purchase.tracked(by: AdmissionTracking(directory: self, monitor: nil)))
                 return .queued
             }
             let live = state.shards[state.layout.owner(of: saleID)]
-            return live.shard.submit(tracked(purchase, monitor: live.monitor)) ? .queued : .shedInFlight
+            let tracked = purchase.tracked(by: AdmissionTracking(directory: self, monitor: live.monitor))
+            return live.shard.submit(tracked) ? .queued : .shedInFlight
         }
         if admission != .queued { release(saleID) }
         return admission
     }
 
-    /// Wraps `complete` to release the sale's waiting count and feed the shard's monitor.
-    private func tracked(_ purchase: PendingPurchase, monitor: ShardMonitor?) -> PendingPurchase {
-        let started = MonotonicClock.nowSeconds()
-        let saleID = purchase.request.saleID
-        let complete = purchase.complete
-        return PendingPurchase(request: purchase.request) { [self] outcome in
-            release(saleID)
-            monitor?.completed(latency: MonotonicClock.nowSeconds() - started)
-            complete(outcome)
-        }
-    }
-
-    private func release(_ saleID: String) {
+    /// One purchase of `saleID` fewer waiting (it was answered, or not admitted after all).
+    func release(_ saleID: String) {
         waiting.withLock { counts in
             if let now = counts[saleID] {
                 if now <= 1 { counts[saleID] = nil } else { counts[saleID] = now - 1 }
@@ -183,13 +173,7 @@ public final class ShardDirectory: Sendable {
             // A purchase was admitted with a nil monitor while held: re-wrap it for its new shard.
             for purchase in state.held {
                 let live = fresh[layout.owner(of: purchase.request.saleID)]
-                let complete = purchase.complete
-                let monitor = live.monitor
-                let started = MonotonicClock.nowSeconds()
-                _ = live.shard.submit(PendingPurchase(request: purchase.request) { outcome in
-                    monitor.completed(latency: MonotonicClock.nowSeconds() - started)
-                    complete(outcome)
-                }, force: true)
+                _ = live.shard.submit(purchase.tracked(by: AdmissionTracking(directory: self, monitor: live.monitor)), force: true)
             }
             state.held = []
             state.layout = layout
@@ -220,4 +204,18 @@ public final class ShardDirectory: Sendable {
 
     /// Purchases of a sale admitted and not yet answered (for tests and the shard table).
     public func waiting(for saleID: String) -> Int { waiting.withLock { $0[saleID] ?? 0 } }
+}
+
+/// What the directory counts for an admitted purchase until it is answered: its sale's waiting
+/// purchases (stock-aware admission) and its shard's latency (the monitor).
+struct AdmissionTracking: Sendable {
+    let directory: ShardDirectory
+    let monitor: ShardMonitor?
+    /// When it was admitted, in monotonic seconds.
+    let started = MonotonicClock.nowSeconds()
+
+    func settle(saleID: String) {
+        directory.release(saleID)
+        monitor?.completed(latency: MonotonicClock.nowSeconds() - started)
+    }
 }
