@@ -39,12 +39,13 @@ extension HTTPResponse {
         output.append(UInt8(ascii: " "))
         Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
         Self.appendLiteral("\r\n", to: &output)
-        for field in headers
-        where !ASCII.caseInsensitiveEquals(field.name, "Content-Length")
-            && !ASCII.caseInsensitiveEquals(field.name, "Connection") {
-            Self.append(field.name, to: &output)
+        // By index: `for field in headers` copied each pair, retaining and releasing its strings.
+        for index in headers.indices
+        where !ASCII.caseInsensitiveEquals(headers[index].name, "Content-Length")
+            && !ASCII.caseInsensitiveEquals(headers[index].name, "Connection") {
+            Self.append(headers[index].name, to: &output)
             Self.appendLiteral(": ", to: &output)
-            Self.append(field.value, to: &output)
+            Self.append(headers[index].value, to: &output)
             Self.appendLiteral("\r\n", to: &output)
         }
         let bodyForbidden = status == 204 || status == 304
@@ -73,8 +74,9 @@ extension HTTPResponse {
     /// Appends the UTF-8 bytes of `text` in one copy (appending its `utf8` view goes byte by byte).
     @inline(__always)
     private static func append(_ text: String, to output: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { output.append(contentsOf: $0) }
+        if text.utf8.withContiguousStorageIfAvailable({ output.append(contentsOf: $0) }) == nil {
+            output.append(contentsOf: text.utf8)
+        }
     }
 
     /// The standard reason phrase for `status`, or `"Unknown"`; clients ignore it, humans read it.
