@@ -75,14 +75,16 @@ extension PurchaseDecision {
         let expires = Timestamp(milliseconds: now.milliseconds + ttl * 1000)
         var decisions: [PurchaseDecision] = []
         decisions.reserveCapacity(requests.count)
-        for (request, item) in zip(requests, items.dropFirst()) {
+        // By index: the requests' fields are read in place (`zip` copied each request).
+        for index in requests.indices {
+            let item = items[index + 1]
             if let fields = item.array {
                 guard fields.count == 3, fields[0].int == InventoryScripts.PurchaseCode.duplicate.rawValue,
                       let orderID = fields[1].string else {
                     throw .unavailable("redis: unexpected purchase result")
                 }
                 let pending = fields[2].string.flatMap(PendingRecord.init)?
-                    .order(orderID: orderID, saleID: request.saleID, sku: sku, priceCents: price)
+                    .order(orderID: orderID, saleID: requests[index].saleID, sku: sku, priceCents: price)
                 decisions.append(.duplicate(orderID: orderID, pending: pending))
                 continue
             }
@@ -91,10 +93,10 @@ extension PurchaseDecision {
             }
             switch code {
             case .reserved:
-                decisions.append(.reserved(Order(orderID: request.orderID, saleID: request.saleID, sku: sku,
-                                                 userID: request.userID, quantity: request.quantity,
+                decisions.append(.reserved(Order(orderID: requests[index].orderID, saleID: requests[index].saleID, sku: sku,
+                                                 userID: requests[index].userID, quantity: requests[index].quantity,
                                                  priceCents: price, status: .reserved, createdAt: now,
-                                                 expiresAt: expires, idempotencyKey: request.idempotencyKey)))
+                                                 expiresAt: expires, idempotencyKey: requests[index].idempotencyKey)))
             case .duplicate: throw .unavailable("redis: duplicate without its first order")
             case .soldOut: decisions.append(.rejected(.soldOut))
             case .limitExceeded: decisions.append(.rejected(.limitExceeded))

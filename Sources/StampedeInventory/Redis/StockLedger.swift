@@ -163,11 +163,11 @@ public struct StockLedger: Sendable {
             args.reserveCapacity(2 + requests.count * 4)
             args.append(String(now.milliseconds))
             args.append(run(of: node, postgres))
-            for request in requests {
-                args.append(request.orderID)
-                args.append(request.userID)
-                args.append(String(request.quantity))
-                args.append(request.idempotencyKey ?? "")
+            for index in requests.indices {
+                args.append(requests[index].orderID)
+                args.append(requests[index].userID)
+                args.append(String(requests[index].quantity))
+                args.append(requests[index].idempotencyKey ?? "")
             }
             return .script(RedisScriptCall(InventoryScripts.purchase,
                                            keys: [keys.sale, keys.users, keys.idempotency, keys.pending], arguments: args))
