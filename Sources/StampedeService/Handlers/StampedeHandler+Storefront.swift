@@ -121,11 +121,18 @@ extension StampedeHandler {
 }
 
 /// A storefront purchase as the inventory sees its caller: the purchase-token check and the HTTP
-/// answer, carried as one value.
-struct StorefrontPurchase: PurchaseCaller {
+/// answer. A reference: the inventory keeps it until the answer, in the purchase's callback, and a
+/// copy of the request and exchange it holds retained a dozen references.
+final class StorefrontPurchase: PurchaseCaller {
     let handler: StampedeHandler
     let request: HTTPRequest
     let exchange: Exchange
+
+    init(handler: StampedeHandler, request: HTTPRequest, exchange: Exchange) {
+        self.handler = handler
+        self.request = request
+        self.exchange = exchange
+    }
 
     func refusal(of attempt: PurchaseAttempt, for sale: Sale) -> (any Error)? {
         // The token is read only for a sale that requires one: most do not, and a header lookup
