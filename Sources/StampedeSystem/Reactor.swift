@@ -65,7 +65,8 @@ public final class Reactor: @unchecked Sendable {
     private var freeSlots: [Int] = []
     private var timers = TimerHeap()
     private var drained: [@Sendable () -> Void] = []
-    private var iterationEndHooks: [() -> Void] = []
+    private var iterationEndHooks: [(hook: IterationHook, body: () -> Void)] = []
+    private var nextIterationHook = 0
     /// One-shot work for the end of the current iteration (`atIterationEnd`), and its spare buffer.
     private var iterationEndWork: [() -> Void] = []
     private var runningIterationEndWork: [() -> Void] = []
@@ -228,8 +229,26 @@ public final class Reactor: @unchecked Sendable {
     /// Calls `body` at the end of every iteration, after the ready descriptors' handlers and the
     /// due timers ran: for work that is cheaper once per iteration than once per event (an HTTP
     /// loop writes the answers its connections gathered).
-    public func onIterationEnd(_ body: @escaping () -> Void) {
-        iterationEndHooks.append(body)
+    ///
+    /// The reactor holds `body` until `removeIterationEndHook` (a hook may so hold its owner
+    /// strongly: a weak capture would give the owner a side table, and every retain of it would
+    /// take the runtime's slow path). On the reactor's thread.
+    @discardableResult
+    public func onIterationEnd(_ body: @escaping () -> Void) -> IterationHook {
+        nextIterationHook += 1
+        let hook = IterationHook(id: nextIterationHook)
+        iterationEndHooks.append((hook, body))
+        return hook
+    }
+
+    /// Stops calling the hook `onIterationEnd` returned and releases it. On the reactor's thread.
+    public func removeIterationEndHook(_ hook: IterationHook) {
+        iterationEndHooks.removeAll { $0.hook == hook }
+    }
+
+    /// A hook registered with `onIterationEnd`.
+    public struct IterationHook: Hashable, Sendable {
+        let id: Int
     }
 
     private func run() {
@@ -269,7 +288,7 @@ public final class Reactor: @unchecked Sendable {
                 for work in runningIterationEndWork { work() }
                 runningIterationEndWork.removeAll(keepingCapacity: true)
             }
-            for hook in iterationEndHooks { hook() }
+            for index in iterationEndHooks.indices { iterationEndHooks[index].body() }
         }
     }
 

@@ -97,6 +97,8 @@ final class EventLoop: @unchecked Sendable {
     private var listenerPaused = false
     private let timeoutCheckInterval: Double
     private var timeoutTimer: Reactor.Timer?
+    /// The hook that writes the iteration's answers (`serviceQueuedConnections`).
+    private var iterationHook: Reactor.IterationHook?
     private var stopped = false
     /// The time of the current iteration of the reactor, from the monotonic clock.
     var now: Double { reactor.now }
@@ -162,17 +164,20 @@ final class EventLoop: @unchecked Sendable {
                 failure.withLock { $0 = error }
                 return
             }
-            reactor.onIterationEnd { [weak self] in self?.serviceQueuedConnections() }
+            // Held strongly (a weak capture would send every retain of the loop through the
+            // runtime's side table); `releaseResources` removes it.
+            iterationHook = reactor.onIterationEnd { [self] in serviceQueuedConnections() }
             scheduleTimeoutCheck()
         }
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
     private func scheduleTimeoutCheck() {
-        timeoutTimer = reactor.schedule(after: timeoutCheckInterval) { [weak self] in
-            guard let self, !self.stopped else { return }
-            self.checkTimeouts()
-            self.scheduleTimeoutCheck()
+        // Strong, like the iteration hook: `releaseResources` cancels it.
+        timeoutTimer = reactor.schedule(after: timeoutCheckInterval) { [self] in
+            guard !stopped else { return }
+            checkTimeouts()
+            scheduleTimeoutCheck()
         }
     }
 
@@ -467,6 +472,8 @@ final class EventLoop: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         if let timeoutTimer { reactor.cancel(timeoutTimer) }
+        if let iterationHook { reactor.removeIterationEndHook(iterationHook) }
+        iterationHook = nil
         for connection in Array(connections.values) {
             connection.close()
         }
