@@ -17,8 +17,10 @@ struct ShardDirectoryTests {
                               processor: PurchaseBatchProcessor(ledger: stock, orders: InMemoryOrders()))
     }
 
-    static func purchase(_ saleID: String, _ user: String, _ answers: PurchaseAnswers) -> PendingPurchase {
-        PendingPurchase(request: PurchaseRequest(saleID: saleID, userID: user, quantity: 1, idempotencyKey: nil)) {
+    /// Admits one purchase of `saleID` by `user`, its answer recorded in `answers`.
+    static func admit(_ saleID: String, _ user: String, _ answers: PurchaseAnswers, to directory: ShardDirectory,
+                      available: Int64? = nil) -> Admission {
+        directory.admit(PurchaseRequest(saleID: saleID, userID: user, quantity: 1, idempotencyKey: nil), available: available) {
             answers.record(user, $0)
         }
     }
@@ -30,7 +32,7 @@ struct ShardDirectoryTests {
         stock.hold()
         var admitted = 0
         for (index, sale) in Self.sales.enumerated() {
-            for buyer in 0..<5 where directory.admit(Self.purchase(sale, "before-\(index)-\(buyer)", answers), available: nil) == .queued {
+            for buyer in 0..<5 where Self.admit(sale, "before-\(index)-\(buyer)", answers, to: directory) == .queued {
                 admitted += 1
             }
         }
@@ -38,7 +40,7 @@ struct ShardDirectoryTests {
         for _ in 0..<1000 where !directory.isSwitching { try? await Task.sleep(nanoseconds: 1_000_000) }
         #expect(directory.isSwitching, "old shards still hold purchases: the switch waits for them")
         for (index, sale) in Self.sales.enumerated() {
-            for buyer in 0..<5 where directory.admit(Self.purchase(sale, "during-\(index)-\(buyer)", answers), available: nil) == .queued {
+            for buyer in 0..<5 where Self.admit(sale, "during-\(index)-\(buyer)", answers, to: directory) == .queued {
                 admitted += 1
             }
         }
@@ -70,11 +72,11 @@ struct ShardDirectoryTests {
         let directory = Self.directory(Self.layout(1, maxInFlight: 3), stock: stock)
         let answers = PurchaseAnswers()
         stock.hold()
-        #expect(directory.admit(Self.purchase("sale-0", "first", answers), available: nil) == .queued)
+        #expect(Self.admit("sale-0", "first", answers, to: directory) == .queued)
         let switching = Task { await directory.apply(Self.layout(2, maxInFlight: 2), shedding: SheddingSettings()) }
         for _ in 0..<1000 where !directory.isSwitching { try? await Task.sleep(nanoseconds: 1_000_000) }
         // The new layout's total in-flight limit (2 shards × 2) bounds what waits for it.
-        let held = (0..<6).map { directory.admit(Self.purchase("sale-0", "held-\($0)", answers), available: nil) }
+        let held = (0..<6).map { Self.admit("sale-0", "held-\($0)", answers, to: directory) }
         #expect(held.filter { $0 == .queued }.count == 4)
         #expect(held.filter { $0 == .shedInFlight }.count == 2)
         stock.release()
@@ -89,7 +91,7 @@ struct ShardDirectoryTests {
         let directory = Self.directory(Self.layout(1), stock: stock)
         let answers = PurchaseAnswers()
         stock.hold()
-        let results = (0..<50).map { directory.admit(Self.purchase("sale-0", "u\($0)", answers), available: 2) }
+        let results = (0..<50).map { Self.admit("sale-0", "u\($0)", answers, to: directory, available: 2) }
         #expect(results.contains(.shedStock), "2 units left cannot use 50 waiting purchases")
         #expect(directory.waiting(for: "sale-0") == results.filter { $0 == .queued }.count)
         stock.release()

@@ -85,7 +85,7 @@ extension Inventory {
         }
         let request = PurchaseRequest(saleID: attempt.saleID, userID: attempt.userID, quantity: attempt.quantity,
                                       idempotencyKey: attempt.idempotencyKey)
-        let admission = directory.admit(PendingPurchase(request: request) { outcome in
+        let admission = directory.admit(request, available: sale.available) { outcome in
             guard retryStale, outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
             // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
             // PostgreSQL, then try once more.
@@ -100,7 +100,7 @@ extension Inventory {
                     caller.answer(.outcome(.unavailable("the sale's stock counters are being rebuilt: \(error)"), of: attempt))
                 }
             }
-        }, available: sale.available)
+        }
         if admission != .queued { caller.answer(.shed(admission)) }
     }
 }

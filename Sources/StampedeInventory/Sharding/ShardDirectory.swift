@@ -98,8 +98,12 @@ public final class ShardDirectory: Sendable {
 
     /// Takes in a purchase. `available` is the sale's remaining units as last cached (nil: unknown,
     /// no stock-aware check).
-    public func admit(_ purchase: PendingPurchase, available: Int64?) -> Admission {
-        let saleID = purchase.request.saleID
+    ///
+    /// `complete` answers the buyer, exactly once, if the purchase is queued (nothing is called
+    /// when it is not: the caller answers the returned admission).
+    public func admit(_ request: PurchaseRequest, available: Int64?,
+                      complete: @escaping @Sendable (PurchaseOutcome) -> Void) -> Admission {
+        let saleID = request.saleID
         let shedding = state.withLock { $0.shedding }
         if let available {
             let admitted = waiting.withLock { counts -> Bool in
@@ -118,12 +122,14 @@ public final class ShardDirectory: Sendable {
         let admission = state.withLock { state -> Admission in
             if state.switching {
                 guard state.held.count < state.heldLimit else { return .shedInFlight }
-                state.held.append(purchase.tracked(by: AdmissionTracking(directory: self, monitor: nil)))
+                state.held.append(PendingPurchase(request: request, answer: complete,
+                                                  admission: AdmissionTracking(directory: self, monitor: nil)))
                 return .queued
             }
             let live = state.shards[state.layout.owner(of: saleID)]
-            let tracked = purchase.tracked(by: AdmissionTracking(directory: self, monitor: live.monitor))
-            return live.shard.submit(tracked) ? .queued : .shedInFlight
+            let purchase = PendingPurchase(request: request, answer: complete,
+                                           admission: AdmissionTracking(directory: self, monitor: live.monitor))
+            return live.shard.submit(purchase) ? .queued : .shedInFlight
         }
         if admission != .queued { release(saleID) }
         return admission
