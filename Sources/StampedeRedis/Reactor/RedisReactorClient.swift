@@ -46,16 +46,23 @@ public final class RedisReactorClient: RedisRouter {
     /// Runs every call in one pipeline on one connection (one node owns every key), each built
     /// for that node's identity.
     public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall]) async throws -> [RedisRoutedReply] {
+        try await execute(calls, identityAsOf: 0)
+    }
+
+    /// `execute`, with the node's identity read again first when `generation` (a Redis Cluster
+    /// client's topology generation) is newer than the one it was read at
+    /// (`RedisReactorConnection.execute(_:identityAsOf:completion:)`).
+    public nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall], identityAsOf generation: UInt64) async throws -> [RedisRoutedReply] {
         guard !calls.isEmpty else { return [] }
         guard !isShutDown.load(ordering: .acquiring) else { throw RedisError.pool(.shutdown) }
         return try await withUnsafeThrowingContinuation { continuation in
             if let connection = connections.first(where: { $0.reactor.isCurrent }) {
-                connection.execute(calls) { continuation.resume(with: $0) }
+                connection.execute(calls, identityAsOf: generation) { continuation.resume(with: $0) }
                 return
             }
             let connection = connections[next.add(1, ordering: .relaxed).oldValue % connections.count]
             connection.reactor.execute {
-                connection.execute(calls) { continuation.resume(with: $0) }
+                connection.execute(calls, identityAsOf: generation) { continuation.resume(with: $0) }
             }
         }
     }

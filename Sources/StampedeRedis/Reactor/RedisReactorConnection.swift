@@ -56,6 +56,8 @@ public final class RedisReactorConnection: @unchecked Sendable {
         let calls: [RedisRoutedCall]
         let completion: Completion
         let started: UInt64
+        /// The caller's topology generation: the node's identity must have been read at it or later.
+        let identityGeneration: UInt64
     }
 
     /// Commands written in one go and the replies they have received so far.
@@ -83,6 +85,11 @@ public final class RedisReactorConnection: @unchecked Sendable {
     /// Calls accepted and not yet completed (queued or in flight).
     private var pending = 0
     private var identity = RedisNodeIdentity(runID: "", replicationID: "")
+    /// The newest topology generation a caller asked for, and the one `identity` was read at.
+    private var requestedGeneration: UInt64 = 0
+    private var identityGeneration: UInt64 = 0
+    /// The identity is being read again (calls wait in `queued` meanwhile).
+    private var refreshingIdentity = false
     private var backoff = ReconnectBackoff()
     private var lastConnectError: RedisError?
     private var hasConnected = false
@@ -128,7 +135,12 @@ public final class RedisReactorConnection: @unchecked Sendable {
 
     /// Runs `calls` as one pipeline on this connection, opening it first if needed, and calls
     /// `completion` on the reactor thread (possibly before returning, when the call fails at once).
-    public func execute(_ calls: [RedisRoutedCall], completion: @escaping Completion) {
+    ///
+    /// `identityAsOf`: a Redis Cluster client's topology generation. When it is newer than the one
+    /// the node's identity was read at, the identity is read again before the calls are built (a
+    /// node may have been demoted and promoted again while the connection stayed open); if that
+    /// read fails, the calls fail with `.connect` (they did not run).
+    public func execute(_ calls: [RedisRoutedCall], identityAsOf generation: UInt64 = 0, completion: @escaping Completion) {
         guard !isShutDown else { return completion(.failure(RedisError.pool(.shutdown))) }
         guard pending < maxPending else {
             figures.withLock { $0.rejectedOverloaded += 1 }
@@ -138,12 +150,13 @@ public final class RedisReactorConnection: @unchecked Sendable {
             figures.withLock { $0.totalCalls += 1; $0.failedCalls += 1 }
             return completion(.failure(lastConnectError))
         }
-        let pipeline = Pipeline(calls: calls, completion: completion, started: MonotonicClock.now())
+        let pipeline = Pipeline(calls: calls, completion: completion, started: MonotonicClock.now(), identityGeneration: generation)
+        requestedGeneration = max(requestedGeneration, generation)
         pending += 1
         figures.withLock { $0.totalCalls += 1; $0.pending = pending }
         switch phase {
         case .ready:
-            start(pipeline)
+            dispatch(pipeline)
         case .connecting, .handshaking:
             queued.append(pipeline)
             figures.withLock { $0.queued = queued.count }
@@ -161,6 +174,39 @@ public final class RedisReactorConnection: @unchecked Sendable {
         isShutDown = true
         drop(.io("\(host):\(port): the client was shut down with the call in flight"))
         failQueued(.pool(.shutdown))
+    }
+
+    /// Starts `pipeline` on the ready connection, or queues it behind a new read of the node's
+    /// identity when the caller's generation is newer than the identity's.
+    private func dispatch(_ pipeline: Pipeline) {
+        guard refreshingIdentity || pipeline.identityGeneration > identityGeneration else { return start(pipeline) }
+        queued.append(pipeline)
+        figures.withLock { $0.queued = queued.count }
+        if !refreshingIdentity { refreshIdentity() }
+    }
+
+    /// Reads the node's identity again (after the calls already sent), then starts the calls that
+    /// waited for it.
+    private func refreshIdentity() {
+        refreshingIdentity = true
+        let reading = requestedGeneration
+        figures.withLock { $0.identityRereads += 1 }
+        send([RedisCommandArguments(["INFO", "server"]), RedisCommandArguments(["INFO", "replication"])]) { [self] result in
+            refreshingIdentity = false
+            switch result {
+            case .failure(let error):
+                // The connection was dropped (every call sent on it failed); the waiting calls
+                // were never sent.
+                failQueued(.connect("\(host):\(port): reading the node's identity again failed: \(error)"))
+            case .success(let replies):
+                identity = RedisNodeIdentity(serverInfo: replies[0].string ?? "", replicationInfo: replies[1].string ?? "")
+                identityGeneration = max(identityGeneration, reading)
+                let waiting = queued
+                queued = []
+                figures.withLock { $0.queued = 0 }
+                for pipeline in waiting { dispatch(pipeline) }
+            }
+        }
     }
 
     /// Builds the pipeline's calls for the node and sends them; `NOSCRIPT` answers get their
@@ -398,6 +444,7 @@ public final class RedisReactorConnection: @unchecked Sendable {
         }
         var commands = [RedisCommandArguments(["INFO", "server"]), RedisCommandArguments(["INFO", "replication"])]
         if readOnlyReplica { commands.append(RedisCommandArguments(["READONLY"])) }
+        let reading = requestedGeneration
         send(commands) { [self] result in
             let replies: [RESPValue]
             switch result {
@@ -408,6 +455,8 @@ public final class RedisReactorConnection: @unchecked Sendable {
                 return connectFailed(.connect("\(host):\(port): READONLY answered \(message)"))
             }
             identity = RedisNodeIdentity(serverInfo: replies[0].string ?? "", replicationInfo: replies[1].string ?? "")
+            identityGeneration = reading
+            refreshingIdentity = false
             phase = .ready
             if let connectTimer { reactor.cancel(connectTimer) }
             connectTimer = nil
@@ -422,7 +471,7 @@ public final class RedisReactorConnection: @unchecked Sendable {
                 $0.queued = 0
                 if reconnected { $0.reconnects += 1 }
             }
-            for pipeline in waiting { start(pipeline) }
+            for pipeline in waiting { dispatch(pipeline) }
         }
     }
 

@@ -19,6 +19,8 @@ public struct RedisReactorFigures: Sendable, Equatable {
     public var rejectedOverloaded = 0
     /// Connections opened after the first one (to replace a dropped one).
     public var reconnects = 0
+    /// Reads of the node's identity on an open connection, for a newer cluster topology.
+    public var identityRereads = 0
     /// How long calls took, from acceptance to completion.
     public var callLatency = LatencyHistogram()
 

@@ -56,6 +56,53 @@ import Testing
         #expect(try await client.pipeline([["DEL", key]]) == [.integer(1)])
     }
 
+    /// A call with a newer topology generation than the identity was read at reads it again first,
+    /// once for the calls that wait together; an older or equal one does not; the calls still see
+    /// the node's identity.
+    @Test func identityIsReadAgainForANewerGeneration() async throws {
+        let reactor = try Reactor(name: "test-redis-generation")
+        let (host, port) = try TestServices.redisAddress()
+        let connection = RedisReactorConnection(reactor: reactor, host: host, port: port)
+        defer {
+            reactor.executeAndWait { connection.shutdown() }
+            reactor.shutdown()
+        }
+        let key = TestServices.uniqueName("reactor-generation")
+        // Every call of one `run` is handed over in one go on the reactor thread, in order.
+        func run(_ generations: [UInt64]) async throws -> [String] {
+            try await withCheckedThrowingContinuation { continuation in
+                reactor.execute {
+                    var tokens: [String] = []
+                    var failed = false
+                    for generation in generations {
+                        connection.execute([RedisRoutedCall(key: key) { .command(["SET", key, $0.token]) }],
+                                           identityAsOf: generation) { result in
+                            guard !failed else { return }
+                            switch result {
+                            case .failure(let error):
+                                failed = true
+                                continuation.resume(throwing: error)
+                            case .success(let replies):
+                                tokens.append(replies[0].node.token)
+                                if tokens.count == generations.count { continuation.resume(returning: tokens) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let first = try await run([0])
+        #expect(connection.statistics.identityRereads == 0, "the identity read at connect serves generation 0")
+        let again = try await run([2, 2, 1, 2])
+        #expect(connection.statistics.identityRereads == 1, "one read for the calls that waited together")
+        _ = try await run([2, 1])
+        #expect(connection.statistics.identityRereads == 1, "nothing newer: no read")
+        _ = try await run([3])
+        #expect(connection.statistics.identityRereads == 2)
+        #expect(Set(first + again).count == 1, "the same node, the same identity")
+        reactor.executeAndWait { connection.execute([RedisRoutedCall(key: key, .command(["DEL", key]))]) { _ in } }
+    }
+
     /// After `SCRIPT FLUSH`, scripts in a pipeline are loaded and retried (`NOSCRIPT`), other
     /// replies untouched; a script that does not compile reports the `SCRIPT LOAD` error in place.
     @Test func reloadsScriptsAfterFlush() async throws {
