@@ -9,13 +9,13 @@ enum RedisDeployment: Sendable {
     /// One primary whose stock decisions run on reactors (a non-blocking connection per reactor);
     /// cache refreshes stay on a pooled client.
     case reactor(writer: RedisReactorClient, reader: RedisClient)
-    /// A Redis Cluster stays on pooled connections (`RedisClusterClient` follows MOVED, ASK and
-    /// TRYAGAIN there).
+    /// A Redis Cluster (`RedisClusterClient` follows MOVED, ASK and TRYAGAIN); with reactors, its
+    /// calls to primaries run on them too.
     case cluster(RedisClusterClient)
 
     /// The clients `configuration` asks for; nothing connects yet. With `reactors`, a single
-    /// node's writer runs on them (the caller owns the reactors and shuts them down after
-    /// `shutdown()`).
+    /// node's writer — or a cluster's calls to its primaries — run on them (the caller owns the
+    /// reactors and shuts them down after `shutdown()`).
     init(_ configuration: StampedeConfiguration, reactors: [Reactor] = [], poolSize: Int? = nil, maxWaiting: Int? = nil) {
         let acquire = Duration.milliseconds(configuration.poolAcquireTimeoutMilliseconds)
         let connect = Duration.milliseconds(configuration.redisConnectTimeoutMilliseconds)
@@ -28,7 +28,8 @@ enum RedisDeployment: Sendable {
             settings.connectTimeout = connect
             settings.commandTimeout = command
             settings.refreshInterval = .milliseconds(configuration.redisClusterRefreshMilliseconds)
-            self = .cluster(RedisClusterClient(seeds: configuration.redisCluster.compactMap(RedisNodeAddress.init), settings: settings))
+            self = .cluster(RedisClusterClient(seeds: configuration.redisCluster.compactMap(RedisNodeAddress.init), settings: settings,
+                                               reactors: reactors))
             return
         }
         func client(_ address: String) -> RedisClient {

@@ -1,4 +1,5 @@
 import StampedePool
+import StampedeSystem
 import Synchronization
 
 /// A Redis Cluster client on hiredis: one connection pool per primary, calls routed by hash slot.
@@ -12,6 +13,11 @@ import Synchronization
 /// was sent has an unknown outcome: it is never sent again here; the error is thrown.
 ///
 /// Reads that may lag (the sale cache) can go to replicas through `replicaReads`.
+///
+/// Created with `reactors`, the calls to primaries run on a non-blocking connection per reactor and
+/// primary (`RedisReactorClient`), on the calling reactor's own when the caller runs on one (a
+/// shard on its reactor): no pool thread between a batch and its Redis call. Topology reads,
+/// `PING` and replica reads keep their pools.
 public final class RedisClusterClient: RedisRouter {
     /// Pool sizes, timeouts and the redirect budget.
     public struct Settings: Sendable {
@@ -59,6 +65,8 @@ public final class RedisClusterClient: RedisRouter {
         var refreshing: Task<Void, Never>?
         var periodic: Task<Void, Never>?
         var primaries: [RedisNodeAddress: RedisClient] = [:]
+        /// The primaries' reactor connections, when the client runs on reactors.
+        var reactorPrimaries: [RedisNodeAddress: RedisReactorClient] = [:]
         var replicas: [RedisNodeAddress: RedisClient] = [:]
         var control: [RedisNodeAddress: RedisClient] = [:]
         var freshReplicas: Set<RedisNodeAddress> = []
@@ -69,13 +77,17 @@ public final class RedisClusterClient: RedisRouter {
     /// The seed nodes given at start.
     public let seeds: [RedisNodeAddress]
     public let settings: Settings
+    /// Where calls to primaries run (empty: on the primaries' pools).
+    private let reactors: [Reactor]
     private let state = Mutex(State())
 
-    /// Creates the client; nothing connects until `start`.
-    public init(seeds: [RedisNodeAddress], settings: Settings = Settings()) {
+    /// Creates the client; nothing connects until `start`. With `reactors`, calls to primaries run
+    /// on them (the caller owns the reactors and shuts them down after `shutdown()`).
+    public init(seeds: [RedisNodeAddress], settings: Settings = Settings(), reactors: [Reactor] = []) {
         precondition(!seeds.isEmpty, "a cluster client needs at least one seed")
         self.seeds = seeds
         self.settings = settings
+        self.reactors = reactors
     }
 
     deinit {
@@ -114,10 +126,12 @@ public final class RedisClusterClient: RedisRouter {
 
     /// Every pool's occupancy and counters, by node.
     public var poolStatistics: [(node: RedisNodeAddress, role: String, pool: PoolStatistics)] {
-        let pools = state.withLock { state in
-            state.primaries.map { ($0.key, "primary", $0.value) } + state.replicas.map { ($0.key, "replica", $0.value) }
+        let (pools, onReactors) = state.withLock { state in
+            (state.primaries.map { ($0.key, "primary", $0.value) } + state.replicas.map { ($0.key, "replica", $0.value) },
+             state.reactorPrimaries.map { ($0.key, $0.value) })
         }
-        return pools.map { ($0.0, $0.1, $0.2.statistics) }.sorted { "\($0.node)\($0.role)" < "\($1.node)\($1.role)" }
+        let figures = pools.map { ($0.0, $0.1, $0.2.statistics) } + onReactors.map { ($0.0, "primary", $0.1.statistics) }
+        return figures.sorted { "\($0.0)\($0.1)" < "\($1.0)\($1.1)" }.map { (node: $0.0, role: $0.1, pool: $0.2) }
     }
 
     // MARK: Calls
@@ -179,6 +193,7 @@ public final class RedisClusterClient: RedisRouter {
 
     private func sendGroup(_ destination: RedisClusterPlan.Destination, _ indexes: [Int], calls: [RedisRoutedCall],
                            generation: UInt64) async -> Result<(RedisNodeIdentity, [RESPValue]), any Error> {
+        if !reactors.isEmpty { return await sendGroupOnReactor(destination, indexes, calls: calls, generation: generation) }
         guard let pool = primaryPool(destination.address) else { return .failure(RedisError.pool(.shutdown)) }
         do {
             return .success(try await pool.withConnection { connection in
@@ -201,6 +216,27 @@ public final class RedisClusterClient: RedisRouter {
             })
         } catch let error as PoolError {
             return .failure(RedisError.pool(error))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `sendGroup` on the primary's reactor connection: the same pipeline (`ASKING` before each
+    /// call of an `ASK` redirect), the node's identity read again when the map changed since.
+    private func sendGroupOnReactor(_ destination: RedisClusterPlan.Destination, _ indexes: [Int], calls: [RedisRoutedCall],
+                                    generation: UInt64) async -> Result<(RedisNodeIdentity, [RESPValue]), any Error> {
+        guard let client = primaryReactorClient(destination.address) else { return .failure(RedisError.pool(.shutdown)) }
+        var pipeline: [RedisRoutedCall] = []
+        pipeline.reserveCapacity(indexes.count * (destination.asking ? 2 : 1))
+        for index in indexes {
+            if destination.asking { pipeline.append(RedisRoutedCall(key: "", .command(["ASKING"]))) }
+            pipeline.append(calls[index])
+        }
+        do {
+            let replies = try await client.execute(pipeline, identityAsOf: generation)
+            guard let node = replies.first?.node else { return .failure(RedisError.protocolViolation("no reply to a pipeline")) }
+            guard destination.asking else { return .success((node, replies.map(\.value))) }
+            return .success((node, stride(from: 1, to: replies.count, by: 2).map { replies[$0].value }))
         } catch {
             return .failure(error)
         }
@@ -308,6 +344,18 @@ public final class RedisClusterClient: RedisRouter {
         pool(address, in: \.primaries, size: settings.poolSize, readOnly: false)
     }
 
+    private func primaryReactorClient(_ address: RedisNodeAddress) -> RedisReactorClient? {
+        state.withLock { state in
+            if state.isShutdown { return nil }
+            if let client = state.reactorPrimaries[address] { return client }
+            let client = RedisReactorClient(reactors: reactors, host: address.host, port: address.port,
+                                            connectTimeout: settings.connectTimeout, commandTimeout: settings.commandTimeout,
+                                            maxPending: settings.maxWaiting)
+            state.reactorPrimaries[address] = client
+            return client
+        }
+    }
+
     private func controlPool(_ address: RedisNodeAddress) -> RedisClient? {
         pool(address, in: \.control, size: 1, readOnly: false)
     }
@@ -355,13 +403,15 @@ public final class RedisClusterClient: RedisRouter {
     }
 
     public func shutdown() {
-        let pools = state.withLock { state -> [RedisClient] in
-            guard !state.isShutdown else { return [] }
+        let (pools, onReactors) = state.withLock { state -> ([RedisClient], [RedisReactorClient]) in
+            guard !state.isShutdown else { return ([], []) }
             state.isShutdown = true
             state.periodic?.cancel()
-            return Array(state.primaries.values) + Array(state.replicas.values) + Array(state.control.values)
+            return (Array(state.primaries.values) + Array(state.replicas.values) + Array(state.control.values),
+                    Array(state.reactorPrimaries.values))
         }
         for pool in pools { pool.shutdown() }
+        for client in onReactors { client.shutdown() }
     }
 
     /// Routes reads to a replica of each call's slot whose link is fresh, falling back to the

@@ -1,4 +1,5 @@
 import StampedeRedis
+import StampedeSystem
 import Testing
 
 /// `RedisClusterClient` against the real Redis Cluster of `scripts/test` (`STAMPEDE_TEST_REDIS_CLUSTER`).
@@ -16,6 +17,27 @@ struct ClusterClientTests {
         let client = RedisClusterClient(seeds: try seeds(), settings: settings)
         try await client.start()
         return client
+    }
+
+    /// A client and, when `onReactors`, the two reactors its calls to primaries run on.
+    struct Harness {
+        let client: RedisClusterClient
+        let reactors: [Reactor]
+
+        func shutdown() {
+            client.shutdown()
+            for reactor in reactors { reactor.shutdown() }
+        }
+    }
+
+    static func harness(refresh: Duration = .seconds(1), onReactors: Bool) async throws -> Harness {
+        var settings = RedisClusterClient.Settings()
+        settings.refreshInterval = refresh
+        settings.poolSize = 2
+        let reactors = onReactors ? try (0..<2).map { try Reactor(name: "cluster-test-\($0)") } : []
+        let client = RedisClusterClient(seeds: try seeds(), settings: settings, reactors: reactors)
+        try await client.start()
+        return Harness(client: client, reactors: reactors)
     }
 
     /// A direct connection to one node, for administration and for looking behind the client.
@@ -79,10 +101,11 @@ struct ClusterClientTests {
 
     /// Calls for keys all over the slot space land on the primaries that own them: each key is
     /// readable on its owner directly, without a redirect.
-    @Test func callsReachTheOwnerOfTheirSlot() async throws {
+    @Test(arguments: [false, true]) func callsReachTheOwnerOfTheirSlot(onReactors: Bool) async throws {
         let before = try await Self.primaries()
-        let client = try await Self.client()
-        defer { client.shutdown() }
+        let harness = try await Self.harness(onReactors: onReactors)
+        let client = harness.client
+        defer { harness.shutdown() }
         let prefix = TestServices.uniqueName("route")
         let keys = (0..<300).map { "\(prefix):\($0)" }
         let replies = try await client.execute(keys.map { RedisRoutedCall(key: $0, .command(["SET", $0, "v-\($0)"])) })
@@ -102,10 +125,11 @@ struct ClusterClientTests {
     /// A slot moved behind the client's back: 200 concurrent calls all meet `MOVED`, are planned
     /// again for the new owner and succeed, and the client reads the map once or twice in all
     /// (so at most twice from any node).
-    @Test func movedIsFollowedAndRefreshesAreCoalesced() async throws {
+    @Test(arguments: [false, true]) func movedIsFollowedAndRefreshesAreCoalesced(onReactors: Bool) async throws {
         let before = try await Self.primaries()
-        let client = try await Self.client(refresh: .seconds(600))
-        defer { client.shutdown() }
+        let harness = try await Self.harness(refresh: .seconds(600), onReactors: onReactors)
+        let client = harness.client
+        defer { harness.shutdown() }
         let map = client.topology.map
         let primaries = map.primaries
         let source = primaries[0], target = primaries[1]
@@ -142,10 +166,11 @@ struct ClusterClientTests {
 
     /// During a live migration a key the source no longer has is answered `ASK`: the client sends
     /// `ASKING` and that one call to the importing node; a script on a key there still runs.
-    @Test func askDuringASlotMigration() async throws {
+    @Test(arguments: [false, true]) func askDuringASlotMigration(onReactors: Bool) async throws {
         let before = try await Self.primaries()
-        let client = try await Self.client(refresh: .seconds(600))
-        defer { client.shutdown() }
+        let harness = try await Self.harness(refresh: .seconds(600), onReactors: onReactors)
+        let client = harness.client
+        defer { harness.shutdown() }
         let primaries = client.topology.map.primaries
         let source = primaries[1], target = primaries[2]
         let tag = Self.tag(ownedBy: source, in: client.topology.map)
@@ -176,10 +201,11 @@ struct ClusterClientTests {
     /// A multi-key script whose keys are split between the source and the target of a migration
     /// is answered `TRYAGAIN`: the client backs off and plans again until the migration ends, then
     /// the script runs once on the new owner.
-    @Test func tryAgainWhileASlotIsHalfMoved() async throws {
+    @Test(arguments: [false, true]) func tryAgainWhileASlotIsHalfMoved(onReactors: Bool) async throws {
         let before = try await Self.primaries()
-        let client = try await Self.client(refresh: .seconds(600))
-        defer { client.shutdown() }
+        let harness = try await Self.harness(refresh: .seconds(600), onReactors: onReactors)
+        let client = harness.client
+        defer { harness.shutdown() }
         let primaries = client.topology.map.primaries
         let source = primaries[2], target = primaries[0]
         let tag = Self.tag(ownedBy: source, in: client.topology.map)
