@@ -26,13 +26,12 @@ struct TimestampTests {
         }
     }
 
-    /// `withRFC3339` and `appendRFC3339` give the bytes of `rfc3339`, on the stack or (years past
-    /// 9999) not; `appendRFC3339` keeps what the buffer held before.
+    /// `appendRFC3339` appends the bytes of `rfc3339`, written in place or (years past 9999) not,
+    /// after what the buffer held before.
     @Test func rfc3339BytesMatchTheString() {
         let times = Self.known.map(\.1) + [1_795_262_400_123, 1, -1, -86_400_001, 253_402_300_800_000, -62_135_596_800_001]
         for millis in times {
             let time = Timestamp(milliseconds: millis)
-            #expect(time.withRFC3339 { String(decoding: $0, as: UTF8.self) } == time.rfc3339)
             var out = Array("x=".utf8)
             time.appendRFC3339(to: &out)
             #expect(String(decoding: out, as: UTF8.self) == "x=" + time.rfc3339)

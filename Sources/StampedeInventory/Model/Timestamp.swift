@@ -30,22 +30,9 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         return String(unsafeUninitializedCapacity: 24) { Self.writeRFC3339(fields, into: $0) }
     }
 
-    /// Calls `body` with `rfc3339`'s UTF-8 bytes, written on the stack for years 0…9999: an order's
-    /// answer writes two times into its JSON without a String each.
-    public func withRFC3339<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        let fields = rfc3339Fields
-        guard (0...9999).contains(fields.year) else {
-            var text = slowRFC3339(fields.year, fields.month, fields.day, fields.secondOfDay, fields.millis)
-            return text.withUTF8(body)
-        }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out in
-            body(UnsafeBufferPointer(rebasing: out[..<Self.writeRFC3339(fields, into: out)]))
-        }
-    }
-
-    /// Appends `rfc3339`'s UTF-8 bytes to `out`. Not generic, unlike `withRFC3339`: a caller in
-    /// another module runs it without specializing anything at run time (an order's answer
-    /// writes two times).
+    /// Appends `rfc3339`'s UTF-8 bytes to `out`, written in place for years 0…9999 (an order's
+    /// answer writes two times into its JSON without a String each). Not generic, so a caller in
+    /// another module specializes nothing at run time.
     public func appendRFC3339(to out: inout [UInt8]) {
         let fields = rfc3339Fields
         guard (0...9999).contains(fields.year) else {
