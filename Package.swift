@@ -133,6 +133,7 @@ let package = Package(
 package.targets.append(contentsOf: [
     .target(
         name: "StampedeJSON",
+        dependencies: ["StampedeSystem"],
         swiftSettings: hotPathSettings + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
     ),
     .target(name: "StampedeTestSupport", dependencies: ["StampedeJSON"], path: "Tests/StampedeTestSupport"),

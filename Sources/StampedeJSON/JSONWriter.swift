@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// Builds a JSON object into a byte buffer, without Foundation or intermediate strings.
 ///
 /// Used for every response body; keys are written in the order given, so answers are stable.
@@ -71,7 +73,7 @@ public struct JSONWriter {
     /// (digits, times), between literal quotes when it is a string.
     public mutating func composedRaw(_ write: (inout [UInt8]) -> Void) { write(&bytes) }
     /// An integer inside a composed value.
-    public mutating func composedInt(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
+    public mutating func composedInt(_ value: Int64) { DecimalText.append(value, to: &bytes) }
 
     private mutating func separate() {
         guard let last = needsComma.last else { return }
