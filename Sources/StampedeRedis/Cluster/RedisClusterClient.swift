@@ -16,8 +16,8 @@ import Synchronization
 ///
 /// Created with `reactors`, the calls to primaries run on a non-blocking connection per reactor and
 /// primary (`RedisReactorClient`), on the calling reactor's own when the caller runs on one (a
-/// shard on its reactor): no pool thread between a batch and its Redis call. Topology reads,
-/// `PING` and replica reads keep their pools.
+/// shard on its reactor): no pool thread between a batch and its Redis call. Topology reads and
+/// replica reads keep their pools.
 public final class RedisClusterClient: RedisRouter {
     /// Pool sizes, timeouts and the redirect budget.
     public struct Settings: Sendable {
@@ -397,7 +397,12 @@ public final class RedisClusterClient: RedisRouter {
     /// that failed with one primary would take every instance out of the balancer instead.
     public func ping() async -> Bool {
         for address in topology.map.primaries {
-            if let pool = primaryPool(address), (try? await pool.command(["PING"]))?.string == "PONG" { return true }
+            if !reactors.isEmpty {
+                // Over the connections purchases use (a pool per primary would be threads for PING alone).
+                if let client = primaryReactorClient(address), await client.ping() { return true }
+            } else if let pool = primaryPool(address), (try? await pool.command(["PING"]))?.string == "PONG" {
+                return true
+            }
         }
         return false
     }
