@@ -8,9 +8,9 @@ public enum OrderStatus: String, Sendable, Equatable {
 
 /// A committed order, as stored in PostgreSQL's `orders` table and returned by the API.
 ///
-/// A value whose fields sit in one copy-on-write box: an order travels through the purchase path
-/// (decision, commit group, answer, acknowledgement) and each copy of ten separate fields retained
-/// and released each of its strings; a copy now retains the box once.
+/// A value whose fields sit in one copy-on-write box: an order is copied along the purchase path
+/// (decision, commit group, answer, acknowledgement), and a copy retains the box once instead of
+/// each of its strings.
 public struct Order: Sendable, Equatable {
     public var orderID: String {
         get { box.fields.orderID }

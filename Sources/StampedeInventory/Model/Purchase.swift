@@ -40,8 +40,8 @@ public enum PurchaseOutcome: Sendable, Equatable {
 
 /// A queued purchase and the callback that answers its buyer, called exactly once.
 ///
-/// A reference: the shard's queue, its batch and its commit group hand it on with one retain
-/// (as a value, each hand-off retained its request's strings and its callback).
+/// A reference: the shard's queue, its batch and its commit group hand it on with one retain,
+/// where a value would retain its request's strings and its callback at each hand-off.
 public final class PendingPurchase: Sendable {
     public let request: PurchaseRequest
     private let answer: @Sendable (PurchaseOutcome) -> Void

@@ -461,7 +461,7 @@ enum PostgresArray {
         parameters.appendByte(UInt8(ascii: "{"))
         var first = true
         // By index: the subscript lends each item to `element` where `for item in items` would
-        // copy it (an order is ten fields, six of them strings to retain and release).
+        // copy it.
         var index = items.startIndex
         while index != items.endIndex {
             if !first { parameters.appendByte(UInt8(ascii: ",")) }

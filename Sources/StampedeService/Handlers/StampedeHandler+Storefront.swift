@@ -121,8 +121,8 @@ extension StampedeHandler {
 }
 
 /// A storefront purchase as the inventory sees its caller: the purchase-token check and the HTTP
-/// answer. A reference: the inventory keeps it until the answer, in the purchase's callback, and a
-/// copy of the request and exchange it holds retained a dozen references.
+/// answer. A reference: the inventory keeps it until the answer, in the purchase's callback, where
+/// a copy of the request and exchange it holds would retain a dozen references.
 final class StorefrontPurchase: PurchaseCaller {
     let handler: StampedeHandler
     let request: HTTPRequest
