@@ -35,23 +35,57 @@ struct SaleCacheTests {
     /// replaced or forgotten; a body rendered from an entry replaced meanwhile is not kept.
     @Test func renderedBodyFollowsItsEntry() {
         let cache = SaleCache(maxAgeSeconds: 1)
+        let five = SaleCache.RenderedSale(body: Array("five".utf8), validUntilNanos: .max)
         cache.store("s1", Fixture.sale(available: 5), now: Self.t0)
-        let first = cache.lookupRendered("s1", now: Self.t0 + 1)
-        #expect(first.lookup == .fresh(Fixture.sale(available: 5)) && first.rendered == nil)
-        cache.keepRendered("s1", .init(body: Array("five".utf8), state: .live), version: first.version)
-        let again = cache.lookupRendered("s1", now: Self.t0 + 2)
-        #expect(again.rendered?.body == Array("five".utf8) && again.rendered?.state == .live)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 1) == nil)
+        let first = cache.lookupVersioned("s1", now: Self.t0 + 1)
+        #expect(first.lookup == .fresh(Fixture.sale(available: 5)))
+        cache.keepRendered("s1", five, version: first.version)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 2) == Array("five".utf8))
         // Replaced: the old body goes, and one rendered from the old version is refused.
         cache.store("s1", Fixture.sale(available: 4), now: Self.t0 + 3)
-        #expect(cache.lookupRendered("s1", now: Self.t0 + 4).rendered == nil)
-        cache.keepRendered("s1", .init(body: Array("five".utf8), state: .live), version: first.version)
-        #expect(cache.lookupRendered("s1", now: Self.t0 + 5).rendered == nil)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 4) == nil)
+        cache.keepRendered("s1", five, version: first.version)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 5) == nil)
         // Forgotten (stock changed here): stale, and no body.
-        let current = cache.lookupRendered("s1", now: Self.t0 + 6)
-        cache.keepRendered("s1", .init(body: Array("four".utf8), state: .live), version: current.version)
+        let current = cache.lookupVersioned("s1", now: Self.t0 + 6)
+        cache.keepRendered("s1", .init(body: Array("four".utf8), validUntilNanos: .max), version: current.version)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 6) == Array("four".utf8))
         cache.forget("s1")
-        let stale = cache.lookupRendered("s1", now: Self.t0 + 7)
-        #expect(stale.lookup == .needsLoad(stale: Fixture.sale(available: 4)) && stale.rendered == nil)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 7) == nil)
+        #expect(cache.lookupVersioned("s1", now: Self.t0 + 7).lookup == .needsLoad(stale: Fixture.sale(available: 4)))
+    }
+
+    /// A rendered body is not served once its entry is older than `maxAge`, even if it still holds.
+    @Test func renderedBodyAgesWithItsEntry() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(), now: Self.t0)
+        cache.keepRendered("s1", .init(body: [1], validUntilNanos: .max), version: cache.lookupVersioned("s1", now: Self.t0).version)
+        #expect(cache.renderedBody("s1", now: Self.t0 + Self.second) == [1])
+        #expect(cache.renderedBody("s1", now: Self.t0 + Self.second + 1) == nil)
+    }
+
+    /// A body rendered before the window opens holds until a millisecond before it opens (the
+    /// wall clock's milliseconds are truncated), one rendered inside it until a millisecond before
+    /// it closes, and one rendered after the end for good.
+    @Test func renderedBodyHoldsUntilTheStateChanges() {
+        let sale = Fixture.sale()
+        let beforeStart = Fixture.start.adding(seconds: -5)
+        let scheduled = SaleCache.RenderedSale(body: [], of: sale, renderedAt: beforeStart, monotonicNow: Self.t0)
+        #expect(scheduled.validUntilNanos == Self.t0 + 5 * Self.second - 1_000_000)
+        let live = SaleCache.RenderedSale(body: [], of: sale, renderedAt: Fixture.start, monotonicNow: Self.t0)
+        #expect(live.validUntilNanos == Self.t0 + 3600 * Self.second - 1_000_000)
+        let lastMillisecond = SaleCache.RenderedSale(body: [], of: sale, renderedAt: Timestamp(milliseconds: Fixture.end.milliseconds - 1),
+                                                     monotonicNow: Self.t0)
+        #expect(lastMillisecond.validUntilNanos == Self.t0)
+        #expect(SaleCache.RenderedSale(body: [], of: sale, renderedAt: Fixture.end, monotonicNow: Self.t0).validUntilNanos == .max)
+
+        let cache = SaleCache(maxAgeSeconds: 10)
+        cache.store("s1", sale, now: Self.t0)
+        cache.keepRendered("s1", SaleCache.RenderedSale(body: [7], of: sale, renderedAt: beforeStart, monotonicNow: Self.t0),
+                           version: cache.lookupVersioned("s1", now: Self.t0).version)
+        #expect(cache.renderedBody("s1", now: Self.t0 + 5 * Self.second - 1_000_000) == [7])
+        #expect(cache.renderedBody("s1", now: Self.t0 + 5 * Self.second - 1_000_000 + 1) == nil)
     }
 
     /// Storing again replaces the value and restarts its age.

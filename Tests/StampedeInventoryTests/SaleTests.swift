@@ -63,6 +63,15 @@ struct SaleTests {
         #expect(sale.state(at: Fixture.end.adding(seconds: 86_400)) == .ended)
     }
 
+    /// The state changes with the clock at the window's start, then at its end, then never.
+    @Test func nextStateChangeIsTheWindowsNextEdge() {
+        let sale = Fixture.sale(available: 5)
+        #expect(sale.nextStateChange(after: Fixture.start.adding(seconds: -10)) == Fixture.start)
+        #expect(sale.nextStateChange(after: Fixture.start) == Fixture.end)
+        #expect(sale.nextStateChange(after: Timestamp(milliseconds: Fixture.end.milliseconds - 1)) == Fixture.end)
+        #expect(sale.nextStateChange(after: Fixture.end) == nil)
+    }
+
     /// A live sale with nothing available is sold out; outside the window the window wins.
     @Test func soldOutOnlyInsideTheWindow() {
         let sale = Fixture.sale(available: 0)

@@ -72,4 +72,12 @@ public struct Sale: Sendable, Equatable {
         if now >= definition.endsAt { return .ended }
         return available <= 0 ? .soldOut : .live
     }
+
+    /// The next time after `now` at which `state(at:)` changes with the clock alone (the window
+    /// opens or closes), or nil when it no longer can: a body rendered at `now` holds until then.
+    public func nextStateChange(after now: Timestamp) -> Timestamp? {
+        if now < definition.startsAt { return definition.startsAt }
+        if now < definition.endsAt { return definition.endsAt }
+        return nil
+    }
 }

@@ -22,17 +22,48 @@ public final class SaleCache: Sendable {
         var lastReadNanos: UInt64
         /// The sale's response body as last encoded; dropped whenever the entry is replaced.
         var rendered: RenderedSale?
+
+        /// Moves `lastReadNanos` to `now`, at most once a second: only idle eviction reads it, and
+        /// refreshing it on every request would make the two event loops write the same entry
+        /// each time.
+        mutating func noteRead(at now: UInt64) {
+            if SaleCache.age(of: lastReadNanos, at: now) > SaleCache.lastReadResolutionNanos { lastReadNanos = now }
+        }
+
+        /// The rendered body if it still holds at `now` and the entry is no older than `maxAgeNanos`.
+        mutating func servableBody(at now: UInt64, maxAgeNanos: UInt64) -> [UInt8]? {
+            noteRead(at: now)
+            guard let rendered, now <= rendered.validUntilNanos, SaleCache.age(of: loadedAtNanos, at: now) <= maxAgeNanos else {
+                return nil
+            }
+            return rendered.body
+        }
     }
 
-    /// A sale's encoded response body and the state it was encoded in: the body is served again
-    /// while the cached sale is unchanged and its state (which moves with the clock) is the same.
+    /// A sale's encoded response body and how long it holds: it is served again while the cached
+    /// sale is unchanged and its state, which moves with the clock at the window's start and end,
+    /// is the one it was encoded in.
     public struct RenderedSale: Sendable {
         public var body: [UInt8]
-        public var state: SaleState
+        /// The monotonic time (nanoseconds) after which the body may show the wrong state.
+        public var validUntilNanos: UInt64
 
-        public init(body: [UInt8], state: SaleState) {
+        public init(body: [UInt8], validUntilNanos: UInt64) {
             self.body = body
-            self.state = state
+            self.validUntilNanos = validUntilNanos
+        }
+
+        /// A body encoded from `sale` in its state at wall time `now`, which was read no earlier than
+        /// monotonic time `monotonicNow`: it holds until the sale's next state change, less a
+        /// millisecond for the truncation of `now`.
+        public init(body: [UInt8], of sale: Sale, renderedAt now: Timestamp, monotonicNow: UInt64) {
+            self.body = body
+            guard let change = sale.nextStateChange(after: now) else {
+                self.validUntilNanos = .max
+                return
+            }
+            let milliseconds = UInt64(max(0, change.milliseconds - now.milliseconds - 1))
+            self.validUntilNanos = monotonicNow &+ milliseconds &* 1_000_000
         }
     }
 
@@ -47,28 +78,34 @@ public final class SaleCache: Sendable {
 
     /// The cached sale for `saleID` at monotonic time `now`.
     public func lookup(_ saleID: String, now: UInt64 = MonotonicClock.now()) -> Lookup {
-        lookupRendered(saleID, now: now).lookup
+        lookupVersioned(saleID, now: now).lookup
     }
 
-    /// Like `lookup`, plus the body last rendered for a fresh entry and the entry's version (pass it
-    /// to `keepRendered`).
-    public func lookupRendered(_ saleID: String, now: UInt64 = MonotonicClock.now())
-        -> (lookup: Lookup, rendered: RenderedSale?, version: UInt64) {
+    /// Like `lookup`, plus the entry's version (pass it to `keepRendered`).
+    public func lookupVersioned(_ saleID: String, now: UInt64 = MonotonicClock.now()) -> (lookup: Lookup, version: UInt64) {
         entries.withLock { map in
-            guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), nil, 0) }
+            guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), 0) }
+            map.values[index].noteRead(at: now)
             let entry = map.values[index]
-            if Self.age(of: entry.lastReadNanos, at: now) > Self.lastReadResolutionNanos {
-                // Only idle eviction reads this: refreshing it once a second spares the two event
-                // loops a write to the same entry on every request.
-                map.values[index].lastReadNanos = now
-            }
-            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), nil, 0) }
-            guard let sale = entry.sale else { return (.absent, nil, 0) }
-            return (.fresh(sale), entry.rendered, entry.loadedAtNanos)
+            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), 0) }
+            guard let sale = entry.sale else { return (.absent, 0) }
+            return (.fresh(sale), entry.loadedAtNanos)
         }
     }
 
-    /// Keeps `rendered` with the entry of `saleID` if it is still the one `lookupRendered` returned.
+    /// The body last rendered for `saleID` when its entry is fresh and the body still holds at
+    /// `now`, else nil (then `lookupVersioned` says why). A cached `GET` is this one lookup: only
+    /// the body is copied out, not the sale.
+    public func renderedBody(_ saleID: String, now: UInt64) -> [UInt8]? {
+        entries.withLock { map in
+            guard let index = map.index(forKey: saleID) else { return nil }
+            // A mutating call reaches the entry in place; reading a field through `values[index]`
+            // would copy the whole entry, sale and all, first.
+            return map.values[index].servableBody(at: now, maxAgeNanos: maxAgeNanos)
+        }
+    }
+
+    /// Keeps `rendered` with the entry of `saleID` if it is still the one `lookupVersioned` returned.
     public func keepRendered(_ saleID: String, _ rendered: RenderedSale, version: UInt64) {
         entries.withLock { map in
             guard let index = map.index(forKey: saleID), map.values[index].loadedAtNanos == version else { return }

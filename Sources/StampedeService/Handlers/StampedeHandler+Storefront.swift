@@ -9,16 +9,17 @@ extension StampedeHandler {
     /// state moves with the clock (scheduled → live → ended).
     func getSale(_ saleID: String, _ exchange: Exchange) {
         // The request's start time is the cache's clock too: one clock read fewer per answer.
-        let cached = inventory.cache.lookupRendered(saleID, now: exchange.started)
+        let cache = inventory.cache
+        if let body = cache.renderedBody(saleID, now: exchange.started) {
+            return exchange.send(HTTPResponse.json(status: 200, body))
+        }
+        let cached = cache.lookupVersioned(saleID, now: exchange.started)
         switch cached.lookup {
         case .fresh(let sale):
             let now = Timestamp.now()
-            let state = sale.state(at: now)
-            if let rendered = cached.rendered, rendered.state == state {
-                return exchange.send(HTTPResponse.json(status: 200, rendered.body))
-            }
             let body = JSONWriter.encoding(sale, now: now).bytes
-            inventory.cache.keepRendered(saleID, SaleCache.RenderedSale(body: body, state: state), version: cached.version)
+            cache.keepRendered(saleID, SaleCache.RenderedSale(body: body, of: sale, renderedAt: now, monotonicNow: exchange.started),
+                               version: cached.version)
             exchange.send(HTTPResponse.json(status: 200, body))
         case .absent:
             exchange.send(APIResponse.from(.unknownSale(saleID)))
