@@ -9,8 +9,8 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
-    /// Request timers by route and status, made on first use: `RequestTimers` indexes them
-    /// without hashing, since every answer records one.
+    /// Request-duration histograms by route and status, made on first use: `RequestTimers` indexes
+    /// them without hashing, since every answer records one.
     private let requestTimers = Mutex(RequestTimers())
     /// One counter per purchase outcome, made up front so counting takes no lock.
     private let outcomeCounters: [CoreMetrics.Counter]
@@ -44,10 +44,15 @@ public final class ServiceMetrics: Sendable {
         }
     }
 
-    /// The request timers made so far, in a flat table indexed by route and status.
+    /// The request-duration histograms made so far, in a flat table indexed by route and status.
+    ///
+    /// They are the registry's value histograms of seconds, recorded directly: a swift-metrics
+    /// timer's `Duration` histogram compares 128-bit durations out of line for each of its 17
+    /// buckets, and a recorder converts each value through generic code. The buckets, and so the
+    /// exposition, are those of a timer.
     struct RequestTimers {
         static let statuses = 100..<600
-        var table = [CoreMetrics.Timer?](repeating: nil, count: Route.metricsNameCount * statuses.count)
+        var table = [ValueHistogram?](repeating: nil, count: Route.metricsNameCount * statuses.count)
 
         static func slot(_ route: Route, _ status: Int) -> Int? {
             statuses.contains(status) ? route.metricsNameIndex * statuses.count + (status - statuses.lowerBound) : nil
@@ -57,11 +62,7 @@ public final class ServiceMetrics: Sendable {
     public init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
-            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(75), .milliseconds(100), .milliseconds(150),
-            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
-        ]
+        factory.defaultDurationHistogramBuckets = Self.latencyBucketSeconds.map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
         factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         self.factory = factory
         shedCounters = Dictionary(uniqueKeysWithValues: [Admission.shedInFlight.reason, Admission.shedStock.reason].map {
@@ -77,17 +78,23 @@ public final class ServiceMetrics: Sendable {
         postgresBatchTimer = CoreMetrics.Timer(label: MetricFamily.postgresBatchDuration.name, dimensions: [], factory: factory)
     }
 
+    /// The upper bounds of every latency histogram, in seconds.
+    static let latencyBucketSeconds: [Double] = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2, 5,
+    ]
+
     /// Counts one answered request and its latency, by route and status.
     public func recordRequest(route: Route, status: Int, nanoseconds: UInt64) {
         let slot = RequestTimers.slot(route, status)
         let timer = requestTimers.withLock { timers in
             if let slot, let timer = timers.table[slot] { return timer }
             let family = MetricFamily.httpRequestDuration
-            let timer = CoreMetrics.Timer(label: family.name, dimensions: family.dimensions(route.name, String(status)), factory: factory)
+            let timer = registry.makeValueHistogram(name: family.name, labels: family.dimensions(route.name, String(status)),
+                                                    buckets: Self.latencyBucketSeconds)
             if let slot { timers.table[slot] = timer }
             return timer
         }
-        timer.recordNanoseconds(Int64(truncatingIfNeeded: nanoseconds))
+        timer.record(Double(nanoseconds) / 1e9)
     }
 
     /// Counts a purchase by how it ended.
