@@ -22,6 +22,17 @@ struct HTTPResponseSerializationTests {
         )
     }
 
+    /// The status lines written whole are those built from the code and its reason phrase.
+    @Test func wholeStatusLinesMatchTheirParts() {
+        for status in 100..<600 {
+            let plain = HTTPResponse(status: status)
+            let built = "HTTP/1.1 \(status) \(HTTPResponse.reasonPhrase(status))\r\n"
+            #expect(wire(plain, keepAlive).hasPrefix(built), "status \(status)")
+            if let whole = HTTPResponse.statusLine(status) { #expect(whole.description == built) }
+        }
+        #expect(HTTPResponse.statusLine(200) != nil && HTTPResponse.statusLine(418) == nil)
+    }
+
     /// Closing adds Connection: close; HTTP/1.0 keep-alive is confirmed explicitly.
     @Test func connectionHeaders() {
         let response = HTTPResponse(status: 200, body: Array("x".utf8))

@@ -34,19 +34,26 @@ extension HTTPResponse {
     /// `send`, and serializing costs no allocation once the buffer has grown. User-supplied
     /// `Content-Length` and `Connection` fields are skipped: the server owns framing.
     func serialize(into output: inout [UInt8], framing: ResponseFraming) {
-        Self.appendLiteral("HTTP/1.1 ", to: &output)
-        DecimalText.append(status, to: &output)
-        output.append(UInt8(ascii: " "))
-        Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
-        Self.appendLiteral("\r\n", to: &output)
-        // By index: `for field in headers` copied each pair, retaining and releasing its strings.
-        for index in headers.indices
-        where !ASCII.caseInsensitiveEquals(headers[index].name, "Content-Length")
-            && !ASCII.caseInsensitiveEquals(headers[index].name, "Connection") {
-            Self.append(headers[index].name, to: &output)
-            Self.appendLiteral(": ", to: &output)
-            Self.append(headers[index].value, to: &output)
+        if let statusLine = Self.statusLine(status) {
+            Self.appendLiteral(statusLine, to: &output)
+        } else {
+            Self.appendLiteral("HTTP/1.1 ", to: &output)
+            DecimalText.append(status, to: &output)
+            output.append(UInt8(ascii: " "))
+            Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
             Self.appendLiteral("\r\n", to: &output)
+        }
+        // Through the buffer's own pointer, a field's strings are read in place: through the
+        // array's subscript each read retained and released them.
+        headers.withUnsafeBufferPointer { fields in
+            for index in fields.indices
+            where !ASCII.caseInsensitiveEquals(fields[index].name, "Content-Length")
+                && !ASCII.caseInsensitiveEquals(fields[index].name, "Connection") {
+                Self.append(fields[index].name, to: &output)
+                Self.appendLiteral(": ", to: &output)
+                Self.append(fields[index].value, to: &output)
+                Self.appendLiteral("\r\n", to: &output)
+            }
         }
         let bodyForbidden = status == 204 || status == 304
         if !bodyForbidden {
@@ -76,6 +83,18 @@ extension HTTPResponse {
     private static func append(_ text: String, to output: inout [UInt8]) {
         if text.utf8.withContiguousStorageIfAvailable({ output.append(contentsOf: $0) }) == nil {
             output.append(contentsOf: text.utf8)
+        }
+    }
+
+    /// The whole status line of the answers a busy server sends most, in one literal.
+    @inline(__always)
+    static func statusLine(_ status: Int) -> StaticString? {
+        switch status {
+        case 200: "HTTP/1.1 200 OK\r\n"
+        case 201: "HTTP/1.1 201 Created\r\n"
+        case 409: "HTTP/1.1 409 Conflict\r\n"
+        case 503: "HTTP/1.1 503 Service Unavailable\r\n"
+        default: nil
         }
     }
 
