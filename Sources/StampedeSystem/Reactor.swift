@@ -72,6 +72,9 @@ public final class Reactor: @unchecked Sendable {
     private var runningIterationEndWork: [() -> Void] = []
     /// The time of the current iteration, from the monotonic clock (seconds).
     public private(set) var now: Double
+    /// The same time in nanoseconds, as `MonotonicClock.now()` gives it: the start of the work an
+    /// event handler does, for handlers that would otherwise read the clock again.
+    public private(set) var nowNanos: UInt64
 
     /// Creates the epoll instance and starts the reactor's thread.
     public init(name: String) throws(SystemCallError) {
@@ -87,7 +90,8 @@ public final class Reactor: @unchecked Sendable {
         self.name = name
         self.epollFD = epollFD
         self.wakeFD = wakeFD
-        self.now = MonotonicClock.nowSeconds()
+        self.nowNanos = MonotonicClock.now()
+        self.now = Double(nowNanos) / 1e9
         let started = try SystemThread.spawn(name: name) { [self] in run() }
         thread.withLock { $0 = started }
     }
@@ -273,7 +277,8 @@ public final class Reactor: @unchecked Sendable {
             } catch {
                 return
             }
-            now = MonotonicClock.nowSeconds()
+            nowNanos = MonotonicClock.now()
+            now = Double(nowNanos) / 1e9
             for index in 0..<count {
                 let event = events[index]
                 if event.data.u64 == Self.wakeToken {

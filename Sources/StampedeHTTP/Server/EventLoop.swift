@@ -225,7 +225,8 @@ final class EventLoop: @unchecked Sendable {
 
     /// Calls the handler for a request of one of this loop's connections.
     func dispatch(_ request: HTTPRequest, connectionID: UInt64, sequence: UInt64) {
-        handler.handle(request, responder: HTTPResponder(loop: self, connectionID: connectionID, sequence: sequence))
+        handler.handle(request, responder: HTTPResponder(loop: self, connectionID: connectionID, sequence: sequence,
+                                                         dispatchedAtNanos: reactor.nowNanos))
     }
 
     /// Services `connection` at the end of this iteration (it has answers ready to write).

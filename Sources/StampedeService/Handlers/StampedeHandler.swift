@@ -72,7 +72,7 @@ public final class StampedeHandler: HTTPRequestHandler {
     }
 
     public func handle(_ request: HTTPRequest, responder: HTTPResponder) {
-        let started = MonotonicClock.now()
+        let started = responder.dispatchedAtNanos
         let route = request.withPathBytes { Route.match(method: request.method, path: $0) }
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
         let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
