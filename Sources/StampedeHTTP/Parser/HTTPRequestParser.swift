@@ -1,3 +1,5 @@
+import Glibc
+
 /// An incremental HTTP/1.1 request parser: a value type fed raw bytes that hands back complete
 /// requests in order, or the error that ends the connection.
 ///
@@ -88,15 +90,26 @@ struct HTTPRequestParser: Sendable {
         var lineStart = self.lineStart
         let outcome: Result<Int?, HTTPParseError> = buffer.withUnsafeBufferPointer { bytes in
             let end = min(bytes.count, requestStart + limit)
+            guard index < end, let base = bytes.baseAddress else {
+                return index - requestStart >= limit ? .failure(.headerTooLarge(limit: limit)) : .success(nil)
+            }
+            // From line feed to line feed with `memchr`, rather than byte by byte.
             while index < end {
-                if bytes[index] == ASCII.lf {
-                    guard index > lineStart, bytes[index - 1] == ASCII.cr else {
-                        return .failure(.bareLineFeed)
-                    }
-                    if index - 1 == lineStart { return .success(index + 1) }
-                    lineStart = index + 1
+                guard let found = memchr(base + index, Int32(ASCII.lf), end - index) else {
+                    index = end
+                    break
                 }
-                index += 1
+                let lineFeed = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - base
+                guard lineFeed > lineStart, bytes[lineFeed - 1] == ASCII.cr else {
+                    index = lineFeed
+                    return .failure(.bareLineFeed)
+                }
+                if lineFeed - 1 == lineStart {
+                    index = lineFeed
+                    return .success(lineFeed + 1)
+                }
+                lineStart = lineFeed + 1
+                index = lineFeed + 1
             }
             return index - requestStart >= limit ? .failure(.headerTooLarge(limit: limit)) : .success(nil)
         }
