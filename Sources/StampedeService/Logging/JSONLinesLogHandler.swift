@@ -26,7 +26,7 @@ public struct JSONLinesLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
                     source: String, file: String, function: String, line: UInt) {
-        var bytes = Self.line(timestamp: Timestamp.now(), level: level, label: label, message: "\(message)",
+        let bytes = Self.line(timestamp: Timestamp.now(), level: level, label: label, message: "\(message)",
                               metadata: metadata.merging(explicit ?? [:]) { _, new in new })
         bytes.withUnsafeBytes { System.writeAll(STDERR_FILENO, $0) }
     }
