@@ -16,11 +16,12 @@ public final class ServiceMetrics: Sendable {
     private let outcomeCounters: [CoreMetrics.Counter]
     private let limitedCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let shedCounters: [String: CoreMetrics.Counter]
-    private let batchSizes: CoreMetrics.Recorder
-    private let commitGroupSizes: CoreMetrics.Recorder
+    /// The pipeline's histograms, recorded directly for the reason `RequestTimers` gives.
+    private let batchSizes: ValueHistogram
+    private let commitGroupSizes: ValueHistogram
     private let failedCommits: CoreMetrics.Counter
-    private let redisBatchTimer: CoreMetrics.Timer
-    private let postgresBatchTimer: CoreMetrics.Timer
+    private let redisBatchDurations: ValueHistogram
+    private let postgresBatchDurations: ValueHistogram
 
     /// How a purchase ended; `label` is the `outcome` label of `MetricFamily.purchases`.
     public enum PurchaseOutcomeName: Int, CaseIterable, Sendable {
@@ -48,8 +49,8 @@ public final class ServiceMetrics: Sendable {
     ///
     /// They are the registry's value histograms of seconds, recorded directly: a swift-metrics
     /// timer's `Duration` histogram compares 128-bit durations out of line for each of its 17
-    /// buckets, and a recorder converts each value through generic code. The buckets, and so the
-    /// exposition, are those of a timer.
+    /// buckets, and a swift-metrics recorder converts each value through generic code. The
+    /// buckets, and so the exposition, are those the timers had.
     struct RequestTimers {
         static let statuses = 100..<600
         var table = [ValueHistogram?](repeating: nil, count: Route.metricsNameCount * statuses.count)
@@ -61,9 +62,7 @@ public final class ServiceMetrics: Sendable {
 
     public init() {
         registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = Self.latencyBucketSeconds.map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
-        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+        let factory = PrometheusMetricsFactory(registry: registry)
         self.factory = factory
         shedCounters = Dictionary(uniqueKeysWithValues: [Admission.shedInFlight.reason, Admission.shedStock.reason].map {
             ($0, CoreMetrics.Counter(label: MetricFamily.shed.name, dimensions: MetricFamily.shed.dimensions($0), factory: factory))
@@ -71,11 +70,11 @@ public final class ServiceMetrics: Sendable {
         outcomeCounters = PurchaseOutcomeName.allCases.map {
             CoreMetrics.Counter(label: MetricFamily.purchases.name, dimensions: MetricFamily.purchases.dimensions($0.label), factory: factory)
         }
-        batchSizes = CoreMetrics.Recorder(label: MetricFamily.purchaseBatchSize.name, dimensions: [], aggregate: true, factory: factory)
-        commitGroupSizes = CoreMetrics.Recorder(label: MetricFamily.commitGroupSize.name, dimensions: [], aggregate: true, factory: factory)
+        batchSizes = Self.histogram(registry, .purchaseBatchSize, buckets: Self.sizeBuckets)
+        commitGroupSizes = Self.histogram(registry, .commitGroupSize, buckets: Self.sizeBuckets)
         failedCommits = CoreMetrics.Counter(label: MetricFamily.commitGroupsFailed.name, dimensions: [], factory: factory)
-        redisBatchTimer = CoreMetrics.Timer(label: MetricFamily.redisBatchDuration.name, dimensions: [], factory: factory)
-        postgresBatchTimer = CoreMetrics.Timer(label: MetricFamily.postgresBatchDuration.name, dimensions: [], factory: factory)
+        redisBatchDurations = Self.histogram(registry, .redisBatchDuration, buckets: Self.latencyBucketSeconds)
+        postgresBatchDurations = Self.histogram(registry, .postgresBatchDuration, buckets: Self.latencyBucketSeconds)
     }
 
     /// The upper bounds of every latency histogram, in seconds.
@@ -83,14 +82,25 @@ public final class ServiceMetrics: Sendable {
         0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2, 5,
     ]
 
+    /// The registry's value histogram of `family` with `labels` (no help text, as the swift-metrics
+    /// factory made them).
+    static func histogram(_ registry: PrometheusCollectorRegistry, _ family: MetricFamily, labels: [(String, String)] = [],
+                          buckets: [Double]) -> ValueHistogram {
+        registry.makeValueHistogram(descriptor: MetricNameDescriptor(metricName: family.name, unitName: "", helpText: ""),
+                                    labels: labels, buckets: buckets)
+    }
+
+    /// The upper bounds of the batch- and group-size histograms.
+    static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
     /// Counts one answered request and its latency, by route and status.
     public func recordRequest(route: Route, status: Int, nanoseconds: UInt64) {
         let slot = RequestTimers.slot(route, status)
         let timer = requestTimers.withLock { timers in
             if let slot, let timer = timers.table[slot] { return timer }
             let family = MetricFamily.httpRequestDuration
-            let timer = registry.makeValueHistogram(name: family.name, labels: family.dimensions(route.name, String(status)),
-                                                    buckets: Self.latencyBucketSeconds)
+            let timer = Self.histogram(registry, family, labels: family.dimensions(route.name, String(status)),
+                                       buckets: Self.latencyBucketSeconds)
             if let slot { timers.table[slot] = timer }
             return timer
         }
@@ -120,11 +130,11 @@ public final class ServiceMetrics: Sendable {
     public func recordBatch(_ report: PurchaseBatchProcessor.StageReport) {
         switch report {
         case .decided(let size, let seconds):
-            batchSizes.record(size)
-            redisBatchTimer.recordSeconds(seconds)
+            batchSizes.record(Double(size))
+            redisBatchDurations.record(seconds)
         case .committed(let orders, let seconds, let failed):
-            commitGroupSizes.record(orders)
-            postgresBatchTimer.recordSeconds(seconds)
+            commitGroupSizes.record(Double(orders))
+            postgresBatchDurations.record(seconds)
             if failed { failedCommits.increment() }
         }
     }
