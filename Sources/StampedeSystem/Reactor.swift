@@ -264,7 +264,8 @@ public final class Reactor: @unchecked Sendable {
             mailbox.withLock { $0.closed = true; $0.work.removeAll() }
         }
         while true {
-            now = MonotonicClock.nowSeconds()
+            nowNanos = MonotonicClock.now()
+            now = Double(nowNanos) / 1e9
             let timeout: UInt64
             if let next = timers.nextDeadline {
                 timeout = next <= now ? 0 : UInt64(((next - now) * 1e9).rounded(.up))

@@ -43,8 +43,7 @@ extension HTTPResponse {
             Self.appendLiteral(HTTPResponse.reasonPhrase(status), to: &output)
             Self.appendLiteral("\r\n", to: &output)
         }
-        // Through the buffer's own pointer, a field's strings are read in place: through the
-        // array's subscript each read retained and released them.
+        // The fields are read in place, through the buffer's pointer.
         headers.withUnsafeBufferPointer { fields in
             for index in fields.indices
             where !ASCII.caseInsensitiveEquals(fields[index].name, "Content-Length")
