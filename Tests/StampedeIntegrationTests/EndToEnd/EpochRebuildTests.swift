@@ -147,8 +147,17 @@ struct EpochRebuildTests {
             #expect((real.counts[.outboxCommitted] ?? 0) >= 1)
             #expect(try await inventory.ledger.inspect([staleSale])[0].isCurrent)
             #expect(try await inventory.orders.order(stranded.orderID)?.status == .reserved)
-            let again = await inventory.reconcile(dryRun: true, outboxGraceSeconds: 0, saleIDs: [staleSale, outboxSale])
-            #expect(!again.findings.contains { $0.contains(staleSale) || $0.contains(outboxSale) })
+            // A second pass finds nothing. A reconciler of another suite (another Inventory) that
+            // listed the stale sale before it was hidden may be rebuilding it at the same time; a
+            // dry run between that rebuild's new epoch in PostgreSQL and its counters in Redis
+            // reports the sale as behind. Such a finding settles within that rebuild (bounded here
+            // at 10 s), while one the real pass left would stay.
+            var again = await inventory.reconcile(dryRun: true, outboxGraceSeconds: 0, saleIDs: [staleSale, outboxSale])
+            for _ in 0..<50 where again.findings.contains(where: { $0.contains(staleSale) || $0.contains(outboxSale) }) {
+                try await Task.sleep(nanoseconds: 200_000_000)
+                again = await inventory.reconcile(dryRun: true, outboxGraceSeconds: 0, saleIDs: [staleSale, outboxSale])
+            }
+            #expect(!again.findings.contains { $0.contains(staleSale) || $0.contains(outboxSale) }, "\(again.findings)")
         }
     }
 
