@@ -70,11 +70,12 @@ public final class Reactor: @unchecked Sendable {
     /// One-shot work for the end of the current iteration (`atIterationEnd`), and its spare buffer.
     private var iterationEndWork: [() -> Void] = []
     private var runningIterationEndWork: [() -> Void] = []
-    /// The time of the current iteration, from the monotonic clock (seconds).
-    public private(set) var now: Double
-    /// The same time in nanoseconds, as `MonotonicClock.now()` gives it: the start of the work an
-    /// event handler does, for handlers that would otherwise read the clock again.
+    /// The time of the current iteration, from the monotonic clock, in nanoseconds as
+    /// `MonotonicClock.now()` gives it: the start of the work an event handler does, for handlers
+    /// that would otherwise read the clock again.
     public private(set) var nowNanos: UInt64
+    /// The same time in seconds.
+    public var now: Double { Double(nowNanos) / 1e9 }
 
     /// Creates the epoll instance and starts the reactor's thread.
     public init(name: String) throws(SystemCallError) {
@@ -91,7 +92,6 @@ public final class Reactor: @unchecked Sendable {
         self.epollFD = epollFD
         self.wakeFD = wakeFD
         self.nowNanos = MonotonicClock.now()
-        self.now = Double(nowNanos) / 1e9
         let started = try SystemThread.spawn(name: name) { [self] in run() }
         thread.withLock { $0 = started }
     }
@@ -265,7 +265,6 @@ public final class Reactor: @unchecked Sendable {
         }
         while true {
             nowNanos = MonotonicClock.now()
-            now = Double(nowNanos) / 1e9
             let timeout: UInt64
             if let next = timers.nextDeadline {
                 timeout = next <= now ? 0 : UInt64(((next - now) * 1e9).rounded(.up))
@@ -279,7 +278,6 @@ public final class Reactor: @unchecked Sendable {
                 return
             }
             nowNanos = MonotonicClock.now()
-            now = Double(nowNanos) / 1e9
             for index in 0..<count {
                 let event = events[index]
                 if event.data.u64 == Self.wakeToken {
