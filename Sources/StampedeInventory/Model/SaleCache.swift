@@ -30,6 +30,14 @@ public final class SaleCache: Sendable {
             if SaleCache.age(of: lastReadNanos, at: now) > SaleCache.lastReadResolutionNanos { lastReadNanos = now }
         }
 
+        /// What the entry says at `now` for an age limit of `maxAgeNanos`, and its version.
+        mutating func lookup(at now: UInt64, maxAgeNanos: UInt64) -> (lookup: Lookup, version: UInt64) {
+            noteRead(at: now)
+            if SaleCache.age(of: loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: sale), 0) }
+            guard let sale else { return (.absent, 0) }
+            return (.fresh(sale), loadedAtNanos)
+        }
+
         /// The rendered body if it still holds at `now` and the entry is no older than `maxAgeNanos`.
         mutating func servableBody(at now: UInt64, maxAgeNanos: UInt64) -> [UInt8]? {
             noteRead(at: now)
@@ -85,11 +93,8 @@ public final class SaleCache: Sendable {
     public func lookupVersioned(_ saleID: String, now: UInt64 = MonotonicClock.now()) -> (lookup: Lookup, version: UInt64) {
         entries.withLock { map in
             guard let index = map.index(forKey: saleID) else { return (.needsLoad(stale: nil), 0) }
-            map.values[index].noteRead(at: now)
-            let entry = map.values[index]
-            if Self.age(of: entry.loadedAtNanos, at: now) > maxAgeNanos { return (.needsLoad(stale: entry.sale), 0) }
-            guard let sale = entry.sale else { return (.absent, 0) }
-            return (.fresh(sale), entry.loadedAtNanos)
+            // In place, as `renderedBody` reads it: the sale is copied out, not the whole entry.
+            return map.values[index].lookup(at: now, maxAgeNanos: maxAgeNanos)
         }
     }
 
