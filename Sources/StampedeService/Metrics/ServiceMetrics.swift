@@ -9,14 +9,14 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
-    /// Request-duration histograms by route and status, made on first use: `RequestTimers` indexes
-    /// them without hashing, since every answer records one.
-    private let requestTimers = Mutex(RequestTimers())
+    /// Request-duration histograms by route and status, made on first use: `RequestHistograms`
+    /// indexes them without hashing, since every answer records one.
+    private let requestHistograms = Mutex(RequestHistograms())
     /// One counter per purchase outcome, made up front so counting takes no lock.
     private let outcomeCounters: [CoreMetrics.Counter]
     private let limitedCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let shedCounters: [String: CoreMetrics.Counter]
-    /// The pipeline's histograms, recorded directly for the reason `RequestTimers` gives.
+    /// The pipeline's histograms, recorded directly for the reason `RequestHistograms` gives.
     private let batchSizes: ValueHistogram
     private let commitGroupSizes: ValueHistogram
     private let failedCommits: CoreMetrics.Counter
@@ -51,7 +51,7 @@ public final class ServiceMetrics: Sendable {
     /// timer's `Duration` histogram compares 128-bit durations out of line for each of its 17
     /// buckets, and a swift-metrics recorder converts each value through generic code. The
     /// buckets, and so the exposition, are those the timers had.
-    struct RequestTimers {
+    struct RequestHistograms {
         static let statuses = 100..<600
         var table = [ValueHistogram?](repeating: nil, count: Route.metricsNameCount * statuses.count)
 
@@ -95,16 +95,16 @@ public final class ServiceMetrics: Sendable {
 
     /// Counts one answered request and its latency, by route and status.
     public func recordRequest(route: Route, status: Int, nanoseconds: UInt64) {
-        let slot = RequestTimers.slot(route, status)
-        let timer = requestTimers.withLock { timers in
-            if let slot, let timer = timers.table[slot] { return timer }
+        let slot = RequestHistograms.slot(route, status)
+        let histogram = requestHistograms.withLock { histograms in
+            if let slot, let histogram = histograms.table[slot] { return histogram }
             let family = MetricFamily.httpRequestDuration
-            let timer = Self.histogram(registry, family, labels: family.dimensions(route.name, String(status)),
-                                       buckets: Self.latencyBucketSeconds)
-            if let slot { timers.table[slot] = timer }
-            return timer
+            let histogram = Self.histogram(registry, family, labels: family.dimensions(route.name, String(status)),
+                                           buckets: Self.latencyBucketSeconds)
+            if let slot { histograms.table[slot] = histogram }
+            return histogram
         }
-        timer.record(Double(nanoseconds) / 1e9)
+        histogram.record(Double(nanoseconds) / 1e9)
     }
 
     /// Counts a purchase by how it ended.
