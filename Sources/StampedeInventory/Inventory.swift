@@ -56,6 +56,8 @@ public final class Inventory: Sendable {
     public let ledger: StockLedger
     public let orders: OrderRepository
     public let sales: SaleRepository
+    /// Exclusive groups and the epochs of their claims.
+    public let groups: GroupRepository
     public let cache: SaleCache
     /// The live shards: routing, admission, layout changes.
     public let directory: ShardDirectory
@@ -75,6 +77,8 @@ public final class Inventory: Sendable {
         public var outboxDropped = 0
         public var salesRebuilt = 0
         public var salesInvalidated = 0
+        public var groupsRebuilt = 0
+        public var claimsReleased = 0
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
@@ -89,6 +93,7 @@ public final class Inventory: Sendable {
         ledger = StockLedger(redis: redis, reader: redisReader)
         orders = OrderRepository(writer: writer, reader: reader, groupCommitter: groupCommitter)
         sales = SaleRepository(writer: writer)
+        groups = GroupRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
         directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor,
@@ -217,6 +222,9 @@ public final class Inventory: Sendable {
             throw .invalidField(field: violation.field, reason: violation.reason)
         }
         if try await sales.hasOrders(definition.saleID) { throw .saleHasOrders(definition.saleID) }
+        if let group = definition.exclusiveGroup, try await groups.group(group) == nil {
+            throw .invalidField(field: "exclusive_group", reason: "names no group: define it first with PUT /admin/groups/\(group)")
+        }
         let defined = try await ledger.define(definition)
         let createdInPostgres = try await sales.save(definition, epoch: defined.epoch)
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock)

@@ -13,7 +13,7 @@ struct RouteTests {
         let routes: [Route] = [
             .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
             .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
-            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
+            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound, .putGroup("g"), .getGroup("g"), .deleteGroup("g"),
         ]
         #expect(routes.count == Route.metricsNameCount)
         #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))
@@ -55,6 +55,18 @@ struct RouteTests {
     }
 
     /// `PUT /admin/sales/{id}` matches for PUT only.
+    /// `/admin/groups/{id}` takes PUT, GET (and HEAD) and DELETE; nothing else.
+    @Test func groupRoutes() {
+        #expect(Self.match(.put, "/admin/groups/doorbusters") == .putGroup("doorbusters"))
+        #expect(Self.match(.get, "/admin/groups/doorbusters") == .getGroup("doorbusters"))
+        #expect(Self.match(.head, "/admin/groups/doorbusters") == .getGroup("doorbusters"))
+        #expect(Self.match(.delete, "/admin/groups/doorbusters") == .deleteGroup("doorbusters"))
+        #expect(Self.match(.post, "/admin/groups/doorbusters") == .methodNotAllowed(allowed: "GET, HEAD, PUT, DELETE"))
+        #expect(Self.match(.put, "/admin/groups/a;b") == .invalidID("a;b"))
+        #expect(Self.match(.put, "/admin/groups/g").isAdmin)
+        #expect(Self.match(.get, "/admin/groups/g").isAdmin)
+    }
+
     @Test func putSale() {
         #expect(Self.match(.put, "/admin/sales/black-friday:2026") == .putSale("black-friday:2026"))
         #expect(Self.match(.get, "/admin/sales/s1") == .methodNotAllowed(allowed: "PUT"))

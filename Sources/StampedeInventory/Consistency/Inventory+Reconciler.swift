@@ -30,6 +30,13 @@ extension Inventory {
         } catch {
             report.errors.append("sales: \(error)")
         }
+        if only == nil {
+            do {
+                try await reconcileGroups(grace: grace, into: &report)
+            } catch {
+                report.errors.append("groups: \(error)")
+            }
+        }
         if !sweeps {
             // Only the per-sale steps (a shutdown's last outbox pass).
         } else if dryRun {
@@ -93,10 +100,28 @@ extension Inventory {
                           quantity: $0.quantity, priceCents: sale.definition.priceCents, status: .reserved,
                           createdAt: $0.createdAt, expiresAt: $0.expiresAt, idempotencyKey: $0.idempotencyKey)
                 }
-                if let inserted = try await self.orders.commitRecovered(orders, saleID: saleID, epoch: epoch) {
-                    try await ledger.acknowledge(orders)
+                var claimed = orders
+                var fence: GroupFence?
+                if let group = sale.definition.exclusiveGroup {
+                    // Committed only under the claims they were decided with: those the group
+                    // still holds at the epoch PostgreSQL accepts. The others lost their claims
+                    // to a rebuild of the group and must never commit: rebuilding the sale drops
+                    // them and gives their units back.
+                    let seen = try await ledger.inspectGroup(group)
+                    let accepted = try await groups.epochs([group])[group]
+                    if seen.isCurrent, let current = seen.epoch, accepted == current { fence = GroupFence(groupID: group, epoch: current) }
+                    let held = fence == nil ? [] : Set(seen.claims.map(\.orderID))
+                    claimed = orders.filter { held.contains($0.orderID) }
+                }
+                if !claimed.isEmpty, let inserted = try await self.orders.commitRecovered(claimed, saleID: saleID, epoch: epoch, group: fence) {
+                    try await ledger.acknowledge(claimed)
                     report.record(.outboxCommitted, inserted, "sale \(saleID): committed \(inserted) reservations stranded in the outbox")
-                    report.record(.outboxAcknowledged, orders.count - inserted, "sale \(saleID): cleared \(orders.count - inserted) outbox entries committed meanwhile")
+                    report.record(.outboxAcknowledged, claimed.count - inserted, "sale \(saleID): cleared \(claimed.count - inserted) outbox entries committed meanwhile")
+                }
+                if claimed.count < orders.count {
+                    try await ledger.invalidate(saleID: saleID, epoch: epoch)
+                    _ = try await rebuild(saleID)
+                    report.record(.saleRebuilt, 1, "sale \(saleID): \(orders.count - claimed.count) stranded reservations lost their group claims → rebuilt from PostgreSQL")
                 }
             case .clearCommitted(let saleID, let cleared):
                 try await ledger.acknowledge(cleared)

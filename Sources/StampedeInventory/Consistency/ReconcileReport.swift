@@ -13,6 +13,12 @@ public struct ReconcileReport: Sendable, Equatable {
         case stockReturned = "stock_returned"
         /// A reservation past its `expires_at` was expired and its stock returned.
         case expired = "expired"
+        /// An exclusive group's claims were missing, from another Redis run, or at an epoch
+        /// PostgreSQL does not accept, and were rebuilt from the held orders.
+        case groupRebuilt = "group_rebuilt"
+        /// A claim in an exclusive group whose purchase took nothing (a crash between the claim
+        /// and the sale's decision) was released.
+        case claimReleased = "claim_released"
     }
 
     /// Whether this pass only looked (`stampede reconcile --dry-run`).

@@ -6,7 +6,7 @@
 /// accepts commits for in `sales.redis_epoch` (text `run/gen`). A reservation commits only if it
 /// was decided under the epoch PostgreSQL holds, so a rebuild fences off every decision made
 /// against the counters it replaced.
-public struct RedisEpoch: Sendable, Equatable, CustomStringConvertible {
+public struct RedisEpoch: Sendable, Hashable, CustomStringConvertible {
     public var runID: String
     public var generation: Int64
 

@@ -47,7 +47,9 @@ extension Inventory {
         guard !settled.isEmpty else { return 0 }
         do {
             let results = try await ledger.release(settled.map { StockReturn(order: $0.order, epoch: $0.epoch) })
-            let done = zip(settled, results).filter { $0.1 != .stale }.map(\.0.order.orderID)
+            let claimsLeft = try await releaseClaims(of: settled)
+            let done = zip(settled, results).filter { $0.1 != .stale && !claimsLeft.contains($0.0.order.orderID) }
+                .map(\.0.order.orderID)
             try await orders.markStockReturned(done)
             for item in settled {
                 soldOut.clear(item.order.saleID)
@@ -62,5 +64,24 @@ extension Inventory {
             logger.warning("stock return deferred to the reconciler", metadata: ["error": "\(error)", "orders": "\(settled.count)"])
             return 0
         }
+    }
+
+    /// Releases the exclusive-group claims of settled orders, at the epoch each group's claims were
+    /// at when the order settled. Returns the orders whose claim could not be released because the
+    /// group was rebuilt since (retried later at the current epoch, like a stale stock return).
+    func releaseClaims(of settled: [SettledOrder]) async throws(InventoryError) -> Set<String> {
+        var byFence: [GroupFence: [String]] = [:]
+        for item in settled {
+            // A group never built in Redis holds no claims.
+            guard let group = item.group, let epoch = item.groupEpoch else { continue }
+            byFence[GroupFence(groupID: group, epoch: epoch), default: []].append(item.order.orderID)
+        }
+        var left: Set<String> = []
+        for (fence, orderIDs) in byFence {
+            if try await ledger.releaseClaims(group: fence.groupID, epoch: fence.epoch, orderIDs: orderIDs) == nil {
+                left.formUnion(orderIDs)
+            }
+        }
+        return left
     }
 }

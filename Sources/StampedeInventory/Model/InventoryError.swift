@@ -8,6 +8,10 @@ public enum InventoryError: Error, Sendable, Equatable {
     case orderNotReserved(orderID: String, status: OrderStatus)
     /// A sale cannot be replaced once it has orders (`409 sale_has_orders`).
     case saleHasOrders(String)
+    /// No exclusive group with this id exists (`404 unknown_group`).
+    case unknownGroup(String)
+    /// A group cannot be deleted while a sale belongs to it (`409 group_in_use`).
+    case groupInUse(String)
     /// A field is missing or out of range (`400 invalid_body`).
     case invalidField(field: String, reason: String)
     /// Redis or PostgreSQL cannot be reached or failed (`503 unavailable`).

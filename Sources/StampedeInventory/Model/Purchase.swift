@@ -5,12 +5,16 @@ public struct PurchaseRequest: Sendable, Equatable {
     public var quantity: Int64
     /// The client's `Idempotency-Key`, if it sent one; retries with it return the first order.
     public var idempotencyKey: String?
+    /// The sale's exclusive group, if it has one: the purchase claims its units in the group
+    /// before the sale decides it (`StockLedger.decideBatch`).
+    public var exclusiveGroup: String?
     /// Chosen before the Redis decision so the reservation and the order row share it.
     public var orderID: String
 
     public init(saleID: String, userID: String, quantity: Int64, idempotencyKey: String?,
-                orderID: String = OrderIDGenerator.next()) {
+                exclusiveGroup: String? = nil, orderID: String = OrderIDGenerator.next()) {
         self.saleID = saleID
+        self.exclusiveGroup = exclusiveGroup
         self.userID = userID
         self.quantity = quantity
         self.idempotencyKey = idempotencyKey
@@ -26,6 +30,8 @@ public enum PurchaseOutcome: Sendable, Equatable {
     case existing(Order)
     case soldOut
     case limitExceeded
+    /// The buyer's units across the sale's exclusive group would pass the group's limit (`409`).
+    case groupLimitExceeded
     case notStarted
     case ended
     /// `quantity` is above the sale's per-user limit (`400 invalid_quantity`).

@@ -13,10 +13,13 @@ public struct SaleDefinition: Sendable, Equatable {
     public var reservationTTLSeconds: Int64
     /// Purchases must carry a valid purchase token signed by the storefront (opt-in per sale).
     public var purchaseTokenRequired: Bool
+    /// The exclusive group the sale belongs to (`ExclusiveGroup`): a buyer's units across the
+    /// group's sales are limited together. Nil: none.
+    public var exclusiveGroup: String?
 
     public init(saleID: String, sku: String, priceCents: Int64, stock: Int64, perUserLimit: Int64,
                 startsAt: Timestamp, endsAt: Timestamp, reservationTTLSeconds: Int64,
-                purchaseTokenRequired: Bool = false) {
+                purchaseTokenRequired: Bool = false, exclusiveGroup: String? = nil) {
         self.saleID = saleID
         self.sku = sku
         self.priceCents = priceCents
@@ -26,6 +29,7 @@ public struct SaleDefinition: Sendable, Equatable {
         self.endsAt = endsAt
         self.reservationTTLSeconds = reservationTTLSeconds
         self.purchaseTokenRequired = purchaseTokenRequired
+        self.exclusiveGroup = exclusiveGroup
     }
 
     /// The first rule this definition breaks, as `(field, reason)`, or nil when it is valid.
@@ -38,6 +42,9 @@ public struct SaleDefinition: Sendable, Equatable {
         if endsAt <= startsAt { return ("ends_at", "must be after starts_at") }
         if reservationTTLSeconds < 1 || reservationTTLSeconds > 7 * 86_400 {
             return ("reservation_ttl_seconds", "must be between 1 and 604800")
+        }
+        if let exclusiveGroup, !Identifier.isValid(exclusiveGroup) {
+            return ("exclusive_group", "must match [A-Za-z0-9._:-]{1,64}")
         }
         return nil
     }

@@ -46,7 +46,7 @@ public struct OrderRepository: Sendable {
     /// which PostgreSQL runs and commits atomically on its own: one round trip and one commit for
     /// the whole group.
     public nonisolated(nonsending) func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
-                            epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
+                            epochs: [String: RedisEpoch], groups: [String: GroupFence] = [:]) async throws(InventoryError) -> GroupCommit {
         do {
             defer { if routing.recordsWrites { Self.recordWrite(reserved, replayed, in: routing) } }
             let requested = Self.saleIDs(of: reserved).union(Self.saleIDs(of: replayed))
@@ -55,15 +55,16 @@ public struct OrderRepository: Sendable {
                 let accepted: Set<String>
                 if let groupCommitter {
                     // On the calling shard's reactor: written, and the shard resumes at its sync.
-                    accepted = try await Self.insertNewGroup(reserved, epochs: epochs, on: groupCommitter)
+                    accepted = try await Self.insertNewGroup(reserved, epochs: epochs, groups: groups, on: groupCommitter)
                 } else {
                     accepted = try await writer.withConnection { connection in
                         do {
-                            return try Self.insertFenced(reserved, epochs: epochs, skippingExisting: false, on: connection).accepted
+                            return try Self.insertFenced(reserved, epochs: epochs, groups: groups, skippingExisting: false,
+                                                         on: connection).accepted
                         } catch let error as PostgresError where error.isUniqueViolation {
                             // An order of the group is committed already (the reconciler recovered it
                             // from the outbox first); the statement inserted nothing. Insert the rest.
-                            return try Self.insertFenced(reserved, epochs: epochs, on: connection).accepted
+                            return try Self.insertFenced(reserved, epochs: epochs, groups: groups, on: connection).accepted
                         }
                     }
                 }
@@ -71,7 +72,7 @@ public struct OrderRepository: Sendable {
                 return GroupCommit(fenced: fenced, reservedCommitted: Self.count(reserved, outside: fenced))
             }
             return try await writer.transaction { connection in
-                let accepted = try Self.insertFenced(reserved + replayed, epochs: epochs, on: connection).accepted
+                let accepted = try Self.insertFenced(reserved + replayed, epochs: epochs, groups: groups, on: connection).accepted
                 let fenced = requested.subtracting(accepted)
                 var found: [String: Order] = [:]
                 let missing = Array(Set(lookup + replayed.map(\.orderID)))
@@ -113,7 +114,9 @@ public struct OrderRepository: Sendable {
 
     /// Inserts orders that are not there yet (`ON CONFLICT DO NOTHING`: committing the same
     /// reservation twice — by the shard and by the reconciler — is harmless), but only those of
-    /// sales whose row, locked `FOR KEY SHARE`, holds the epoch they were decided at. One statement
+    /// sales whose row, locked `FOR KEY SHARE`, holds the epoch they were decided at — and, for a
+    /// sale of an exclusive group (`groups`), whose group's row, locked likewise, holds the epoch
+    /// of the claims they were decided under (a rebuild of the group fences them off). One statement
     /// whatever the group size: the rows travel as arrays, so the SQL text is constant. Returns the
     /// sales that passed the fence and how many rows were new.
     ///
@@ -122,20 +125,22 @@ public struct OrderRepository: Sendable {
     /// speculative insertion (a primary-key probe and an extra WAL record per row), about an
     /// eighth of its CPU per order at peak; an order that exists fails the whole statement with a
     /// unique violation (23505) and nothing is inserted, so the caller runs it again skipping.
-    static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
+    static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], groups: [String: GroupFence] = [:],
+                             skippingExisting: Bool = true,
                              on connection: PostgresConnection) throws -> (accepted: Set<String>, inserted: Int) {
         guard !orders.isEmpty else { return ([], 0) }
         let rows = try connection.query(Self.fencedInsert(skippingExisting: skippingExisting),
-                                        fencedInsertParameters(orders, epochs: epochs), prepared: true).rows
+                                        fencedInsertParameters(orders, epochs: epochs, groups: groups), prepared: true).rows
         return fencedInsertOutcome(rows)
     }
 
     /// `insertFenced` as one statement on a reactor connection (its own implicit transaction).
-    nonisolated(nonsending) static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], skippingExisting: Bool = true,
+    nonisolated(nonsending) static func insertFenced(_ orders: [Order], epochs: [String: RedisEpoch], groups: [String: GroupFence],
+                             skippingExisting: Bool = true,
                              on client: PostgresReactorClient) async throws(PostgresError) -> (accepted: Set<String>, inserted: Int) {
         guard !orders.isEmpty else { return ([], 0) }
         let rows = try await client.query(Self.fencedInsert(skippingExisting: skippingExisting),
-                                          fencedInsertParameters(orders, epochs: epochs), prepared: true).rows
+                                          fencedInsertParameters(orders, epochs: epochs, groups: groups), prepared: true).rows
         return fencedInsertOutcome(rows)
     }
 
@@ -143,21 +148,23 @@ public struct OrderRepository: Sendable {
     /// committed already (the reconciler recovered it from the outbox first) the statement
     /// inserted nothing, and the group is inserted again skipping existing rows. Returns the
     /// sales that passed the fence.
-    private nonisolated(nonsending) static func insertNewGroup(_ orders: [Order], epochs: [String: RedisEpoch],
+    private nonisolated(nonsending) static func insertNewGroup(_ orders: [Order], epochs: [String: RedisEpoch], groups: [String: GroupFence],
                                        on client: PostgresReactorClient) async throws(PostgresError) -> Set<String> {
         do {
-            return try await insertFenced(orders, epochs: epochs, skippingExisting: false, on: client).accepted
+            return try await insertFenced(orders, epochs: epochs, groups: groups, skippingExisting: false, on: client).accepted
         } catch {
             guard error.isUniqueViolation else { throw error }
         }
-        return try await insertFenced(orders, epochs: epochs, on: client).accepted
+        return try await insertFenced(orders, epochs: epochs, groups: groups, on: client).accepted
     }
 
     /// The parameters of the fenced insert: the orders' columns as arrays ($1…$10), the sales to
-    /// fence and their epochs ($11, $12), written straight from the orders into one buffer that
+    /// fence and their epochs ($11, $12), each sale's exclusive group and its claims' epoch ($13,
+    /// $14; NULL for a sale of no group), written straight from the orders into one buffer that
     /// libpq reads in place: no array of Strings per column, no String per literal, no C-string
     /// copies.
-    private static func fencedInsertParameters(_ orders: [Order], epochs: [String: RedisEpoch]) -> PostgresParameters {
+    private static func fencedInsertParameters(_ orders: [Order], epochs: [String: RedisEpoch],
+                                               groups: [String: GroupFence]) -> PostgresParameters {
         let fenceSales = saleIDs(of: orders).sorted()
         var parameters = PostgresParameters(byteCapacity: 256 + orders.count * 160)
         PostgresArray.appendText(orders, to: &parameters) { $0.orderID }
@@ -172,6 +179,8 @@ public struct OrderRepository: Sendable {
         PostgresArray.appendText(orders, to: &parameters) { $0.idempotencyKey }
         PostgresArray.appendText(fenceSales, to: &parameters) { $0 }
         PostgresArray.appendText(fenceSales, to: &parameters) { epochs[$0]?.description }
+        PostgresArray.appendText(fenceSales, to: &parameters) { groups.isEmpty ? nil : groups[$0]?.groupID }
+        PostgresArray.appendText(fenceSales, to: &parameters) { groups.isEmpty ? nil : groups[$0]?.epoch.description }
         return parameters
     }
 
@@ -191,9 +200,17 @@ public struct OrderRepository: Sendable {
 
     private static func fencedInsertSQL(onConflict: String) -> String {
         """
-        WITH fence AS (
+        WITH group_fence AS (
+            SELECT g.group_id, g.redis_epoch FROM exclusive_groups g
+            WHERE g.group_id = ANY($13::text[])
+            ORDER BY g.group_id
+            FOR KEY SHARE OF g),
+        fence AS (
             SELECT s.sale_id FROM sales s
-            JOIN unnest($11::text[], $12::text[]) AS f(id, epoch) ON s.sale_id = f.id AND s.redis_epoch = f.epoch
+            JOIN unnest($11::text[], $12::text[], $13::text[], $14::text[]) AS f(id, epoch, grp, grp_epoch)
+              ON s.sale_id = f.id AND s.redis_epoch = f.epoch
+            WHERE f.grp IS NULL
+               OR EXISTS (SELECT 1 FROM group_fence h WHERE h.group_id = f.grp AND h.redis_epoch = f.grp_epoch)
             ORDER BY s.sale_id
             FOR KEY SHARE OF s),
         ins AS (
@@ -298,7 +315,8 @@ public struct OrderRepository: Sendable {
     static let settledColumns = """
     o.order_id, o.sale_id, o.sku, o.user_id, o.quantity, o.price_cents, o.status,
     (extract(epoch FROM o.created_at) * 1000)::bigint, (extract(epoch FROM o.expires_at) * 1000)::bigint,
-    o.idempotency_key, s.redis_epoch
+    o.idempotency_key, s.redis_epoch, s.exclusive_group,
+    (SELECT g.redis_epoch FROM exclusive_groups g WHERE g.group_id = s.exclusive_group)
     """
 
     private func fetchSettled(_ sql: String, _ params: [String?]) async throws(InventoryError) -> [SettledOrder] {
@@ -306,7 +324,11 @@ public struct OrderRepository: Sendable {
         let orders = try Self.decode(PostgresResult(columns: Array(result.columns.prefix(10)),
                                                     rows: result.rows.map { Array($0.prefix(10)) },
                                                     affectedRows: result.affectedRows, commandTag: result.commandTag))
-        return zip(orders, result.rows).map { SettledOrder(order: $0, epoch: ($1.last ?? nil).flatMap(RedisEpoch.init)) }
+        return zip(orders, result.rows).map { order, row in
+            SettledOrder(order: order, epoch: (row.count > 10 ? row[10] : nil).flatMap(RedisEpoch.init),
+                         group: row.count > 11 ? row[11] : nil,
+                         groupEpoch: (row.count > 12 ? row[12] : nil).flatMap(RedisEpoch.init))
+        }
     }
 
     /// Which of `orderIDs` are committed (primary).
@@ -338,12 +360,14 @@ public struct OrderRepository: Sendable {
 
     /// Inserts reservations of one sale recovered from its outbox (the reconciler), fenced like a
     /// batch on the epoch they were read under; returns how many were new, nil when fenced off.
-    public func commitRecovered(_ orders: [Order], saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Int? {
+    public func commitRecovered(_ orders: [Order], saleID: String, epoch: RedisEpoch,
+                                group: GroupFence? = nil) async throws(InventoryError) -> Int? {
         guard !orders.isEmpty else { return 0 }
         do {
             defer { routing.recordWrite(orders: orders.map(\.orderID), users: orders.map(\.userID)) }
             return try await writer.withConnection { connection -> Int? in
-                let result = try Self.insertFenced(orders, epochs: [saleID: epoch], on: connection)
+                let result = try Self.insertFenced(orders, epochs: [saleID: epoch], groups: group.map { [saleID: $0] } ?? [:],
+                                                   on: connection)
                 return result.accepted.contains(saleID) ? result.inserted : nil
             }
         } catch {
@@ -402,10 +426,16 @@ public struct OrderRepository: Sendable {
 public struct SettledOrder: Sendable, Equatable {
     public var order: Order
     public var epoch: RedisEpoch?
+    /// The order's exclusive group, and the epoch its claims were at when the order settled: the
+    /// order's claim is released at that epoch.
+    public var group: String?
+    public var groupEpoch: RedisEpoch?
 
-    public init(order: Order, epoch: RedisEpoch?) {
+    public init(order: Order, epoch: RedisEpoch?, group: String? = nil, groupEpoch: RedisEpoch? = nil) {
         self.order = order
         self.epoch = epoch
+        self.group = group
+        self.groupEpoch = groupEpoch
     }
 }
 

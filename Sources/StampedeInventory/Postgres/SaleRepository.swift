@@ -10,18 +10,18 @@ public struct SaleRepository: Sendable {
     public func save(_ d: SaleDefinition, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
         let result = try await run("""
         INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
-                           purchase_token_required, redis_epoch)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10)
+                           purchase_token_required, redis_epoch, exclusive_group)
+        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11)
         ON CONFLICT (sale_id) DO UPDATE SET
             sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
             restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
             ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
             purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
-            updated_at = now()
+            exclusive_group = EXCLUDED.exclusive_group, updated_at = now()
         RETURNING (xmax = 0)
         """, [d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
               String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
-              d.purchaseTokenRequired ? "true" : "false", epoch.description])
+              d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup])
         return result.rows.first?[0] == "t"
     }
 
@@ -65,17 +65,17 @@ public struct SaleRepository: Sendable {
                 let head = try connection.query("""
                 SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
                        (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
-                       reservation_ttl_seconds, purchase_token_required
+                       reservation_ttl_seconds, purchase_token_required, exclusive_group
                 FROM sales WHERE sale_id = $1 FOR UPDATE
                 """, [saleID])
-                guard let row = head.rows.first, row.count == 10 else { return nil }
+                guard let row = head.rows.first, row.count == 11 else { return nil }
                 let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
                 _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
                 let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
                 let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
                                                 perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
                                                 endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
-                                                purchaseTokenRequired: row[9] == "t")
+                                                purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10])
                 let totals = try connection.query("""
                 SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
                 FROM orders WHERE sale_id = $1
@@ -116,15 +116,15 @@ public struct SaleRepository: Sendable {
                (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
                s.reservation_ttl_seconds,
                COALESCE((SELECT sum(quantity) FROM orders o WHERE o.sale_id = s.sale_id AND o.status IN ('reserved', 'paid')), 0),
-               s.purchase_token_required
+               s.purchase_token_required, s.exclusive_group
         FROM sales s WHERE s.sale_id = $1
         """, [saleID])
-        guard let row = result.rows.first, row.count == 10 else { return nil }
+        guard let row = result.rows.first, row.count == 11 else { return nil }
         let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
         let definition = SaleDefinition(saleID: saleID, sku: row[0] ?? "", priceCents: n[1], stock: n[2],
                                         perUserLimit: n[4], startsAt: Timestamp(milliseconds: n[5]),
                                         endsAt: Timestamp(milliseconds: n[6]), reservationTTLSeconds: n[7],
-                                        purchaseTokenRequired: row[9] == "t")
+                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10])
         return Sale(definition: definition, restocked: n[3], available: n[2] + n[3] - n[8])
     }
 

@@ -131,6 +131,21 @@ public enum SchemaMigrations {
         CREATE INDEX orders_user ON orders (user_id);
         DROP INDEX orders_user_created;
         """),
+        // Exclusive groups: a buyer's units across a group's sales are limited together. A group's
+        // claims live in Redis with an epoch like a sale's counters; `redis_epoch` is the one a
+        // commit of the group's orders is fenced on (`OrderRepository.insertFenced`). A sale
+        // names its group; the reference keeps a group with sales from being deleted.
+        Migration(version: 9, name: "exclusive groups", sql: """
+        CREATE TABLE exclusive_groups (
+            group_id       text PRIMARY KEY,
+            per_user_limit bigint NOT NULL CHECK (per_user_limit >= 1),
+            redis_epoch    text,
+            created_at     timestamptz NOT NULL DEFAULT now(),
+            updated_at     timestamptz NOT NULL DEFAULT now()
+        );
+        ALTER TABLE sales ADD COLUMN exclusive_group text REFERENCES exclusive_groups (group_id);
+        CREATE INDEX sales_exclusive_group ON sales (exclusive_group) WHERE exclusive_group IS NOT NULL;
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

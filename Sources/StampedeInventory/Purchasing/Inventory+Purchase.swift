@@ -84,13 +84,14 @@ extension Inventory {
             return caller.answer(.outcome(outcome, of: attempt))
         }
         let request = PurchaseRequest(saleID: attempt.saleID, userID: attempt.userID, quantity: attempt.quantity,
-                                      idempotencyKey: attempt.idempotencyKey)
+                                      idempotencyKey: attempt.idempotencyKey, exclusiveGroup: sale.definition.exclusiveGroup)
         let admission = directory.admit(request, available: sale.available) { outcome in
             guard retryStale, outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
-            // Redis lost the sale, or its counters predate a Redis restart: rebuild them from
-            // PostgreSQL, then try once more.
+            // Redis lost the sale, or its counters (or its exclusive group's claims) predate a
+            // Redis restart: rebuild them from PostgreSQL, then try once more.
             Task {
                 do {
+                    if let group = sale.definition.exclusiveGroup { _ = try await self.rebuildGroup(group) }
                     if try await self.rebuild(attempt.saleID), let sale = try await self.loadSale(attempt.saleID) {
                         self.submit(attempt, sale: sale, retryStale: false, caller: caller)
                     } else {

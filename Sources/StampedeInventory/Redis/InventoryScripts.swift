@@ -8,7 +8,7 @@ public enum InventoryScripts {
     /// Result codes of `purchase`, one per purchase in the batch.
     public enum PurchaseCode: Int64, Sendable {
         case reserved = 0, duplicate = 1, soldOut = 2, limitExceeded = 3, notStarted = 4, ended = 5,
-             unknownSale = 6, invalidQuantity = 7, stale = 8
+             unknownSale = 6, invalidQuantity = 7, stale = 8, groupLimitExceeded = 9
     }
 
     /// A field every outbox (`SaleKeys.pending`) holds beside its entries, never an order id (`~`
@@ -25,7 +25,10 @@ public enum InventoryScripts {
     /// Decides a batch of purchases of one sale, in order.
     ///
     /// KEYS: sale, users, idem, pending. ARGV: now_ms, run_id (of the Redis the caller's connection
-    /// reached), then for each purchase `order_id, user_id, quantity, idempotency_key ('' for none)`.
+    /// reached), the purchases to refuse unless they repeat an idempotency key (`position:code,…`
+    /// with 1-based positions, '' for none: purchases of an exclusive group whose claim was refused
+    /// or met stale claims), then for each purchase `order_id, user_id, quantity, idempotency_key
+    /// ('' for none)`.
     /// Returns `{ {sku, price, limit, avail, ttl, ends_ms, gen}, r1, r2, … }`: the sale's fields,
     /// the units left after the batch and the counters' generation, then per purchase its integer
     /// code, or for `duplicate` `{1, first_order_id, pending_record}` (the record is '' once the
@@ -45,7 +48,7 @@ public enum InventoryScripts {
     if not sale[1] then code = 6 elseif sale[8] ~= ARGV[2] then code = 8 end
     if code then
       results[1] = {'', 0, 0, 0, 0, 0, 0}
-      for i = 3, #ARGV, 4 do results[#results + 1] = code end
+      for i = 4, #ARGV, 4 do results[#results + 1] = code end
       return results
     end
     local avail, limit = tonumber(sale[1]), tonumber(sale[2])
@@ -66,8 +69,13 @@ public enum InventoryScripts {
         redis.call('HSET', key, unpack(pairs, first, math.min(first + 3999, #pairs)))
       end
     end
+    local refuse = nil
+    if ARGV[3] ~= '' then
+      refuse = {}
+      for position, refusal in string.gmatch(ARGV[3], '(%d+):(%d+)') do refuse[tonumber(position)] = tonumber(refusal) end
+    end
     local users, idems = {}, {}
-    for i = 3, #ARGV, 4 do
+    for i = 4, #ARGV, 4 do
       users[#users + 1] = ARGV[i + 1]
       if ARGV[i + 3] ~= '' then idems[#idems + 1] = ARGV[i + 1] .. '|' .. ARGV[i + 3] end
     end
@@ -87,7 +95,7 @@ public enum InventoryScripts {
     local pendingWrites = {'\(outboxAnchorField)', '\(outboxAnchorValue)'}
     local taken = 0
     results[1] = 0
-    for i = 3, #ARGV, 4 do
+    for i = 4, #ARGV, 4 do
       local oid, user, qty, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
       local r = nil
       local field = nil
@@ -99,7 +107,8 @@ public enum InventoryScripts {
         end
       end
       if not r then
-        if window ~= 0 then r = window
+        if refuse and refuse[(i - 4) / 4 + 1] then r = refuse[(i - 4) / 4 + 1]
+        elseif window ~= 0 then r = window
         elseif qty > limit then r = 7
         elseif held[user] + qty > limit then r = 3
         elseif qty > avail then r = 2
@@ -159,7 +168,8 @@ public enum InventoryScripts {
     ///
     /// KEYS: sale, users, idem, pending, released. ARGV: sku, price, stock, limit, starts_ms,
     /// ends_ms, ttl_seconds, token ('1' when purchases need a purchase token, else '0'), run_id,
-    /// gen. Returns 1 created, 0 replaced, -1 refused (the sale has orders).
+    /// gen, group (the exclusive group, '' for none). Returns 1 created, 0 replaced, -1 refused
+    /// (the sale has orders).
     public static let define = RedisScript("""
     local existed = redis.call('EXISTS', KEYS[1])
     if existed == 1 then
@@ -169,7 +179,7 @@ public enum InventoryScripts {
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
     redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'avail', ARGV[3],
       'restocked', 0, 'orders', 0, 'limit', ARGV[4], 'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7],
-      'token', ARGV[8], 'run', ARGV[9], 'gen', ARGV[10])
+      'token', ARGV[8], 'run', ARGV[9], 'gen', ARGV[10], 'group', ARGV[11])
     if existed == 1 then return 0 end
     return 1
     """)
@@ -187,7 +197,7 @@ public enum InventoryScripts {
     /// Rebuilds a sale's counters from PostgreSQL's committed orders at a new epoch.
     ///
     /// KEYS: sale, users, idem, pending, released. ARGV: run_id, gen, sku, price, total, limit,
-    /// starts, ends, ttl, restocked, avail, orders, token, n_users, then n_users pairs `user, units`,
+    /// starts, ends, ttl, restocked, avail, orders, token, group, n_users, then n_users pairs `user, units`,
     /// n_keys, then n_keys pairs `user|idempotency_key, order_id`, then the ids of every cancelled
     /// or expired order (their stock is already counted as returned). Replaces everything — the
     /// outbox too: reservations decided under the old counters can no longer commit (PostgreSQL
@@ -199,9 +209,9 @@ public enum InventoryScripts {
     redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
     redis.call('HSET', KEYS[1], 'sku', ARGV[3], 'price', ARGV[4], 'total', ARGV[5], 'limit', ARGV[6],
       'starts', ARGV[7], 'ends', ARGV[8], 'ttl', ARGV[9], 'restocked', ARGV[10], 'avail', ARGV[11],
-      'orders', ARGV[12], 'token', ARGV[13], 'run', ARGV[1], 'gen', ARGV[2])
-    local i = 15
-    for _ = 1, tonumber(ARGV[14]) do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
+      'orders', ARGV[12], 'token', ARGV[13], 'run', ARGV[1], 'gen', ARGV[2], 'group', ARGV[14])
+    local i = 16
+    for _ = 1, tonumber(ARGV[15]) do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
     local keys = tonumber(ARGV[i]); i = i + 1
     for _ = 1, keys do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
     while i <= #ARGV do redis.call('SADD', KEYS[5], ARGV[i]); i = i + 1 end

@@ -100,6 +100,7 @@ extension PurchaseDecision {
             case .duplicate: throw .unavailable("redis: duplicate without its first order")
             case .soldOut: decisions.append(.rejected(.soldOut))
             case .limitExceeded: decisions.append(.rejected(.limitExceeded))
+            case .groupLimitExceeded: decisions.append(.rejected(.groupLimitExceeded))
             case .notStarted: decisions.append(.rejected(.notStarted))
             case .ended: decisions.append(.rejected(.ended))
             case .unknownSale: decisions.append(.rejected(.unknownSale))

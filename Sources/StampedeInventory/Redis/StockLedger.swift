@@ -40,6 +40,9 @@ public struct LedgerDecisions: Sendable {
     /// For each sale, the run string (`StockLedger.run(of:_:)`: the node that ran its script and
     /// PostgreSQL's incarnation) its epoch names.
     public var nodes: [String: String]
+    /// For each exclusive group of the batch, the epoch of the claims its purchases were decided
+    /// under: their commit's group fence.
+    public var groupEpochs: [String: RedisEpoch] = [:]
 
     /// The epoch each sale was decided at (absent for stale or unknown sales): its commit's fence.
     public var epochs: [String: RedisEpoch] {
@@ -121,15 +124,18 @@ public struct StockLedger: Sendable {
     public nonisolated(nonsending) func decideBatch(_ requests: [PurchaseRequest], acknowledging committed: [Order],
                             now: Timestamp) async throws(InventoryError) -> LedgerDecisions {
         let postgres = incarnation.current
-        if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID }) {
+        if let first = requests.first, requests.allSatisfy({ $0.saleID == first.saleID && $0.exclusiveGroup == nil }) {
             // The common case under a rush: one hot sale, one script call, no regrouping.
-            var calls = [purchaseCall(first.saleID, requests[...], now: now, postgres: postgres)]
+            var calls = [purchaseCall(first.saleID, requests[...], refusals: "", now: now, postgres: postgres)]
             if !committed.isEmpty { Self.appendAcknowledgements(of: committed, to: &calls) }
             let reply = try await execute(calls)[0]
             let decided = try PurchaseDecision.decode(reply.value, for: requests, now: now)
             return LedgerDecisions(decisions: decided.decisions, sales: decided.sale.map { [first.saleID: $0] } ?? [:],
                                    nodes: [first.saleID: run(of: reply.node, postgres)])
         }
+        // Purchases of exclusive groups claim their units in their groups first (one round trip);
+        // a refused or stale claim makes the sale refuse the purchase unless it repeats a key.
+        let claims = try await claim(requests, now: now, postgres: postgres)
         var groups: [String: [Int]] = [:]
         var saleOrder: [String] = []
         for (index, request) in requests.enumerated() {
@@ -137,7 +143,9 @@ public struct StockLedger: Sendable {
             groups[request.saleID, default: []].append(index)
         }
         var calls = saleOrder.map { saleID in
-            purchaseCall(saleID, groups[saleID]!.map { requests[$0] }[...], now: now, postgres: postgres)
+            let indexes = groups[saleID]!
+            return purchaseCall(saleID, indexes.map { requests[$0] }[...], refusals: claims.refusals(for: indexes),
+                                now: now, postgres: postgres)
         }
         if !committed.isEmpty { Self.appendAcknowledgements(of: committed, to: &calls) }
         let replies = try await execute(calls)
@@ -151,18 +159,22 @@ public struct StockLedger: Sendable {
             if let sale = decided.sale { sales[saleID] = sale }
             nodes[saleID] = run(of: reply.node, postgres)
         }
-        return LedgerDecisions(decisions: decisions.map { $0! }, sales: sales, nodes: nodes)
+        var decided = decisions.map { $0! }
+        if !claims.epochs.isEmpty { await settleClaims(requests, &decided, claims) }
+        return LedgerDecisions(decisions: decided, sales: sales, nodes: nodes, groupEpochs: claims.epochs)
     }
 
-    /// One purchase-script call deciding `requests`, all for `saleID`, built for the node that runs it.
-    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, now: Timestamp,
+    /// One purchase-script call deciding `requests`, all for `saleID`, built for the node that runs
+    /// it; `refusals` (`position:code,…`) are the purchases to refuse unless they repeat a key.
+    private func purchaseCall(_ saleID: String, _ requests: ArraySlice<PurchaseRequest>, refusals: String, now: Timestamp,
                               postgres: PostgresIncarnation?) -> RedisRoutedCall {
         let keys = SaleKeys(saleID: saleID)
         return RedisRoutedCall(key: keys.sale) { node in
             var args: [String] = []
-            args.reserveCapacity(2 + requests.count * 4)
+            args.reserveCapacity(3 + requests.count * 4)
             args.append(String(now.milliseconds))
             args.append(run(of: node, postgres))
+            args.append(refusals)
             for index in requests.indices {
                 args.append(requests[index].orderID)
                 args.append(requests[index].userID)
@@ -239,7 +251,8 @@ public struct StockLedger: Sendable {
                 arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                             String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                             String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
-                            definition.purchaseTokenRequired ? "1" : "0", run(of: node, postgres), "0"]))
+                            definition.purchaseTokenRequired ? "1" : "0", run(of: node, postgres), "0",
+                            definition.exclusiveGroup ?? ""]))
         }
         let reply = try await execute([call])[0]
         let result = try reply.value.orThrow().int
@@ -265,7 +278,8 @@ public struct StockLedger: Sendable {
         var args = [snapshot.epoch.runID, String(snapshot.epoch.generation), d.sku, String(d.priceCents), String(d.stock),
                     String(d.perUserLimit), String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
                     String(d.reservationTTLSeconds), String(snapshot.sale.restocked), String(snapshot.sale.available),
-                    String(snapshot.ordersTaken), d.purchaseTokenRequired ? "1" : "0", String(snapshot.holdings.count)]
+                    String(snapshot.ordersTaken), d.purchaseTokenRequired ? "1" : "0", d.exclusiveGroup ?? "",
+                    String(snapshot.holdings.count)]
         args.reserveCapacity(args.count + snapshot.holdings.count * 2 + snapshot.idempotencyKeys.count * 2
                              + snapshot.released.count + 1)
         for holding in snapshot.holdings { args.append(holding.userID); args.append(String(holding.units)) }
@@ -371,13 +385,14 @@ public struct StockLedger: Sendable {
         let definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
                                         perUserLimit: limit, startsAt: Timestamp(milliseconds: starts),
                                         endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl,
-                                        purchaseTokenRequired: fields["token"]?.int == 1)
+                                        purchaseTokenRequired: fields["token"]?.int == 1,
+                                        exclusiveGroup: fields["group"]?.string.flatMap { $0.isEmpty ? nil : $0 })
         return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
     }
 
     /// Runs routed calls on `router` (the primary by default); Redis failures become `unavailable`,
     /// an `InventoryError` thrown while building a call passes through.
-    private nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall], on router: (any RedisRouter)? = nil) async throws(InventoryError) -> [RedisRoutedReply] {
+    nonisolated(nonsending) func execute(_ calls: [RedisRoutedCall], on router: (any RedisRouter)? = nil) async throws(InventoryError) -> [RedisRoutedReply] {
         do {
             return try await (router ?? redis).execute(calls)
         } catch let error as InventoryError {

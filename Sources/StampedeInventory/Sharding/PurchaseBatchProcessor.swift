@@ -38,6 +38,9 @@ public struct PurchaseBatchProcessor: Sendable {
         public var decision: PurchaseDecision
         /// The epoch of the counters that decided it: its commit is fenced on it.
         public var epoch: RedisEpoch?
+        /// For a sale of an exclusive group, the epoch of the group's claims it was decided under:
+        /// its commit is fenced on that too.
+        public var groupEpoch: RedisEpoch? = nil
         /// When its batch started deciding (monotonic seconds, set by the shard): the commit stage
         /// measures the shard's pipeline time from it.
         public var decideStarted = 0.0
@@ -88,7 +91,9 @@ public struct PurchaseBatchProcessor: Sendable {
             if case .rejected(let outcome) = decision {
                 purchase.complete(outcome)
             } else {
-                pending.append(PendingCommit(purchase: purchase, decision: decision, epoch: epochs[purchase.request.saleID]))
+                var item = PendingCommit(purchase: purchase, decision: decision, epoch: epochs[purchase.request.saleID])
+                if let group = purchase.request.exclusiveGroup { item.groupEpoch = decided.groupEpochs[group] }
+                pending.append(item)
             }
         }
         return pending
@@ -109,16 +114,33 @@ public struct PurchaseBatchProcessor: Sendable {
         // One epoch per sale and commit: the latest decided. Items decided at an older one (a
         // rebuild came between two decisions) are fenced off without asking PostgreSQL.
         var epochs: [String: RedisEpoch] = [:]
+        // Likewise one group fence per sale of an exclusive group: the latest claims' epoch.
+        var groupFences: [String: GroupFence] = [:]
         // The loops below read the items in place (by index): `for item in` would copy each one,
         // retaining and releasing its references.
         for index in whole.indices {
             if let epoch = whole[index].epoch { epochs[whole[index].purchase.request.saleID] = epoch }
+            if let group = whole[index].purchase.request.exclusiveGroup, let epoch = whole[index].groupEpoch {
+                groupFences[whole[index].purchase.request.saleID] = GroupFence(groupID: group, epoch: epoch)
+            }
         }
-        let isCurrent = { (item: PendingCommit) in item.epoch != nil && item.epoch == epochs[item.purchase.request.saleID] }
+        let isCurrent = { (item: PendingCommit) in
+            item.epoch != nil && item.epoch == epochs[item.purchase.request.saleID]
+                && (item.purchase.request.exclusiveGroup == nil || item.groupEpoch == groupFences[item.purchase.request.saleID]?.epoch)
+        }
         // The common case, every item current, keeps the array as it is (no copy of the items).
         var group = whole
         if !whole.allSatisfy(isCurrent) {
-            for item in whole where !isCurrent(item) { item.purchase.complete(.stale) }
+            var outdatedClaims: [String: RedisEpoch] = [:]
+            for item in whole where !isCurrent(item) {
+                item.purchase.complete(.stale)
+                // Decided under claims a rebuild of its group replaced: its units are taken in the
+                // sale's counters but will never commit. Rebuilding the sale gives them back.
+                if item.epoch == epochs[item.purchase.request.saleID], let epoch = item.epoch {
+                    outdatedClaims[item.purchase.request.saleID] = epoch
+                }
+            }
+            for (saleID, epoch) in outdatedClaims { _ = try? await ledger.invalidate(saleID: saleID, epoch: epoch) }
             group = whole.filter(isCurrent)
         }
         var reserved: [Order] = []
@@ -136,7 +158,8 @@ public struct PurchaseBatchProcessor: Sendable {
         let started = MonotonicClock.now()
         let commit: GroupCommit
         do {
-            commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup, epochs: epochs)
+            commit = try await orders.commitBatch(reserved: reserved, replayed: replayed, lookup: lookup, epochs: epochs,
+                                                  groups: groupFences)
         } catch {
             observe(.committed(orders: reserved.count + replayed.count, seconds: MonotonicClock.seconds(since: started), failed: true))
             for item in group { item.purchase.complete(.unavailable(Self.reason(error))) }
@@ -147,6 +170,12 @@ public struct PurchaseBatchProcessor: Sendable {
             // Decided at counters PostgreSQL no longer accepts: a rebuild replaced them (then this
             // is a no-op) or PostgreSQL's epoch is not Redis's (this forces a rebuild).
             if let epoch = epochs[saleID] { _ = try? await ledger.invalidate(saleID: saleID, epoch: epoch) }
+            // Their claims will never be used: released now (at the claims' epoch; a rebuilt group
+            // holds none of them), else by the reconciler, which finds no order for them.
+            if let fence = groupFences[saleID] {
+                let orderIDs = reserved.filter { $0.saleID == saleID }.map(\.orderID)
+                _ = try? await ledger.releaseClaims(group: fence.groupID, epoch: fence.epoch, orderIDs: orderIDs)
+            }
         }
         for index in group.indices {
             if !commit.fenced.isEmpty, commit.fenced.contains(group[index].purchase.request.saleID) {

@@ -5,10 +5,11 @@ public protocol OrderCommitter: Sendable {
     /// taking any stock.
     var writerHealth: DependencyHealth { get }
     /// Commits new reservations and replayed ones (each at most once) and reads back `lookup`;
-    /// each sale's orders only if the store accepts the epoch they were decided at. Returning
-    /// means committed.
+    /// each sale's orders only if the store accepts the epoch they were decided at, and for a sale
+    /// of an exclusive group (`groups`, by sale) the epoch of the group's claims. Returning means
+    /// committed.
     func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
-                     epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit
+                     epochs: [String: RedisEpoch], groups: [String: GroupFence]) async throws(InventoryError) -> GroupCommit
 }
 
 extension OrderRepository: OrderCommitter {}

@@ -15,6 +15,14 @@ public protocol StockDecider: Sendable {
     func invalidate(saleID: String, epoch: RedisEpoch) async throws(InventoryError) -> Bool
     /// Removes committed orders from their sales' outboxes.
     func acknowledge(_ orders: [Order]) async throws(InventoryError)
+    /// Releases the claims of orders in an exclusive group, made at `epoch`, each at most once;
+    /// nil when the claims are not at that epoch.
+    func releaseClaims(group: String, epoch: RedisEpoch, orderIDs: [String]) async throws(InventoryError) -> Int?
+}
+
+extension StockDecider {
+    /// Stand-ins without exclusive groups have no claims to release.
+    public func releaseClaims(group: String, epoch: RedisEpoch, orderIDs: [String]) async throws(InventoryError) -> Int? { 0 }
 }
 
 extension StockLedger: StockDecider {}

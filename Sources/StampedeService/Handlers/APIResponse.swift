@@ -53,6 +53,8 @@ enum APIResponse {
         case .orderNotReserved(let id, let status):
             return self.error(409, "order_not_reserved", "order \(id) is \(status.rawValue)")
         case .saleHasOrders(let id): return self.error(409, "sale_has_orders", "sale \(id) has orders and cannot be replaced")
+        case .unknownGroup(let id): return self.error(404, "unknown_group", "no exclusive group \(id)")
+        case .groupInUse(let id): return self.error(409, "group_in_use", "exclusive group \(id) has sales; remove them from it first")
         case .invalidField(let field, let reason): return self.error(400, "invalid_body", "\(field) \(reason)")
         case .unavailable(let why):
             return self.error(503, "unavailable", "a backing store is unavailable: \(why)", headers: [("Retry-After", "1")])

@@ -75,15 +75,32 @@ enum RequestDecoding {
             guard let time = Timestamp(rfc3339: text) else { throw .body("\(name) must be an RFC 3339 time, e.g. 2026-11-21T12:00:00Z") }
             return time
         }
+        func optionalIdentifier(_ name: String) throws(RequestRejection) -> String? {
+            guard let value = members[name], value != .null else { return nil }
+            guard let text = value.stringValue else { throw .body("\(name) must be a string or null") }
+            guard Identifier.isValid(text) else { throw .id("\(name) must match [A-Za-z0-9._:-]{1,64}") }
+            return text
+        }
         let sku = try string("sku")
         guard Identifier.isValid(sku) else { throw .id("sku must match [A-Za-z0-9._:-]{1,64}") }
         let definition = SaleDefinition(
             saleID: saleID, sku: sku, priceCents: try integer("price_cents"), stock: try integer("stock"),
             perUserLimit: try integer("per_user_limit"), startsAt: try time("starts_at"), endsAt: try time("ends_at"),
             reservationTTLSeconds: try integer("reservation_ttl_seconds", default: defaultTTL),
-            purchaseTokenRequired: try boolean("purchase_token_required", default: false))
+            purchaseTokenRequired: try boolean("purchase_token_required", default: false),
+            exclusiveGroup: try optionalIdentifier("exclusive_group"))
         if let violation = definition.violation() { throw .body("\(violation.field) \(violation.reason)") }
         return definition
+    }
+
+    /// The body of `PUT /admin/groups/{id}`: `{"per_user_limit": N}`.
+    static func group(groupID: String, _ body: [UInt8]) throws(RequestRejection) -> ExclusiveGroup {
+        let members = try object(body)
+        guard let value = members["per_user_limit"] else { throw .body("per_user_limit is required") }
+        guard let limit = value.integerValue else { throw .body("per_user_limit must be an integer") }
+        let group = ExclusiveGroup(groupID: groupID, perUserLimit: limit)
+        if let violation = group.violation() { throw .body("\(violation.field) \(violation.reason)") }
+        return group
     }
 
     /// `{"quantity": 50}` of a restock.

@@ -19,7 +19,26 @@ extension JSONWriter {
         field("restocked", sale.restocked)
         field("reservation_ttl_seconds", d.reservationTTLSeconds)
         field("purchase_token_required", d.purchaseTokenRequired)
+        if let group = d.exclusiveGroup { field("exclusive_group", group) }
         endObject()
+    }
+
+    /// The body of an exclusive group: `{"group_id", "per_user_limit", "sales"}`.
+    mutating func write(_ group: ExclusiveGroup) {
+        beginObject()
+        field("group_id", group.groupID)
+        field("per_user_limit", group.perUserLimit)
+        key("sales")
+        beginArray()
+        for sale in group.sales { string(sale) }
+        endArray()
+        endObject()
+    }
+
+    static func encoding(_ group: ExclusiveGroup) -> JSONWriter {
+        var writer = JSONWriter()
+        writer.write(group)
+        return writer
     }
 
     /// The order body.

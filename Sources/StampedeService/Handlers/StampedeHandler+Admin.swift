@@ -35,6 +35,32 @@ extension StampedeHandler {
         }
     }
 
+    /// `PUT /admin/groups/{id}`: `201` created, `200` changed (the claims are rebuilt with the new limit).
+    func putGroup(_ groupID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+        let group: ExclusiveGroup
+        do {
+            group = try RequestDecoding.group(groupID: groupID, request.body)
+        } catch {
+            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+        }
+        run(exchange) {
+            let (saved, created) = try await self.inventory.defineGroup(group)
+            self.logger.info("exclusive group defined", metadata: [
+                "request_id": "\(exchange.requestID)", "group_id": "\(groupID)", "created": "\(created)",
+                "per_user_limit": "\(group.perUserLimit)"])
+            return APIResponse.json(created ? 201 : 200, .encoding(saved))
+        }
+    }
+
+    /// `DELETE /admin/groups/{id}`: `200` with the group as it was; `409 group_in_use` while a sale belongs to it.
+    func deleteGroup(_ groupID: String, _ exchange: Exchange) {
+        run(exchange) {
+            let deleted = try await self.inventory.deleteGroup(groupID)
+            self.logger.info("exclusive group deleted", metadata: ["request_id": "\(exchange.requestID)", "group_id": "\(groupID)"])
+            return APIResponse.json(200, .encoding(deleted))
+        }
+    }
+
     /// `GET /admin/shards`: the shard layout and each shard's figures, latency and hot flag.
     func shardsResponse() -> HTTPResponse {
         let reports = inventory.shardReports()

@@ -31,6 +31,8 @@ extension StampedeHandler {
             .init([ReconcileReport.Kind.outboxCommitted.rawValue], value: Double(repairs.outboxCommitted)),
             .init([ReconcileReport.Kind.outboxAcknowledged.rawValue], value: Double(repairs.outboxDropped)),
             .init([ReconcileReport.Kind.saleRebuilt.rawValue], value: Double(repairs.salesRebuilt)),
+            .init([ReconcileReport.Kind.groupRebuilt.rawValue], value: Double(repairs.groupsRebuilt)),
+            .init([ReconcileReport.Kind.claimReleased.rawValue], value: Double(repairs.claimsReleased)),
         ])
         let checks = lastChecks.withLock { $0 }
         let ready = !checks.isEmpty && checks.allSatisfy(\.ok) && !draining.load(ordering: .relaxed)

@@ -78,6 +78,9 @@ extension StampedeHandler {
             (name, response) = (.soldOut, APIResponse.soldOut(quantity: purchase.quantity))
         case .limitExceeded:
             (name, response) = (.limitExceeded, APIResponse.error(409, "limit_exceeded", "user \(purchase.userID) would pass the per-user limit"))
+        case .groupLimitExceeded:
+            (name, response) = (.groupLimitExceeded, APIResponse.error(409, "group_limit_exceeded",
+                                                                      "user \(purchase.userID) would pass the limit of the sale's exclusive group"))
         case .notStarted:
             (name, response) = (.saleNotStarted, APIResponse.error(409, "sale_not_started", "the sale has not started"))
         case .ended:

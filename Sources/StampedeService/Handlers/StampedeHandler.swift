@@ -96,6 +96,9 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
         case .putSale(let id): putSale(id, request, exchange)
         case .restock(let id): restock(id, request, exchange)
+        case .putGroup(let id): putGroup(id, request, exchange)
+        case .getGroup(let id): run(exchange) { APIResponse.json(200, .encoding(try await self.inventory.group(id))) }
+        case .deleteGroup(let id): deleteGroup(id, exchange)
         case .shards: exchange.send(shardsResponse())
         case .reloadConfig: run(exchange) { await self.reloadResponse() }
         case .metrics: exchange.send(metricsResponse())

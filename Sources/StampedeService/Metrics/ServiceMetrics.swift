@@ -26,7 +26,7 @@ public final class ServiceMetrics: Sendable {
     /// How a purchase ended; `label` is the `outcome` label of `MetricFamily.purchases`.
     public enum PurchaseOutcomeName: Int, CaseIterable, Sendable {
         case created, existing, overloaded, unavailable, soldOut, limitExceeded, saleNotStarted, saleEnded
-        case invalidQuantity, invalidToken, unknownSale
+        case invalidQuantity, invalidToken, unknownSale, groupLimitExceeded
 
         public var label: String {
             switch self {
@@ -41,6 +41,7 @@ public final class ServiceMetrics: Sendable {
             case .invalidQuantity: "invalid_quantity"
             case .invalidToken: "invalid_token"
             case .unknownSale: "unknown_sale"
+            case .groupLimitExceeded: "group_limit_exceeded"
             }
         }
     }

@@ -12,6 +12,9 @@ public enum Route: Sendable, Equatable {
     case userOrders(String)
     case putSale(String)
     case restock(String)
+    case putGroup(String)
+    case getGroup(String)
+    case deleteGroup(String)
     case shards
     case reloadConfig
     case metrics
@@ -34,6 +37,9 @@ public enum Route: Sendable, Equatable {
         case .userOrders: return "GET /v1/users/{id}/orders"
         case .putSale: return "PUT /admin/sales/{id}"
         case .restock: return "POST /admin/sales/{id}/restock"
+        case .putGroup: return "PUT /admin/groups/{id}"
+        case .getGroup: return "GET /admin/groups/{id}"
+        case .deleteGroup: return "DELETE /admin/groups/{id}"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
         case .metrics: return "GET /metrics"
@@ -46,7 +52,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 16
+    static let metricsNameCount = 19
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -67,13 +73,16 @@ public enum Route: Sendable, Equatable {
         case .methodNotAllowed: 13
         case .invalidID: 14
         case .notFound: 15
+        case .putGroup: 16
+        case .getGroup: 17
+        case .deleteGroup: 18
         }
     }
 
     /// Whether the route is under `/admin` (bearer token required).
     public var isAdmin: Bool {
         switch self {
-        case .putSale, .restock, .shards, .reloadConfig: return true
+        case .putSale, .restock, .shards, .reloadConfig, .putGroup, .getGroup, .deleteGroup: return true
         default: return false
         }
     }
@@ -116,6 +125,13 @@ public enum Route: Sendable, Equatable {
             case ("v1", "sales"): return identified(parts[2], Route.getSale, allowed: "GET, HEAD", ok: isGet)
             case ("v1", "orders"): return identified(parts[2], Route.getOrder, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales"): return identified(parts[2], Route.putSale, allowed: "PUT", ok: method == .put)
+            case ("admin", "groups"):
+                let allowed = "GET, HEAD, PUT, DELETE"
+                switch method {
+                case .put: return identified(parts[2], Route.putGroup, allowed: allowed, ok: true)
+                case .delete: return identified(parts[2], Route.deleteGroup, allowed: allowed, ok: true)
+                default: return identified(parts[2], Route.getGroup, allowed: allowed, ok: isGet)
+                }
             case ("admin", "config") where "reload" ~= parts[2]:
                 return isPost ? .reloadConfig : .methodNotAllowed(allowed: "POST")
             default: return .notFound

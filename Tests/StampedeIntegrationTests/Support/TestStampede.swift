@@ -57,15 +57,23 @@ struct TestStampede {
 
     /// Defines a live sale (started a minute ago, ending in a day) and checks it was created.
     func createSale(_ saleID: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900,
-                    startsIn: Int64 = -60, endsIn: Int64 = 86_400, tokenRequired: Bool = false) async throws -> HTTPTestClient.Response {
+                    startsIn: Int64 = -60, endsIn: Int64 = 86_400, tokenRequired: Bool = false,
+                    group: String? = nil) async throws -> HTTPTestClient.Response {
         let now = Timestamp.now()
         let body = """
         {"sku":"sku-\(saleID)","price_cents":999,"stock":\(stock),"per_user_limit":\(perUserLimit),\
         "starts_at":"\(now.adding(seconds: startsIn).rfc3339)","ends_at":"\(now.adding(seconds: endsIn).rfc3339)",\
-        "reservation_ttl_seconds":\(ttlSeconds),"purchase_token_required":\(tokenRequired)}
+        "reservation_ttl_seconds":\(ttlSeconds),"purchase_token_required":\(tokenRequired)\
+        \(group.map { ",\"exclusive_group\":\"\($0)\"" } ?? "")}
         """
         return try await client().call("PUT", "/admin/sales/\(saleID)", body: body,
                                     headers: [("Authorization", "Bearer \(Self.adminToken)")])
+    }
+
+    /// Creates or changes an exclusive group.
+    func putGroup(_ groupID: String, perUserLimit: Int) async throws -> HTTPTestClient.Response {
+        try await client().call("PUT", "/admin/groups/\(groupID)", body: "{\"per_user_limit\":\(perUserLimit)}",
+                                headers: [("Authorization", "Bearer \(Self.adminToken)")])
     }
 
     /// The request bytes of a purchase.

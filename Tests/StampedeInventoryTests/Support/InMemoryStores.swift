@@ -132,7 +132,7 @@ final class InMemoryOrders: OrderCommitter {
     func release() { state.withLock { $0.holding = false } }
 
     func commitBatch(reserved: [Order], replayed: [Order], lookup: [String],
-                     epochs: [String: RedisEpoch]) async throws(InventoryError) -> GroupCommit {
+                     epochs: [String: RedisEpoch], groups: [String: GroupFence]) async throws(InventoryError) -> GroupCommit {
         state.withLock { $0.started += 1 }
         while state.withLock({ $0.holding }) { try? await Task.sleep(nanoseconds: 1_000_000) }
         return try state.withLock { (s: inout State) throws(InventoryError) -> GroupCommit in

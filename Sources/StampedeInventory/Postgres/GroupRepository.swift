@@ -1,0 +1,119 @@
+import StampedePostgres
+
+/// The `exclusive_groups` table: each group's limit, and the epoch of its claims PostgreSQL
+/// accepts commits for.
+public struct GroupRepository: Sendable {
+    public let writer: PostgresClient
+
+    public init(writer: PostgresClient) { self.writer = writer }
+
+    /// Creates or changes a group's limit; true when created.
+    public func save(_ group: ExclusiveGroup) async throws(InventoryError) -> Bool {
+        let result = try await run("""
+        INSERT INTO exclusive_groups (group_id, per_user_limit) VALUES ($1, $2)
+        ON CONFLICT (group_id) DO UPDATE SET per_user_limit = EXCLUDED.per_user_limit, updated_at = now()
+        RETURNING (xmax = 0)
+        """, [group.groupID, String(group.perUserLimit)])
+        return result.rows.first?[0] == "t"
+    }
+
+    /// The group with its sales, nil when it does not exist.
+    public func group(_ groupID: String) async throws(InventoryError) -> ExclusiveGroup? {
+        let result = try await run("""
+        SELECT g.per_user_limit, COALESCE(array_to_string(array_agg(s.sale_id ORDER BY s.sale_id) FILTER (WHERE s.sale_id IS NOT NULL), ','), '')
+        FROM exclusive_groups g LEFT JOIN sales s ON s.exclusive_group = g.group_id
+        WHERE g.group_id = $1 GROUP BY g.group_id
+        """, [groupID])
+        guard let row = result.rows.first, let limit = row[0].flatMap({ Int64($0) }) else { return nil }
+        let sales = (row[1] ?? "").split(separator: ",").map(String.init)
+        return ExclusiveGroup(groupID: groupID, perUserLimit: limit, sales: sales)
+    }
+
+    /// Deletes a group: false when it does not exist; throws `groupInUse` while a sale names it.
+    public func delete(_ groupID: String) async throws(InventoryError) -> Bool {
+        do {
+            let result = try await writer.query("DELETE FROM exclusive_groups WHERE group_id = $1 RETURNING 1", [groupID], prepared: true)
+            return !result.rows.isEmpty
+        } catch let error as PostgresError where error.isForeignKeyViolation {
+            throw .groupInUse(groupID)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    /// Every group's id, for the reconciler.
+    public func groupIDs() async throws(InventoryError) -> [String] {
+        try await run("SELECT group_id FROM exclusive_groups ORDER BY group_id", []).rows.compactMap { $0[0] }
+    }
+
+    /// The epoch PostgreSQL accepts commits for, per group (absent: unknown or never built).
+    public func epochs(_ groupIDs: [String]) async throws(InventoryError) -> [String: RedisEpoch] {
+        guard !groupIDs.isEmpty else { return [:] }
+        let result = try await run("SELECT group_id, redis_epoch FROM exclusive_groups WHERE group_id = ANY($1::text[])",
+                                   [PostgresArray.text(groupIDs)])
+        var out: [String: RedisEpoch] = [:]
+        for row in result.rows {
+            if let id = row[0], let epoch = row[1].flatMap(RedisEpoch.init) { out[id] = epoch }
+        }
+        return out
+    }
+
+    /// Moves a group to the next epoch on Redis run `runID` and reads its claims from the held
+    /// orders of its sales, in one transaction holding the group's row `FOR UPDATE`.
+    ///
+    /// Every commit of the group's orders takes the row `FOR KEY SHARE` in its fence, so the lock
+    /// waits for those in flight (the claims include them) and holds off the rest until the new
+    /// epoch is committed (those decided under the old claims are then refused). Nil when the group
+    /// does not exist.
+    /// `aboveGeneration`: the generation Redis holds, which the new one must pass (keys left by a
+    /// deleted group of the same id would otherwise win over the rebuild).
+    public func rebuildSnapshot(_ groupID: String, runID: String, aboveGeneration: Int64 = 0) async throws(InventoryError) -> GroupSnapshot? {
+        do {
+            return try await writer.transaction { connection -> GroupSnapshot? in
+                let head = try connection.query(
+                    "SELECT redis_epoch, per_user_limit FROM exclusive_groups WHERE group_id = $1 FOR UPDATE", [groupID])
+                guard let row = head.rows.first, let limit = row[1].flatMap({ Int64($0) }) else { return nil }
+                var epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
+                epoch.generation = max(epoch.generation, aboveGeneration + 1)
+                _ = try connection.query("UPDATE exclusive_groups SET redis_epoch = $2 WHERE group_id = $1",
+                                         [groupID, epoch.description])
+                let claims = try connection.query("""
+                SELECT o.order_id, o.user_id, o.quantity, o.sale_id, (extract(epoch FROM o.created_at) * 1000)::bigint
+                FROM orders o JOIN sales s ON s.sale_id = o.sale_id
+                WHERE s.exclusive_group = $1 AND o.status IN ('reserved', 'paid')
+                """, [groupID]).rows.compactMap { row -> GroupClaim? in
+                    guard let id = row[0], let user = row[1], let quantity = row[2].flatMap({ Int64($0) }), let sale = row[3],
+                          let created = row[4].flatMap({ Int64($0) }) else { return nil }
+                    return GroupClaim(orderID: id, userID: user, quantity: quantity, saleID: sale,
+                                      createdAt: Timestamp(milliseconds: created))
+                }
+                return GroupSnapshot(groupID: groupID, epoch: epoch, perUserLimit: limit, claims: claims)
+            }
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    /// Units each user holds (reserved + paid) across the group's sales, from PostgreSQL.
+    public func heldUnits(_ groupID: String) async throws(InventoryError) -> [String: Int64] {
+        let result = try await run("""
+        SELECT o.user_id, sum(o.quantity) FROM orders o JOIN sales s ON s.sale_id = o.sale_id
+        WHERE s.exclusive_group = $1 AND o.status IN ('reserved', 'paid') GROUP BY o.user_id
+        """, [groupID])
+        var out: [String: Int64] = [:]
+        for row in result.rows {
+            if let user = row[0], let units = row[1].flatMap({ Int64($0) }) { out[user] = units }
+        }
+        return out
+    }
+
+    private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
+        do {
+            return try await writer.query(sql, params, prepared: true)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+}
