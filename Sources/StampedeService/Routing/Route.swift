@@ -14,6 +14,14 @@ public enum Route: Sendable, Equatable {
     case restock(String)
     case shards
     case reloadConfig
+    /// `GET /admin/credentials`.
+    case credentials
+    /// `PUT /admin/credentials/{name}`.
+    case putCredential(String)
+    /// `DELETE /admin/credentials/{name}`.
+    case deleteCredential(String)
+    /// `GET /admin/audit`.
+    case audit
     case metrics
     case live
     case ready
@@ -36,6 +44,10 @@ public enum Route: Sendable, Equatable {
         case .restock: return "POST /admin/sales/{id}/restock"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
+        case .credentials: return "GET /admin/credentials"
+        case .putCredential: return "PUT /admin/credentials/{name}"
+        case .deleteCredential: return "DELETE /admin/credentials/{name}"
+        case .audit: return "GET /admin/audit"
         case .metrics: return "GET /metrics"
         case .live: return "GET /health/live"
         case .ready: return "GET /health/ready"
@@ -46,7 +58,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 16
+    static let metricsNameCount = 20
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -67,14 +79,28 @@ public enum Route: Sendable, Equatable {
         case .methodNotAllowed: 13
         case .invalidID: 14
         case .notFound: 15
+        case .credentials: 16
+        case .putCredential: 17
+        case .deleteCredential: 18
+        case .audit: 19
         }
     }
 
     /// Whether the route is under `/admin` (bearer token required).
     public var isAdmin: Bool {
         switch self {
-        case .putSale, .restock, .shards, .reloadConfig: return true
+        case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit: return true
         default: return false
+        }
+    }
+
+    /// Whether the route only reads (it is matched for `GET` and `HEAD` only): what a `viewer`
+    /// credential may call under `/admin`.
+    public var onlyReads: Bool {
+        switch self {
+        case .getSale, .getOrder, .userOrders, .shards, .credentials, .audit, .metrics, .live, .ready: return true
+        case .purchase, .payOrder, .cancelOrder, .putSale, .restock, .reloadConfig, .putCredential, .deleteCredential,
+             .methodNotAllowed, .invalidID, .notFound: return false
         }
     }
 
@@ -106,6 +132,8 @@ public enum Route: Sendable, Equatable {
             case ("health", "live"): return isGet ? .live : .methodNotAllowed(allowed: "GET, HEAD")
             case ("health", "ready"): return isGet ? .ready : .methodNotAllowed(allowed: "GET, HEAD")
             case ("admin", "shards"): return isGet ? .shards : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("admin", "credentials"): return isGet ? .credentials : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("admin", "audit"): return isGet ? .audit : .methodNotAllowed(allowed: "GET, HEAD")
             default: return .notFound
             }
         case 1:
@@ -116,6 +144,10 @@ public enum Route: Sendable, Equatable {
             case ("v1", "sales"): return identified(parts[2], Route.getSale, allowed: "GET, HEAD", ok: isGet)
             case ("v1", "orders"): return identified(parts[2], Route.getOrder, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales"): return identified(parts[2], Route.putSale, allowed: "PUT", ok: method == .put)
+            case ("admin", "credentials"):
+                let isDelete = method == .delete
+                return identified(parts[2], isDelete ? Route.deleteCredential : Route.putCredential,
+                                  allowed: "PUT, DELETE", ok: method == .put || isDelete)
             case ("admin", "config") where "reload" ~= parts[2]:
                 return isPost ? .reloadConfig : .methodNotAllowed(allowed: "POST")
             default: return .notFound

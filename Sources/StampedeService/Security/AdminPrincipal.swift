@@ -1,0 +1,12 @@
+import StampedeInventory
+
+/// Who an `/admin` request authenticated as: a named credential, or `bootstrap` for the
+/// configured `admin_token`.
+struct AdminPrincipal: Sendable, Equatable {
+    var name: String
+    var role: AdminRole
+
+    /// The name of the configured `admin_token`; reserved, no credential may take it.
+    static let bootstrapName = "bootstrap"
+    static let bootstrap = AdminPrincipal(name: bootstrapName, role: .admin)
+}
