@@ -29,12 +29,14 @@ struct AdminRequestDecodingTests {
         #expect(query.since == Timestamp(rfc3339: "2026-12-06T20:00:00Z"))
         #expect(query.before == 42)
         #expect(try RequestDecoding.auditQuery("limit=500").limit == 500)
+        #expect(try RequestDecoding.auditQuery("before=123456789012345678").before == 123_456_789_012_345_678)
         #expect(try RequestDecoding.auditQuery("since=2026-12-06T20:00:00.123Z").since?.milliseconds == Timestamp(rfc3339: "2026-12-06T20:00:00Z")!.milliseconds + 123)
     }
 
     /// Out-of-range or malformed values are `400 invalid_query`.
     @Test(arguments: ["limit=0", "limit=501", "limit=", "limit=ten", "limit=-1", "since=yesterday", "since=",
-                      "before=0", "before=-3", "before=abc", "before=", "before=99999999999999999999", "since=%zz"])
+                      "before=0", "before=-3", "before=abc", "before=", "before=99999999999999999999", "since=%zz",
+                      "limit=+5", "limit=05", "before=07", "before=1234567890123456789"])
     func badAuditQueries(query: String) {
         do {
             _ = try RequestDecoding.auditQuery(query)

@@ -127,7 +127,7 @@ struct RouteTests {
         #expect(Self.match(.put, "/admin/credentials") == .methodNotAllowed(allowed: "GET, HEAD"))
         #expect(Self.match(.delete, "/admin/audit") == .methodNotAllowed(allowed: "GET, HEAD"))
         #expect(Self.match(.get, "/admin/credentials/a/b") == .notFound)
-        #expect(Self.match(.put, "/admin/credentials/c").name == "PUT /admin/credentials/{name}")
+        #expect(Self.match(.put, "/admin/credentials/c").name == "PUT /admin/credentials/{id}")
     }
 
     /// `onlyReads` is true exactly for the routes matched for GET and HEAD only.

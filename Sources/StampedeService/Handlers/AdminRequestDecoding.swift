@@ -19,8 +19,9 @@ extension RequestDecoding {
     }
 
     /// The query of `GET /admin/audit`: `limit` (1…500, default 100), `since` (RFC 3339), `before`
-    /// (a cursor from `next_before`: a positive entry id). Other parameters are ignored; a value
-    /// may be percent-encoded.
+    /// (a cursor from `next_before`: 1 to 18 digits, no leading zero). Numbers are plain digits
+    /// (no sign or leading zero), so what the OpenAPI patterns refuse is refused here too. Other
+    /// parameters are ignored; a value may be percent-encoded.
     static func auditQuery(_ query: String?) throws(RequestRejection) -> AuditQuery {
         var result = AuditQuery()
         guard let query, !query.isEmpty else { return result }
@@ -32,7 +33,7 @@ extension RequestDecoding {
             }
             switch name {
             case "limit":
-                guard let limit = Int(value), AuditQuery.limits.contains(limit) else {
+                guard isPlainNumber(value, maxDigits: 3), let limit = Int(value), AuditQuery.limits.contains(limit) else {
                     throw .query("limit must be a whole number from \(AuditQuery.limits.lowerBound) to \(AuditQuery.limits.upperBound)")
                 }
                 result.limit = limit
@@ -42,8 +43,7 @@ extension RequestDecoding {
                 }
                 result.since = since
             case "before":
-                guard value.utf8.count <= 19, value.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-                      let before = Int64(value), before >= 1 else {
+                guard isPlainNumber(value, maxDigits: 18), let before = Int64(value) else {
                     throw .query("before must be a cursor given as next_before by an earlier page")
                 }
                 result.before = before
@@ -52,6 +52,13 @@ extension RequestDecoding {
             }
         }
         return result
+    }
+
+    /// `[1-9][0-9]*` with at most `maxDigits` digits: no sign, no leading zero, nothing else.
+    static func isPlainNumber(_ text: String, maxDigits: Int) -> Bool {
+        let digits = text.utf8
+        guard let first = digits.first, first != UInt8(ascii: "0"), digits.count <= maxDigits else { return false }
+        return digits.allSatisfy { (0x30...0x39).contains($0) }
     }
 
     /// `%XX` sequences decoded; nil for a malformed escape or a result that is not UTF-8.
