@@ -16,7 +16,9 @@ public struct SaleRepository: Sendable {
             d.purchaseTokenRequired ? "true" : "false", epoch.description,
         ]
         return try await transaction { connection in
-            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR UPDATE",
+            // The lock the UPDATE takes anyway, taken first so `before` is the row it changes; it
+            // does not conflict with the `FOR KEY SHARE` of order inserts, so purchases go on.
+            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
                                               [d.saleID], prepared: true).rows.first?[0] ?? nil
             let saved = try connection.query("""
             INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
@@ -48,7 +50,8 @@ public struct SaleRepository: Sendable {
     /// changes and records nothing.
     public func restock(_ saleID: String, quantity: Int64, change: AdminChange) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
         try await transaction { connection -> (found: Bool, epoch: RedisEpoch?) in
-            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR UPDATE",
+            // As in `save`: the UPDATE's own lock, which order inserts do not wait for.
+            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
                                               [saleID], prepared: true)
             guard let beforeRow = before.rows.first else { return (false, nil) }
             let updated = try connection.query(
