@@ -5,7 +5,7 @@ import StampedeJSON
 /// The `/admin` routes (the bearer token is checked before these run).
 extension StampedeHandler {
     /// `PUT /admin/sales/{id}`: `201` created, `200` replaced, `409 sale_has_orders`.
-    func putSale(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func putSale(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let ttl = live.withLock { $0.defaultReservationTTLSeconds }
         let definition: SaleDefinition
         do {
@@ -14,14 +14,14 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let (sale, created) = try await self.inventory.define(definition, change: exchange.change)
+            let (sale, created) = try await self.inventory.define(definition, change: change)
             self.logger.info("sale defined", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "created": "\(created)", "stock": "\(definition.stock)"])
             return APIResponse.json(created ? 201 : 200, .encoding(sale))
         }
     }
 
     /// `POST /admin/sales/{id}/restock`: adds units; answers the sale.
-    func restock(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func restock(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let quantity: Int64
         do {
             quantity = try RequestDecoding.restock(request.body)
@@ -29,7 +29,7 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let sale = try await self.inventory.restock(saleID, quantity: quantity, change: exchange.change)
+            let sale = try await self.inventory.restock(saleID, quantity: quantity, change: change)
             self.logger.info("sale restocked", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "quantity": "\(quantity)"])
             return APIResponse.json(200, .encoding(sale))
         }

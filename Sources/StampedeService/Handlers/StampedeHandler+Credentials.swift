@@ -6,7 +6,7 @@ import StampedeJSON
 extension StampedeHandler {
     /// `PUT /admin/credentials/{name}`: `201` created, `200` rotated; the new token is in this
     /// answer only. The old token stops working here at once, elsewhere at the next refresh.
-    func putCredential(_ name: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func putCredential(_ name: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         guard name != AdminPrincipal.bootstrapName else {
             return exchange.send(APIResponse.error(400, "invalid_id", "'\(name)' is reserved for the configured admin_token"))
         }
@@ -24,10 +24,10 @@ extension StampedeHandler {
                 throw InventoryError.unavailable("no random bytes for a token: \(error)")
             }
             let hash = AdminToken.sha256(token.utf8)
-            let created = try await self.inventory.credentials.put(name, role: role, tokenSHA256: hash, change: exchange.change)
+            let created = try await self.inventory.credentials.put(name, role: role, tokenSHA256: hash, change: change)
             self.credentials.store(AdminPrincipal(name: name, role: role), tokenSHA256: hash)
             self.logger.notice(created ? "admin credential created" : "admin credential rotated", metadata: [
-                "request_id": "\(exchange.requestID)", "name": "\(name)", "role": "\(role.rawValue)", "actor": "\(exchange.change.actor)"])
+                "request_id": "\(exchange.requestID)", "name": "\(name)", "role": "\(role.rawValue)", "actor": "\(change.actor)"])
             var writer = JSONWriter()
             writer.beginObject()
             writer.field("name", name)
@@ -39,14 +39,14 @@ extension StampedeHandler {
     }
 
     /// `DELETE /admin/credentials/{name}`: `200`, or `404 unknown_credential`.
-    func deleteCredential(_ name: String, _ exchange: Exchange) {
+    func deleteCredential(_ name: String, _ exchange: Exchange, _ change: AdminChange) {
         run(exchange) {
-            guard try await self.inventory.credentials.delete(name, change: exchange.change) else {
+            guard try await self.inventory.credentials.delete(name, change: change) else {
                 return APIResponse.error(404, "unknown_credential", "no credential \(name)")
             }
             self.credentials.remove(name: name)
             self.logger.notice("admin credential revoked", metadata: [
-                "request_id": "\(exchange.requestID)", "name": "\(name)", "actor": "\(exchange.change.actor)"])
+                "request_id": "\(exchange.requestID)", "name": "\(name)", "actor": "\(change.actor)"])
             var writer = JSONWriter()
             writer.beginObject()
             writer.field("name", name)

@@ -80,14 +80,12 @@ public final class StampedeHandler: HTTPRequestHandler {
         let started = responder.dispatchedAtNanos
         let route = request.withPathBytes { Route.match(method: request.method, path: $0) }
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
-        var exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
+        let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
                                 client: request.clientAddress)
-        if route.isAdmin {
-            // Authenticated and permitted, or answered here.
-            guard let principal = admit(route, request, exchange) else { return }
-            exchange.principal = principal
-        }
-        dispatch(route, request, exchange)
+        guard route.isAdmin else { return dispatch(route, request, exchange) }
+        // Authenticated and permitted, or answered here.
+        guard let principal = admit(route, request, exchange) else { return }
+        dispatchAdmin(route, request, exchange, change: Self.change(by: principal, exchange))
     }
 
     /// The principal an `/admin` request authenticated as, when its role may call `route`; else
@@ -114,7 +112,30 @@ public final class StampedeHandler: HTTPRequestHandler {
         return principal
     }
 
-    /// Answers an admitted request by its route.
+    /// Who makes an admin request's change, from where, in which request: for its audit entry.
+    static func change(by principal: AdminPrincipal, _ exchange: Exchange) -> AdminChange {
+        AdminChange(actor: principal.name, address: exchange.client == .unspecified ? nil : "\(exchange.client)",
+                    requestID: exchange.requestID)
+    }
+
+    /// Answers an admitted `/admin` request by its route; `change` is what its audit entry records.
+    private func dispatchAdmin(_ route: Route, _ request: HTTPRequest, _ exchange: Exchange, change: AdminChange) {
+        switch route {
+        case .putSale(let id): putSale(id, request, exchange, change)
+        case .restock(let id): restock(id, request, exchange, change)
+        case .shards: exchange.send(shardsResponse())
+        case .reloadConfig: run(exchange) { await self.reloadResponse(change) }
+        case .credentials: run(exchange) { try await self.credentialsResponse() }
+        case .putCredential(let name): putCredential(name, request, exchange, change)
+        case .deleteCredential(let name): deleteCredential(name, exchange, change)
+        case .audit: audit(request, exchange)
+        case .getSale, .purchase, .getOrder, .payOrder, .cancelOrder, .userOrders, .metrics, .live, .ready,
+             .methodNotAllowed, .invalidID, .notFound:
+            dispatch(route, request, exchange)
+        }
+    }
+
+    /// Answers a request outside `/admin` by its route.
     private func dispatch(_ route: Route, _ request: HTTPRequest, _ exchange: Exchange) {
         switch route {
         case .getSale(let id): getSale(id, exchange)
@@ -123,14 +144,10 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .payOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.pay(id)) }
         case .cancelOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.cancel(id)) }
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
-        case .putSale(let id): putSale(id, request, exchange)
-        case .restock(let id): restock(id, request, exchange)
-        case .shards: exchange.send(shardsResponse())
-        case .reloadConfig: run(exchange) { await self.reloadResponse(exchange.change) }
-        case .credentials: run(exchange) { try await self.credentialsResponse() }
-        case .putCredential(let name): putCredential(name, request, exchange)
-        case .deleteCredential(let name): deleteCredential(name, exchange)
-        case .audit: audit(request, exchange)
+        case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit:
+            // `/admin` routes are answered by `dispatchAdmin` after authentication; should one
+            // ever come here, it is refused rather than served unauthenticated.
+            exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
         case .metrics: exchange.send(metricsResponse())
         case .live: exchange.send(APIResponse.json(200, Self.status("live")))
         case .ready: run(exchange) { await self.readyResponse() }
@@ -235,15 +252,8 @@ struct Exchange: Sendable {
     let requestID: String
     /// The shopper's address (behind a trusted proxy, the one its PROXY header named).
     let client: ClientAddress
-    /// Who an `/admin` request authenticated as (nil elsewhere).
-    var principal: AdminPrincipal?
 
     var logger: Logger { handler.logger }
-
-    /// Who makes this request's admin change, from where, in which request: for its audit entry.
-    var change: AdminChange {
-        AdminChange(actor: principal?.name ?? "unknown", address: client == .unspecified ? nil : "\(client)", requestID: requestID)
-    }
 
     /// `response` is consumed: its header list (made with room for one more) takes the
     /// `X-Request-Id` in place instead of being copied.
