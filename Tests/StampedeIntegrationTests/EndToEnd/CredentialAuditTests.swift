@@ -48,10 +48,12 @@ struct CredentialAuditTests {
         return Int(result.rows.first?[0] ?? "") ?? -1
     }
 
-    /// The entries of `GET /admin/audit` (newest first, up to 500) that `matches` selects.
-    static func auditEntries(_ stampede: TestStampede, headers: [(String, String)] = bootstrap,
+    /// The entries of `GET /admin/audit` (newest first, up to 500, at or after `since` when
+    /// given: other tests' entries made earlier stay out of the page) that `matches` selects.
+    static func auditEntries(_ stampede: TestStampede, headers: [(String, String)] = bootstrap, since: Timestamp? = nil,
                              where matches: (JSONValue) -> Bool) async throws -> [JSONValue] {
-        let page = try await stampede.client().call("GET", "/admin/audit?limit=500", headers: headers)
+        let page = try await stampede.client().call("GET", "/admin/audit?limit=500" + (since.map { "&since=\($0.rfc3339)" } ?? ""),
+                                                    headers: headers)
         #expect(page.status == 200, "\(page.text)")
         guard case .array(let entries)? = page.json["entries"] else { return [] }
         return entries.filter(matches)
@@ -194,6 +196,7 @@ struct CredentialAuditTests {
         var logger = Logger(label: "audit-test") { _ in CapturingLogHandler(captured) }
         logger.logLevel = .debug
         var tokens: [String] = []
+        let started = Timestamp.now().adding(seconds: -1)
         try await TestStampede.with(configurationPath: path, logger: logger) { stampede in
             let client = try stampede.client()
             func id(_ step: String) -> [(String, String)] { [("X-Request-Id", "\(run)-\(step)")] }
@@ -226,7 +229,7 @@ struct CredentialAuditTests {
             let reload = try await client.call("POST", "/admin/config/reload", headers: auth + id("reload"))
             #expect(reload.status == 200, "\(reload.text)")
 
-            let entries = try await Self.auditEntries(stampede) { ($0["request_id"]?.stringValue ?? "").hasPrefix(run) }
+            let entries = try await Self.auditEntries(stampede, since: started) { ($0["request_id"]?.stringValue ?? "").hasPrefix(run) }
             var byStep: [String: JSONValue] = [:]
             for entry in entries {
                 let step = String((entry["request_id"]?.stringValue ?? "").dropFirst(run.utf8.count + 1))
@@ -296,6 +299,7 @@ struct CredentialAuditTests {
     /// or after a time; a bad `limit`, `since` or `before` is `400 invalid_query`.
     @Test func pagingAndSince() async throws {
         let sale = TestServices.uniqueName("paged")
+        let started = Timestamp.now().adding(seconds: -1)
         try await TestStampede.with { stampede in
             #expect(try await stampede.createSale(sale, stock: 1).status == 201)
             for _ in 0..<4 {
@@ -322,7 +326,7 @@ struct CredentialAuditTests {
             #expect(Set(ids).count == ids.count)
             #expect(mine == ["sale.restocked", "sale.restocked", "sale.restocked", "sale.restocked", "sale.defined"])
 
-            let all = try await Self.auditEntries(stampede) { $0["target"]?.stringValue == sale }
+            let all = try await Self.auditEntries(stampede, since: started) { $0["target"]?.stringValue == sale }
             #expect(all.count == 5)
             guard let newest = all.first?["at"]?.stringValue, let oldest = all.last?["at"]?.stringValue else { return }
             let since = try await client.call("GET", "/admin/audit?limit=500&since=\(newest)", headers: Self.bootstrap)
