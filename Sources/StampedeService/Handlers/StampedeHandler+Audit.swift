@@ -4,6 +4,8 @@ import StampedeJSON
 
 /// `GET /admin/audit`: the audit log of admin changes, newest first.
 extension StampedeHandler {
+    /// `GET /admin/audit?limit&since&before`: one page of entries and the cursor of the next;
+    /// a bad query value is `400 invalid_query` before PostgreSQL is asked.
     func audit(_ request: HTTPRequest, _ exchange: Exchange) {
         let query: AuditQuery
         do {
