@@ -8,7 +8,7 @@ struct AdminCredentialTableTests {
     /// removing drops it; a refresh read before a local change is not applied.
     @Test func lookupRotationRevocationAndStaleRefresh() {
         let table = AdminCredentialTable()
-        let old = AdminToken.sha256("old".utf8), new = AdminToken.sha256("new".utf8)
+        let old = AdminToken.sha256Hex("old".utf8), new = AdminToken.sha256Hex("new".utf8)
         let generation = table.generation
         #expect(table.replace([(old, "ci", .viewer)], readAt: generation))
         #expect(table.principal(forTokenSHA256: old) == AdminPrincipal(name: "ci", role: .viewer))

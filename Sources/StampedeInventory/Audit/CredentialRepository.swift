@@ -16,16 +16,15 @@ public struct CredentialRepository: Sendable {
     public init(writer: PostgresClient) { self.writer = writer }
 
     /// Creates the credential `name`, or rotates it (new token hash, new role); true when created.
-    /// `tokenSHA256` is the 32-byte SHA-256 of the new token.
-    public func put(_ name: String, role: AdminRole, tokenSHA256: [UInt8], change: AdminChange) async throws(InventoryError) -> Bool {
-        let hash = Self.hex(tokenSHA256)
-        return try await transaction { connection in
+    /// `tokenSHA256` is the SHA-256 of the new token in lowercase hex (64 digits).
+    public func put(_ name: String, role: AdminRole, tokenSHA256: String, change: AdminChange) async throws(InventoryError) -> Bool {
+        try await transaction { connection in
             let previous = try connection.query("SELECT role FROM admin_credentials WHERE name = $1 FOR UPDATE", [name])
             let before = previous.rows.first?[0] ?? nil
             _ = try connection.query("""
             INSERT INTO admin_credentials (name, role, token_sha256) VALUES ($1, $2, decode($3, 'hex'))
             ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, token_sha256 = EXCLUDED.token_sha256, updated_at = now()
-            """, [name, role.rawValue, hash])
+            """, [name, role.rawValue, tokenSHA256])
             try AuditLog.record(AuditEntry(change: change, action: before == nil ? .credentialCreated : .credentialRotated,
                                            target: name, before: before.map(Self.roleJSON), after: Self.roleJSON(role.rawValue)),
                                 on: connection)
@@ -57,11 +56,11 @@ public struct CredentialRepository: Sendable {
         }
     }
 
-    /// Every credential's token hash (32 bytes), name and role: what an instance authenticates with.
-    public func hashes() async throws(InventoryError) -> [(tokenSHA256: [UInt8], name: String, role: AdminRole)] {
+    /// Every credential's token hash (lowercase hex), name and role: what an instance authenticates with.
+    public func hashes() async throws(InventoryError) -> [(tokenSHA256: String, name: String, role: AdminRole)] {
         let rows = try await query("SELECT encode(token_sha256, 'hex'), name, role FROM admin_credentials")
         return rows.compactMap { row in
-            guard row.count == 3, let hash = row[0].flatMap(Self.bytes), let name = row[1],
+            guard row.count == 3, let hash = row[0], let name = row[1],
                   let role = row[2].flatMap(AdminRole.init(rawValue:)) else { return nil }
             return (hash, name, role)
         }
@@ -69,33 +68,6 @@ public struct CredentialRepository: Sendable {
 
     /// `{"role": "<role>"}`: a credential's state in the audit log (never its token or hash).
     static func roleJSON(_ role: String) -> String { "{\"role\": \"\(role)\"}" }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] }, as: UTF8.self)
-    }
-
-    static func bytes(_ hex: String) -> [UInt8]? {
-        let text = Array(hex.utf8)
-        guard text.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(text.count / 2)
-        var index = 0
-        while index < text.count {
-            guard let high = Self.nibble(text[index]), let low = Self.nibble(text[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
-
-    private static func nibble(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: byte - 0x30
-        case 0x61...0x66: byte - 0x61 + 10
-        default: nil
-        }
-    }
 
     private func query(_ sql: String) async throws(InventoryError) -> [[String?]] {
         do {

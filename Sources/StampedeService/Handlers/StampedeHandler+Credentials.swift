@@ -23,7 +23,7 @@ extension StampedeHandler {
             } catch {
                 throw InventoryError.unavailable("no random bytes for a token: \(error)")
             }
-            let hash = AdminToken.sha256(token.utf8)
+            let hash = AdminToken.sha256Hex(token.utf8)
             let created = try await self.inventory.credentials.put(name, role: role, tokenSHA256: hash, change: change)
             self.credentials.store(AdminPrincipal(name: name, role: role), tokenSHA256: hash)
             self.logger.notice(created ? "admin credential created" : "admin credential rotated", metadata: [

@@ -193,7 +193,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         guard presented.starts(with: prefix) else { return nil }
         let token = presented.dropFirst(prefix.count)
         guard AdminToken.isWellFormed(token) else { return nil }
-        return credentials.principal(forTokenSHA256: AdminToken.sha256(token))
+        return credentials.principal(forTokenSHA256: AdminToken.sha256Hex(token))
     }
 
     /// Constant-time comparison with the configured `admin_token` (no early exit on the first

@@ -1,7 +1,7 @@
 import StampedeInventory
 import Synchronization
 
-/// This instance's view of the named admin credentials: SHA-256(token) → principal.
+/// This instance's view of the named admin credentials: SHA-256(token), in hex → principal.
 ///
 /// A background task replaces the whole map from PostgreSQL every half second (`replace`), so a
 /// rotation or revocation made on another instance takes effect here within a second; the
@@ -10,14 +10,14 @@ import Synchronization
 /// the next one carries the change. When PostgreSQL cannot be read the last map stays.
 final class AdminCredentialTable: Sendable {
     private struct State {
-        var principals: [[UInt8]: AdminPrincipal] = [:]
+        var principals: [String: AdminPrincipal] = [:]
         /// Bumped by every local change; a refresh applies only if none happened while it read.
         var generation: UInt64 = 0
     }
     private let state = Mutex(State())
 
     /// The principal whose token hashes to `tokenSHA256`, if any.
-    func principal(forTokenSHA256 tokenSHA256: [UInt8]) -> AdminPrincipal? {
+    func principal(forTokenSHA256 tokenSHA256: String) -> AdminPrincipal? {
         state.withLock { $0.principals[tokenSHA256] }
     }
 
@@ -30,8 +30,8 @@ final class AdminCredentialTable: Sendable {
     /// Replaces the map with what PostgreSQL held, unless a local change happened since
     /// `generation` was read; returns whether it was applied.
     @discardableResult
-    func replace(_ rows: [(tokenSHA256: [UInt8], name: String, role: AdminRole)], readAt generation: UInt64) -> Bool {
-        var principals: [[UInt8]: AdminPrincipal] = [:]
+    func replace(_ rows: [(tokenSHA256: String, name: String, role: AdminRole)], readAt generation: UInt64) -> Bool {
+        var principals: [String: AdminPrincipal] = [:]
         for row in rows { principals[row.tokenSHA256] = AdminPrincipal(name: row.name, role: row.role) }
         return state.withLock { state in
             guard state.generation == generation else { return false }
@@ -41,7 +41,7 @@ final class AdminCredentialTable: Sendable {
     }
 
     /// A credential created or rotated here: its old token stops working at once.
-    func store(_ principal: AdminPrincipal, tokenSHA256: [UInt8]) {
+    func store(_ principal: AdminPrincipal, tokenSHA256: String) {
         state.withLock { state in
             state.principals = state.principals.filter { $0.value.name != principal.name }
             state.principals[tokenSHA256] = principal

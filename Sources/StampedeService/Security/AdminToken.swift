@@ -26,6 +26,11 @@ enum AdminToken {
             && token.dropFirst(prefix.utf8.count).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
+    /// SHA-256 of `token` in lowercase hex: the form PostgreSQL and the credential table keep.
+    static func sha256Hex(_ token: some Collection<UInt8>) -> String {
+        PurchaseTokenVerifier.hex(sha256(token))
+    }
+
     /// SHA-256 of `bytes` through libcrypto (32 bytes).
     static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
         let input = Array(bytes)
