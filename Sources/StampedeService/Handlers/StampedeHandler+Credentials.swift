@@ -7,8 +7,8 @@ extension StampedeHandler {
     /// `PUT /admin/credentials/{name}`: `201` created, `200` rotated; the new token is in this
     /// answer only. The old token stops working here at once, elsewhere at the next refresh.
     func putCredential(_ name: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
-        guard name != AdminPrincipal.bootstrapName else {
-            return exchange.send(APIResponse.error(400, "invalid_id", "'\(name)' is reserved for the configured admin_token"))
+        guard !AdminPrincipal.reservedNames.contains(name) else {
+            return exchange.send(APIResponse.error(400, "invalid_id", "'\(name)' is reserved (the audit log's name for the configured admin_token or a SIGHUP reload)"))
         }
         let role: AdminRole
         do {

@@ -9,4 +9,12 @@ struct AdminPrincipal: Sendable, Equatable {
     /// The name of the configured `admin_token`; reserved, no credential may take it.
     static let bootstrapName = "bootstrap"
     static let bootstrap = AdminPrincipal(name: bootstrapName, role: .admin)
+
+    /// Actor names of the audit log that are not credentials; no credential may take them.
+    static let reservedNames: Set<String> = [bootstrapName, AdminChange.sighup.actor]
+}
+
+extension AdminChange {
+    /// A configuration reload asked by `SIGHUP` (no client address or request).
+    public static let sighup = AdminChange(actor: "sighup", address: nil, requestID: nil)
 }

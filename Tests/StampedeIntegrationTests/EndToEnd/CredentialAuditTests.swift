@@ -347,8 +347,8 @@ struct CredentialAuditTests {
     }
 
     /// A refused change writes no audit row: a redefinition of a sale that has orders
-    /// (`409 sale_has_orders`), a bad body, a restock of an unknown sale, a credential named
-    /// `bootstrap`.
+    /// (`409 sale_has_orders`), a bad body, a restock of an unknown sale, a credential with a
+    /// reserved name (`bootstrap`, `sighup`) or an unknown role.
     @Test func refusedChangesAreNotAudited() async throws {
         let sale = TestServices.uniqueName("sold")
         try await TestStampede.with { stampede in
@@ -374,7 +374,11 @@ struct CredentialAuditTests {
             let badRole = try await Self.createCredential(TestServices.uniqueName("c"), role: "root", on: stampede)
             #expect(badRole.status == 400)
             #expect(badRole.errorCode == "invalid_body")
+            let sighup = try await Self.createCredential("sighup", role: "viewer", on: stampede)
+            #expect(sighup.status == 400)
+            #expect(sighup.errorCode == "invalid_id")
             #expect(try await Self.auditRowCount(target: "bootstrap") == 0)
+            #expect(try await Self.auditRowCount(target: "sighup") == 0)
         }
     }
 }
