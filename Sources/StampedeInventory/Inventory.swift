@@ -58,6 +58,8 @@ public final class Inventory: Sendable {
     public let sales: SaleRepository
     /// Exclusive groups and the epochs of their claims.
     public let groups: GroupRepository
+    /// Named admin credentials (their token hashes and roles).
+    public let credentials: CredentialRepository
     public let cache: SaleCache
     /// The live shards: routing, admission, layout changes.
     public let directory: ShardDirectory
@@ -94,6 +96,7 @@ public final class Inventory: Sendable {
         orders = OrderRepository(writer: writer, reader: reader, groupCommitter: groupCommitter)
         sales = SaleRepository(writer: writer)
         groups = GroupRepository(writer: writer)
+        credentials = CredentialRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
         directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor,
@@ -217,7 +220,9 @@ public final class Inventory: Sendable {
     }
 
     /// Creates (`created` true) or replaces a sale; refused with `saleHasOrders` once it sold.
-    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (sale: Sale, created: Bool) {
+    /// The PostgreSQL row and its audit entry (made by `change`) commit together; a refused
+    /// definition records nothing.
+    public func define(_ definition: SaleDefinition, change: AdminChange) async throws(InventoryError) -> (sale: Sale, created: Bool) {
         if let violation = definition.violation() {
             throw .invalidField(field: violation.field, reason: violation.reason)
         }
@@ -226,7 +231,7 @@ public final class Inventory: Sendable {
             throw .invalidField(field: "exclusive_group", reason: "names no group: define it first with PUT /admin/groups/\(group)")
         }
         let defined = try await ledger.define(definition)
-        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch)
+        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch, change: change)
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
         soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)
@@ -235,11 +240,12 @@ public final class Inventory: Sendable {
 
     /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis) if it is
     /// at the epoch PostgreSQL holds; otherwise the sale is rebuilt, which counts the restock.
-    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> Sale {
+    /// The restock and its audit entry (made by `change`) commit together.
+    public func restock(_ saleID: String, quantity: Int64, change: AdminChange) async throws(InventoryError) -> Sale {
         guard quantity >= 1, quantity <= 1_000_000_000 else {
             throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")
         }
-        let recorded = try await sales.restock(saleID, quantity: quantity)
+        let recorded = try await sales.restock(saleID, quantity: quantity, change: change)
         guard recorded.found else { throw .unknownSale(saleID) }
         defer { soldOut.clear(saleID) }
         var applied = false
@@ -252,6 +258,19 @@ public final class Inventory: Sendable {
         }
         guard let sale = try await loadSale(saleID) else { throw .unknownSale(saleID) }
         return sale
+    }
+
+    // MARK: Audit
+
+    /// The audit entries `query` selects, newest first (read from the writer: an entry is seen
+    /// as soon as its change is).
+    public func auditEntries(_ query: AuditQuery) async throws(InventoryError) -> [RecordedAuditEntry] {
+        try await AuditLog.entries(query, on: sales.writer)
+    }
+
+    /// Records a change PostgreSQL does not hold (a configuration reload) in a transaction of its own.
+    public func recordAudit(_ entry: AuditEntry) async throws(InventoryError) {
+        try await AuditLog.record(entry, on: sales.writer)
     }
 
     // MARK: Orders

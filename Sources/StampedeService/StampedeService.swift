@@ -116,7 +116,7 @@ public final class StampedeService: Sendable {
             inventory: inventory, metrics: metrics, logger: logger, configuration: configuration,
             scrape: { box.service?.scrapeFigures() ?? ScrapeFigures() },
             probe: { await box.service?.probe() ?? [] },
-            reload: { await box.service?.reload() ?? .success(([], [])) })
+            reload: { change in await box.service?.reload(change: change) ?? .success(([], [])) })
         server = HTTPServer(configuration: serverConfiguration, handler: handler, reactors: reactors)
         box.set(self)
     }
@@ -142,6 +142,8 @@ public final class StampedeService: Sendable {
         } catch {
             throw ServiceError.migrationFailed(reason: "reading PostgreSQL's system identifier and timeline: \(error)")
         }
+        // Named admin credentials work from the first request; a failure here is retried by the watch.
+        await handler.refreshCredentials()
         do {
             try server.start()
         } catch {
@@ -155,7 +157,9 @@ public final class StampedeService: Sendable {
                 async let maintained: Void = inventory.runMaintenance()
                 // The readiness gauges of /metrics (`MetricFamily.ready`) follow the stores between scrapes.
                 async let watched: Void = handler.watchReadiness(every: .seconds(2))
-                _ = await (maintained, watched)
+                // A credential rotated or revoked on another instance stops working here within a second.
+                async let credentials: Void = handler.watchCredentials(every: StampedeHandler.credentialRefreshInterval)
+                _ = await (maintained, watched, credentials)
             }
         }
         var addresses: Logger.Metadata = ["address": "\(configuration.listenAddress.host):\(server.localPort)"]
@@ -258,7 +262,12 @@ public final class StampedeService: Sendable {
 
     /// Re-reads the configuration file (and environment); applies the live keys. Returns once a
     /// new shard layout serves purchases (after the old shards drained, when sales move).
-    public func reload() async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError> {
+    ///
+    /// A successful reload is recorded in the audit log (`config.reloaded`, made by `change`) with
+    /// the applied keys' values before and after, secrets redacted. The configuration is not held
+    /// by PostgreSQL, so the entry has a transaction of its own; when PostgreSQL cannot take it
+    /// the reload stays applied and the failure is logged.
+    public func reload(change: AdminChange) async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError> {
         let fresh: StampedeConfiguration
         do {
             fresh = try ConfigurationLoader.load(path: configurationPath)
@@ -272,15 +281,23 @@ public final class StampedeService: Sendable {
             current = ConfigurationLoader.inForce(running: old, read: fresh)
             return (old, current)
         }
-        let change = ConfigurationLoader.difference(from: old, to: fresh)
+        let difference = ConfigurationLoader.difference(from: old, to: fresh)
         handler.apply(applied)
         var tunables = InventoryConfiguration()
         applied.inventoryTunables(into: &tunables)
         await inventory.reshard(tunables)
         logger.notice("configuration reloaded", metadata: [
-            "applied": "\(change.live)", "needs_restart": "\(change.restart)",
+            "applied": "\(difference.live)", "needs_restart": "\(difference.restart)",
             "shards": "\(fresh.shardCount)", "pinned": "\(fresh.pinnedSales)"])
-        return .success((change.live, change.restart))
+        let values = ConfigurationAudit.values(of: difference.live, before: old, after: applied)
+        do {
+            try await inventory.recordAudit(AuditEntry(change: change, action: .configReloaded, target: "config",
+                                                       before: values.before, after: values.after))
+        } catch {
+            logger.error("configuration reloaded but its audit entry could not be written", metadata: [
+                "request_id": "\(change.requestID ?? "")", "actor": "\(change.actor)", "error": "\(error)"])
+        }
+        return .success((difference.live, difference.restart))
     }
 
     func probe() async -> [(name: String, ok: Bool)] {

@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
         defer { flusher.cancel() }
         let signal = await SignalWaiter.wait(reloadingWith: {
             Task {
-                switch await service.reload() {
+                switch await service.reload(change: .sighup) {
                 case .success(let change): logger.notice("SIGHUP: configuration reloaded", metadata: ["applied": "\(change.applied)", "needs_restart": "\(change.needsRestart)"])
                 case .failure(let error): logger.error("SIGHUP: configuration refused: \(error)")
                 }

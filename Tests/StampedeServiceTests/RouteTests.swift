@@ -13,7 +13,8 @@ struct RouteTests {
         let routes: [Route] = [
             .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
             .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
-            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound, .putGroup("g"), .getGroup("g"), .deleteGroup("g"),
+            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
+            .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .putGroup("g"), .getGroup("g"), .deleteGroup("g"),
         ]
         #expect(routes.count == Route.metricsNameCount)
         #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))
@@ -26,6 +27,8 @@ struct RouteTests {
         ("/v1/orders/018f3a2b4c5d9f1e0a1b2c3d4e5f", .getOrder("018f3a2b4c5d9f1e0a1b2c3d4e5f")),
         ("/v1/users/u-1/orders", .userOrders("u-1")),
         ("/admin/shards", .shards),
+        ("/admin/credentials", .credentials),
+        ("/admin/audit", .audit),
         ("/metrics", .metrics),
         ("/health/live", .live),
         ("/health/ready", .ready),
@@ -114,13 +117,38 @@ struct RouteTests {
 
     /// Only the admin routes need the bearer token.
     @Test func isAdmin() {
-        let admin: [Route] = [.putSale("s1"), .restock("s1"), .shards, .reloadConfig]
+        let admin: [Route] = [.putSale("s1"), .restock("s1"), .shards, .reloadConfig,
+                              .credentials, .putCredential("c"), .deleteCredential("c"), .audit]
         let open: [Route] = [.getSale("s1"), .purchase("s1"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"),
                              .userOrders("u"), .metrics, .live, .ready, .notFound, .invalidID("x"),
                              .methodNotAllowed(allowed: "GET")]
         #expect(admin.allSatisfy { $0.isAdmin })
         #expect(!open.contains { $0.isAdmin })
         #expect(Self.match(.put, "/admin/sales/s1").isAdmin)
+    }
+
+    /// `/admin/credentials/{name}` matches PUT (create or rotate) and DELETE (revoke), checks the
+    /// name as an identifier, and answers `405` with both methods for anything else.
+    @Test func credentialRoutes() {
+        #expect(Self.match(.put, "/admin/credentials/ci-bot") == .putCredential("ci-bot"))
+        #expect(Self.match(.delete, "/admin/credentials/ci-bot") == .deleteCredential("ci-bot"))
+        #expect(Self.match(.get, "/admin/credentials/ci-bot") == .methodNotAllowed(allowed: "PUT, DELETE"))
+        #expect(Self.match(.post, "/admin/credentials/ci-bot") == .methodNotAllowed(allowed: "PUT, DELETE"))
+        #expect(Self.match(.put, "/admin/credentials/a%20b") == .invalidID("a%20b"))
+        #expect(Self.match(.delete, "/admin/credentials/a,b") == .invalidID("a,b"))
+        #expect(Self.match(.put, "/admin/credentials") == .methodNotAllowed(allowed: "GET, HEAD"))
+        #expect(Self.match(.delete, "/admin/audit") == .methodNotAllowed(allowed: "GET, HEAD"))
+        #expect(Self.match(.get, "/admin/credentials/a/b") == .notFound)
+        #expect(Self.match(.put, "/admin/credentials/c").name == "PUT /admin/credentials/{id}")
+    }
+
+    /// `onlyReads` is true exactly for the routes matched for GET and HEAD only.
+    @Test func onlyReadsFollowsTheMethod() {
+        let reads: [Route] = [.getSale("s"), .getOrder("o"), .userOrders("u"), .shards, .credentials, .audit, .metrics, .live, .ready]
+        let writes: [Route] = [.purchase("s"), .payOrder("o"), .cancelOrder("o"), .putSale("s"), .restock("s"), .reloadConfig,
+                               .putCredential("c"), .deleteCredential("c"), .methodNotAllowed(allowed: "PUT"), .invalidID("!"), .notFound]
+        #expect(reads.allSatisfy { $0.onlyReads })
+        #expect(!writes.contains { $0.onlyReads })
     }
 
     /// Route names are low-cardinality: the id is not part of the name.

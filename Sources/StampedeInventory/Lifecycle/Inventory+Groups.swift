@@ -13,9 +13,9 @@ extension Inventory {
     /// Creates (`created` true) or changes a group's limit, and (re)builds its claims in Redis at
     /// a new epoch with that limit (reservations in flight under the old claims are fenced off and
     /// retried).
-    public func defineGroup(_ group: ExclusiveGroup) async throws(InventoryError) -> (group: ExclusiveGroup, created: Bool) {
+    public func defineGroup(_ group: ExclusiveGroup, change: AdminChange) async throws(InventoryError) -> (group: ExclusiveGroup, created: Bool) {
         if let violation = group.violation() { throw .invalidField(field: violation.field, reason: violation.reason) }
-        let created = try await groups.save(group)
+        let created = try await groups.save(group, change: change)
         _ = try await rebuildGroup(group.groupID, force: true)
         guard let saved = try await groups.group(group.groupID) else { throw .unknownGroup(group.groupID) }
         return (saved, created)
@@ -29,10 +29,10 @@ extension Inventory {
 
     /// Deletes a group no sale belongs to (`groupInUse` otherwise) and its claims in Redis;
     /// returns it as it was.
-    public func deleteGroup(_ groupID: String) async throws(InventoryError) -> ExclusiveGroup {
+    public func deleteGroup(_ groupID: String, change: AdminChange) async throws(InventoryError) -> ExclusiveGroup {
         guard let group = try await groups.group(groupID) else { throw .unknownGroup(groupID) }
         if !group.sales.isEmpty { throw .groupInUse(groupID) }
-        guard try await groups.delete(groupID) else { throw .unknownGroup(groupID) }
+        guard try await groups.delete(groupID, change: change) else { throw .unknownGroup(groupID) }
         try await ledger.deleteGroup(groupID)
         return group
     }

@@ -7,15 +7,26 @@ public struct GroupRepository: Sendable {
 
     public init(writer: PostgresClient) { self.writer = writer }
 
-    /// Creates or changes a group's limit; true when created.
-    public func save(_ group: ExclusiveGroup) async throws(InventoryError) -> Bool {
-        let result = try await run("""
-        INSERT INTO exclusive_groups (group_id, per_user_limit) VALUES ($1, $2)
-        ON CONFLICT (group_id) DO UPDATE SET per_user_limit = EXCLUDED.per_user_limit, updated_at = now()
-        RETURNING (xmax = 0)
-        """, [group.groupID, String(group.perUserLimit)])
-        return result.rows.first?[0] == "t"
+    /// Creates or changes a group's limit and records it in the audit log (`group.defined` /
+    /// `group.changed`, the row before and after), in one transaction; true when created.
+    public func save(_ group: ExclusiveGroup, change: AdminChange) async throws(InventoryError) -> Bool {
+        try await transaction { connection in
+            let before = try connection.query(Self.rowJSON + " WHERE group_id = $1 FOR NO KEY UPDATE", [group.groupID],
+                                              prepared: true).rows.first?[0] ?? nil
+            let saved = try connection.query("""
+            INSERT INTO exclusive_groups (group_id, per_user_limit) VALUES ($1, $2)
+            ON CONFLICT (group_id) DO UPDATE SET per_user_limit = EXCLUDED.per_user_limit, updated_at = now()
+            RETURNING (xmax = 0), jsonb_build_object('group_id', group_id, 'per_user_limit', per_user_limit)::text
+            """, [group.groupID, String(group.perUserLimit)], prepared: true)
+            let created = saved.rows.first?[0] == "t"
+            try AuditLog.record(AuditEntry(change: change, action: created ? .groupDefined : .groupChanged, target: group.groupID,
+                                           before: before, after: saved.rows.first?[1] ?? nil), on: connection)
+            return created
+        }
     }
+
+    /// A group's row as the audit log records it (its limit; the epoch is Redis bookkeeping).
+    private static let rowJSON = "SELECT jsonb_build_object('group_id', group_id, 'per_user_limit', per_user_limit)::text FROM exclusive_groups"
 
     /// The group with its sales, nil when it does not exist.
     public func group(_ groupID: String) async throws(InventoryError) -> ExclusiveGroup? {
@@ -29,11 +40,20 @@ public struct GroupRepository: Sendable {
         return ExclusiveGroup(groupID: groupID, perUserLimit: limit, sales: sales)
     }
 
-    /// Deletes a group: false when it does not exist; throws `groupInUse` while a sale names it.
-    public func delete(_ groupID: String) async throws(InventoryError) -> Bool {
+    /// Deletes a group and records it in the audit log (`group.deleted`), in one transaction:
+    /// false when it does not exist; throws `groupInUse` while a sale names it.
+    public func delete(_ groupID: String, change: AdminChange) async throws(InventoryError) -> Bool {
         do {
-            let result = try await writer.query("DELETE FROM exclusive_groups WHERE group_id = $1 RETURNING 1", [groupID], prepared: true)
-            return !result.rows.isEmpty
+            return try await writer.transaction { connection -> Bool in
+                let deleted = try connection.query("""
+                DELETE FROM exclusive_groups WHERE group_id = $1
+                RETURNING jsonb_build_object('group_id', group_id, 'per_user_limit', per_user_limit)::text
+                """, [groupID], prepared: true)
+                guard let row = deleted.rows.first else { return false }
+                try AuditLog.record(AuditEntry(change: change, action: .groupDeleted, target: groupID, before: row[0], after: nil),
+                                    on: connection)
+                return true
+            }
         } catch let error as PostgresError where error.isForeignKeyViolation {
             throw .groupInUse(groupID)
         } catch {
@@ -107,6 +127,14 @@ public struct GroupRepository: Sendable {
             if let user = row[0], let units = row[1].flatMap({ Int64($0) }) { out[user] = units }
         }
         return out
+    }
+
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
+        do {
+            return try await writer.transaction(body)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
     }
 
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {

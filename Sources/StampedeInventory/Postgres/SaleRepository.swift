@@ -6,23 +6,37 @@ public struct SaleRepository: Sendable {
 
     public init(writer: PostgresClient) { self.writer = writer }
 
-    /// Creates or replaces a sale's row at `epoch` (what Redis was defined at); true when created.
-    public func save(_ d: SaleDefinition, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
-        let result = try await run("""
-        INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
-                           purchase_token_required, redis_epoch, exclusive_group)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11)
-        ON CONFLICT (sale_id) DO UPDATE SET
-            sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
-            restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
-            ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
-            purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
-            exclusive_group = EXCLUDED.exclusive_group, updated_at = now()
-        RETURNING (xmax = 0)
-        """, [d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
-              String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
-              d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup])
-        return result.rows.first?[0] == "t"
+    /// Creates or replaces a sale's row at `epoch` (what Redis was defined at) and records the
+    /// change in the audit log (`sale.defined` / `sale.replaced`, the row before and after), in one
+    /// transaction; true when created.
+    public func save(_ d: SaleDefinition, epoch: RedisEpoch, change: AdminChange) async throws(InventoryError) -> Bool {
+        let parameters: [String?] = [
+            d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
+            String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
+            d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup,
+        ]
+        return try await transaction { connection in
+            // The lock the UPDATE takes anyway, taken first so `before` is the row it changes; it
+            // does not conflict with the `FOR KEY SHARE` of order inserts, so purchases go on.
+            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
+                                              [d.saleID], prepared: true).rows.first?[0] ?? nil
+            let saved = try connection.query("""
+            INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
+                               purchase_token_required, redis_epoch, exclusive_group)
+            VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11)
+            ON CONFLICT (sale_id) DO UPDATE SET
+                sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
+                restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
+                ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
+                purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
+                exclusive_group = EXCLUDED.exclusive_group, updated_at = now()
+            RETURNING (xmax = 0), to_jsonb(sales.*)::text
+            """, parameters, prepared: true)
+            let created = saved.rows.first?[0] == "t"
+            try AuditLog.record(AuditEntry(change: change, action: created ? .saleDefined : .saleReplaced, target: d.saleID,
+                                           before: before, after: saved.rows.first?[1] ?? nil), on: connection)
+            return created
+        }
     }
 
     /// Whether PostgreSQL holds any order of the sale.
@@ -30,14 +44,24 @@ public struct SaleRepository: Sendable {
         try await run("SELECT 1 FROM orders WHERE sale_id = $1 LIMIT 1", [saleID]).rows.isEmpty == false
     }
 
-    /// Records a restock; returns whether the sale exists and the epoch it is at (the Redis
-    /// counters that may receive the units; a rebuild after this commit counts them itself).
-    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
-        let result = try await run(
-            "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch",
-            [saleID, String(quantity)])
-        guard let row = result.rows.first else { return (false, nil) }
-        return (true, row[0].flatMap(RedisEpoch.init))
+    /// Records a restock and its audit entry (`sale.restocked`, the row before and after) in one
+    /// transaction; returns whether the sale exists and the epoch it is at (the Redis counters that
+    /// may receive the units; a rebuild after this commit counts them itself). An unknown sale
+    /// changes and records nothing.
+    public func restock(_ saleID: String, quantity: Int64, change: AdminChange) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
+        try await transaction { connection -> (found: Bool, epoch: RedisEpoch?) in
+            // As in `save`: the UPDATE's own lock, which order inserts do not wait for.
+            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
+                                              [saleID], prepared: true)
+            guard let beforeRow = before.rows.first else { return (false, nil) }
+            let updated = try connection.query(
+                "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch, to_jsonb(sales.*)::text",
+                [saleID, String(quantity)], prepared: true)
+            guard let row = updated.rows.first else { return (false, nil) }
+            try AuditLog.record(AuditEntry(change: change, action: .saleRestocked, target: saleID,
+                                           before: beforeRow[0], after: row[1]), on: connection)
+            return (true, row[0].flatMap(RedisEpoch.init))
+        }
     }
 
     /// The epoch PostgreSQL accepts commits for, per sale (absent: unknown sale or never set).
@@ -206,6 +230,14 @@ public struct SaleRepository: Sendable {
         """, [PostgresArray.text(lost.map(\.orderID)), PostgresArray.text(lost.map(\.saleID)),
               PostgresArray.text(lost.map(\.userID)), PostgresArray.text(lost.map(\.idempotencyKey)),
               PostgresArray.text(lost.map(\.redisEpoch)), PostgresArray.text(lost.map(\.postgresIncarnation))])
+    }
+
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
+        do {
+            return try await writer.transaction(body)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
     }
 
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {

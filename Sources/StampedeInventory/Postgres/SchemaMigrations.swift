@@ -131,6 +131,30 @@ public enum SchemaMigrations {
         CREATE INDEX orders_user ON orders (user_id);
         DROP INDEX orders_user_created;
         """),
+        // Named admin credentials (only each token's SHA-256 is kept; every instance reloads the
+        // table twice a second) and the audit log of admin changes, written in the transaction of
+        // the change it records. `GET /admin/audit` pages by id (newest first) and filters by `at`.
+        Migration(version: 7, name: "admin credentials and audit log", sql: """
+        CREATE TABLE admin_credentials (
+            name         text PRIMARY KEY,
+            role         text NOT NULL CHECK (role IN ('admin', 'viewer')),
+            token_sha256 bytea NOT NULL UNIQUE CHECK (octet_length(token_sha256) = 32),
+            created_at   timestamptz NOT NULL DEFAULT now(),
+            updated_at   timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE admin_audit (
+            id         bigserial PRIMARY KEY,
+            at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+            actor      text NOT NULL,
+            address    text,
+            request_id text,
+            action     text NOT NULL,
+            target     text NOT NULL,
+            before     jsonb,
+            after      jsonb
+        );
+        CREATE INDEX admin_audit_at ON admin_audit (at);
+        """),
         // Exclusive groups: a buyer's units across a group's sales are limited together. A group's
         // claims live in Redis with an epoch like a sale's counters; `redis_epoch` is the one a
         // commit of the group's orders is fenced on (`OrderRepository.insertFenced`). A sale

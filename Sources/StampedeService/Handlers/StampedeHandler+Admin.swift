@@ -5,7 +5,7 @@ import StampedeJSON
 /// The `/admin` routes (the bearer token is checked before these run).
 extension StampedeHandler {
     /// `PUT /admin/sales/{id}`: `201` created, `200` replaced, `409 sale_has_orders`.
-    func putSale(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func putSale(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let ttl = live.withLock { $0.defaultReservationTTLSeconds }
         let definition: SaleDefinition
         do {
@@ -14,14 +14,14 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let (sale, created) = try await self.inventory.define(definition)
+            let (sale, created) = try await self.inventory.define(definition, change: change)
             self.logger.info("sale defined", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "created": "\(created)", "stock": "\(definition.stock)"])
             return APIResponse.json(created ? 201 : 200, .encoding(sale))
         }
     }
 
     /// `POST /admin/sales/{id}/restock`: adds units; answers the sale.
-    func restock(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func restock(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let quantity: Int64
         do {
             quantity = try RequestDecoding.restock(request.body)
@@ -29,14 +29,14 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let sale = try await self.inventory.restock(saleID, quantity: quantity)
+            let sale = try await self.inventory.restock(saleID, quantity: quantity, change: change)
             self.logger.info("sale restocked", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "quantity": "\(quantity)"])
             return APIResponse.json(200, .encoding(sale))
         }
     }
 
     /// `PUT /admin/groups/{id}`: `201` created, `200` changed (the claims are rebuilt with the new limit).
-    func putGroup(_ groupID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+    func putGroup(_ groupID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let group: ExclusiveGroup
         do {
             group = try RequestDecoding.group(groupID: groupID, request.body)
@@ -44,7 +44,7 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let (saved, created) = try await self.inventory.defineGroup(group)
+            let (saved, created) = try await self.inventory.defineGroup(group, change: change)
             self.logger.info("exclusive group defined", metadata: [
                 "request_id": "\(exchange.requestID)", "group_id": "\(groupID)", "created": "\(created)",
                 "per_user_limit": "\(group.perUserLimit)"])
@@ -53,9 +53,9 @@ extension StampedeHandler {
     }
 
     /// `DELETE /admin/groups/{id}`: `200` with the group as it was; `409 group_in_use` while a sale belongs to it.
-    func deleteGroup(_ groupID: String, _ exchange: Exchange) {
+    func deleteGroup(_ groupID: String, _ exchange: Exchange, _ change: AdminChange) {
         run(exchange) {
-            let deleted = try await self.inventory.deleteGroup(groupID)
+            let deleted = try await self.inventory.deleteGroup(groupID, change: change)
             self.logger.info("exclusive group deleted", metadata: ["request_id": "\(exchange.requestID)", "group_id": "\(groupID)"])
             return APIResponse.json(200, .encoding(deleted))
         }
@@ -124,8 +124,8 @@ extension StampedeHandler {
     }
 
     /// `POST /admin/config/reload`: re-reads the file; applies live keys, lists the others.
-    func reloadResponse() async -> HTTPResponse {
-        switch await reload() {
+    func reloadResponse(_ change: AdminChange) async -> HTTPResponse {
+        switch await reload(change) {
         case .failure(let error):
             return APIResponse.error(400, "invalid_config", error.description)
         case .success(let change):

@@ -27,8 +27,13 @@ public final class StampedeHandler: HTTPRequestHandler {
     let lastChecks = Mutex<[(name: String, ok: Bool)]>([])
     /// The limit on failed `/admin` authentications, per client address.
     let adminLimiter: AdminRateLimiter
-    /// Re-reads the configuration file and applies what can change live.
-    let reload: @Sendable () async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
+    /// The named admin credentials this instance knows (refreshed from PostgreSQL by the service).
+    let credentials = AdminCredentialTable()
+    /// Re-reads the configuration file and applies what can change live (recording who asked).
+    let reload: @Sendable (AdminChange) async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>
+    /// How often the named credentials are re-read from PostgreSQL: a rotation or revocation
+    /// elsewhere takes effect within a second.
+    static let credentialRefreshInterval = Duration.milliseconds(400)
 
     /// Settings a reload can change without a restart.
     struct LiveSettings {
@@ -42,7 +47,7 @@ public final class StampedeHandler: HTTPRequestHandler {
     init(inventory: Inventory, metrics: ServiceMetrics, logger: Logger, configuration: StampedeConfiguration,
          scrape: @escaping @Sendable () -> ScrapeFigures,
          probe: @escaping @Sendable () async -> [(name: String, ok: Bool)],
-         reload: @escaping @Sendable () async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>) {
+         reload: @escaping @Sendable (AdminChange) async -> Result<(applied: [String], needsRestart: [String]), ConfigurationError>) {
         self.inventory = inventory
         self.metrics = metrics
         self.logger = logger
@@ -77,16 +82,64 @@ public final class StampedeHandler: HTTPRequestHandler {
         let requestID = RequestID.resolve(incoming: request.headers[RequestID.header])
         let exchange = Exchange(route: route, started: started, responder: responder, handler: self, requestID: requestID,
                                 client: request.clientAddress)
-        if route.isAdmin, !authorized(request) {
+        guard route.isAdmin else { return dispatch(route, request, exchange) }
+        // Authenticated and permitted, or answered here.
+        guard let principal = admit(route, request, exchange) else { return }
+        dispatchAdmin(route, request, exchange, change: Self.change(by: principal, exchange))
+    }
+
+    /// The principal an `/admin` request authenticated as, when its role may call `route`; else
+    /// answers `401`, `429` (failed authentications from this address past the limit) or `403`
+    /// and returns nil.
+    private func admit(_ route: Route, _ request: HTTPRequest, _ exchange: Exchange) -> AdminPrincipal? {
+        let started = exchange.started
+        guard let principal = authenticate(request) else {
             // Only failed authentications count against the address: the right token is never
             // refused for rate, however many calls an operator or a script makes.
             if let retryAfter = adminLimiter.failed(request.clientAddress, now: Double(started) / 1e9) {
                 metrics.recordLimited("admin_rate")
-                return exchange.send(APIResponse.error(429, "rate_limited", "too many failed /admin authentications from this address; retry later",
-                                                       headers: [("Retry-After", String(retryAfter))]))
+                exchange.send(APIResponse.error(429, "rate_limited", "too many failed /admin authentications from this address; retry later",
+                                                headers: [("Retry-After", String(retryAfter))]))
+                return nil
             }
-            return exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
+            exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
+            return nil
         }
+        guard AdminPermission.allows(route, principal.role) else {
+            exchange.send(APIResponse.error(403, "forbidden", "the credential '\(principal.name)' has the role \(principal.role.rawValue), which may only read (GET) under /admin"))
+            return nil
+        }
+        return principal
+    }
+
+    /// Who makes an admin request's change, from where, in which request: for its audit entry.
+    static func change(by principal: AdminPrincipal, _ exchange: Exchange) -> AdminChange {
+        AdminChange(actor: principal.name, address: exchange.client == .unspecified ? nil : "\(exchange.client)",
+                    requestID: exchange.requestID)
+    }
+
+    /// Answers an admitted `/admin` request by its route; `change` is what its audit entry records.
+    private func dispatchAdmin(_ route: Route, _ request: HTTPRequest, _ exchange: Exchange, change: AdminChange) {
+        switch route {
+        case .putSale(let id): putSale(id, request, exchange, change)
+        case .restock(let id): restock(id, request, exchange, change)
+        case .shards: exchange.send(shardsResponse())
+        case .reloadConfig: run(exchange) { await self.reloadResponse(change) }
+        case .credentials: run(exchange) { try await self.credentialsResponse() }
+        case .putCredential(let name): putCredential(name, request, exchange, change)
+        case .deleteCredential(let name): deleteCredential(name, exchange, change)
+        case .audit: audit(request, exchange)
+        case .putGroup(let id): putGroup(id, request, exchange, change)
+        case .getGroup(let id): run(exchange) { APIResponse.json(200, .encoding(try await self.inventory.group(id))) }
+        case .deleteGroup(let id): deleteGroup(id, exchange, change)
+        case .getSale, .purchase, .getOrder, .payOrder, .cancelOrder, .userOrders, .metrics, .live, .ready,
+             .methodNotAllowed, .invalidID, .notFound:
+            dispatch(route, request, exchange)
+        }
+    }
+
+    /// Answers a request outside `/admin` by its route.
+    private func dispatch(_ route: Route, _ request: HTTPRequest, _ exchange: Exchange) {
         switch route {
         case .getSale(let id): getSale(id, exchange)
         case .purchase(let id): purchase(id, request, exchange)
@@ -94,13 +147,11 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .payOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.pay(id)) }
         case .cancelOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.cancel(id)) }
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
-        case .putSale(let id): putSale(id, request, exchange)
-        case .restock(let id): restock(id, request, exchange)
-        case .putGroup(let id): putGroup(id, request, exchange)
-        case .getGroup(let id): run(exchange) { APIResponse.json(200, .encoding(try await self.inventory.group(id))) }
-        case .deleteGroup(let id): deleteGroup(id, exchange)
-        case .shards: exchange.send(shardsResponse())
-        case .reloadConfig: run(exchange) { await self.reloadResponse() }
+        case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
+             .putGroup, .getGroup, .deleteGroup:
+            // `/admin` routes are answered by `dispatchAdmin` after authentication; should one
+            // ever come here, it is refused rather than served unauthenticated.
+            exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))
         case .metrics: exchange.send(metricsResponse())
         case .live: exchange.send(APIResponse.json(200, Self.status("live")))
         case .ready: run(exchange) { await self.readyResponse() }
@@ -136,9 +187,22 @@ public final class StampedeHandler: HTTPRequestHandler {
         APIResponse.json(200, .encoding(order))
     }
 
-    /// Constant-time comparison of the bearer token (no early exit on the first differing byte).
-    func authorized(_ request: HTTPRequest) -> Bool {
-        guard let header = request.headers["Authorization"] else { return false }
+    /// Who the bearer token of `request` belongs to: the configured `admin_token` (`bootstrap`),
+    /// a named credential (by the SHA-256 of the token, looked up in memory), or nil.
+    func authenticate(_ request: HTTPRequest) -> AdminPrincipal? {
+        guard let header = request.headers["Authorization"] else { return nil }
+        if isBootstrapToken(header) { return .bootstrap }
+        let presented = header.utf8
+        let prefix = "Bearer ".utf8
+        guard presented.starts(with: prefix) else { return nil }
+        let token = presented.dropFirst(prefix.count)
+        guard AdminToken.isWellFormed(token) else { return nil }
+        return credentials.principal(forTokenSHA256: AdminToken.sha256Hex(token))
+    }
+
+    /// Constant-time comparison with the configured `admin_token` (no early exit on the first
+    /// differing byte).
+    func isBootstrapToken(_ header: String) -> Bool {
         let presented = Array(header.utf8)
         let prefix = Array("Bearer ".utf8)
         return live.withLock { settings in

@@ -17,6 +17,14 @@ public enum Route: Sendable, Equatable {
     case deleteGroup(String)
     case shards
     case reloadConfig
+    /// `GET /admin/credentials`.
+    case credentials
+    /// `PUT /admin/credentials/{name}`.
+    case putCredential(String)
+    /// `DELETE /admin/credentials/{name}`.
+    case deleteCredential(String)
+    /// `GET /admin/audit`.
+    case audit
     case metrics
     case live
     case ready
@@ -42,6 +50,10 @@ public enum Route: Sendable, Equatable {
         case .deleteGroup: return "DELETE /admin/groups/{id}"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
+        case .credentials: return "GET /admin/credentials"
+        case .putCredential: return "PUT /admin/credentials/{id}"
+        case .deleteCredential: return "DELETE /admin/credentials/{id}"
+        case .audit: return "GET /admin/audit"
         case .metrics: return "GET /metrics"
         case .live: return "GET /health/live"
         case .ready: return "GET /health/ready"
@@ -52,7 +64,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 19
+    static let metricsNameCount = 23
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -73,17 +85,33 @@ public enum Route: Sendable, Equatable {
         case .methodNotAllowed: 13
         case .invalidID: 14
         case .notFound: 15
-        case .putGroup: 16
-        case .getGroup: 17
-        case .deleteGroup: 18
+        case .credentials: 16
+        case .putCredential: 17
+        case .deleteCredential: 18
+        case .audit: 19
+        case .putGroup: 20
+        case .getGroup: 21
+        case .deleteGroup: 22
         }
     }
 
     /// Whether the route is under `/admin` (bearer token required).
     public var isAdmin: Bool {
         switch self {
-        case .putSale, .restock, .shards, .reloadConfig, .putGroup, .getGroup, .deleteGroup: return true
+        case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
+             .putGroup, .getGroup, .deleteGroup: return true
         default: return false
+        }
+    }
+
+    /// Whether the route only reads (it is matched for `GET` and `HEAD` only): what a `viewer`
+    /// credential may call under `/admin`.
+    public var onlyReads: Bool {
+        switch self {
+        case .getSale, .getOrder, .userOrders, .shards, .credentials, .audit, .getGroup, .metrics, .live, .ready: return true
+        case .purchase, .payOrder, .cancelOrder, .putSale, .restock, .reloadConfig, .putCredential, .deleteCredential,
+             .putGroup, .deleteGroup,
+             .methodNotAllowed, .invalidID, .notFound: return false
         }
     }
 
@@ -115,6 +143,8 @@ public enum Route: Sendable, Equatable {
             case ("health", "live"): return isGet ? .live : .methodNotAllowed(allowed: "GET, HEAD")
             case ("health", "ready"): return isGet ? .ready : .methodNotAllowed(allowed: "GET, HEAD")
             case ("admin", "shards"): return isGet ? .shards : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("admin", "credentials"): return isGet ? .credentials : .methodNotAllowed(allowed: "GET, HEAD")
+            case ("admin", "audit"): return isGet ? .audit : .methodNotAllowed(allowed: "GET, HEAD")
             default: return .notFound
             }
         case 1:
@@ -132,6 +162,10 @@ public enum Route: Sendable, Equatable {
                 case .delete: return identified(parts[2], Route.deleteGroup, allowed: allowed, ok: true)
                 default: return identified(parts[2], Route.getGroup, allowed: allowed, ok: isGet)
                 }
+            case ("admin", "credentials"):
+                let isDelete = method == .delete
+                return identified(parts[2], isDelete ? Route.deleteCredential : Route.putCredential,
+                                  allowed: "PUT, DELETE", ok: method == .put || isDelete)
             case ("admin", "config") where "reload" ~= parts[2]:
                 return isPost ? .reloadConfig : .methodNotAllowed(allowed: "POST")
             default: return .notFound

@@ -86,7 +86,8 @@ public struct PurchaseTokenVerifier: Sendable {
         return (expiry, signature)
     }
 
-    private static func nibble(_ byte: UInt8) -> UInt8? {
+    /// The value of one hex digit (either case), or nil.
+    static func nibble(_ byte: UInt8) -> UInt8? {
         switch byte {
         case 0x30...0x39: byte - 0x30
         case 0x61...0x66: byte - 0x61 + 10

@@ -34,11 +34,15 @@ struct TestStampede {
         return configuration
     }
 
-    /// Runs `body` with a started service, stopping it afterwards.
-    static func with<T>(configurationPath: String? = nil, _ adjust: (inout StampedeConfiguration) -> Void = { _ in },
+    /// Runs `body` with a started service, stopping it afterwards. `logger` replaces the default
+    /// one (warnings and worse to stderr), e.g. to capture what the service logs.
+    static func with<T>(configurationPath: String? = nil, logger: Logger? = nil, _ adjust: (inout StampedeConfiguration) -> Void = { _ in },
                         _ body: (TestStampede) async throws -> T) async throws -> T {
-        var logger = Logger(label: "stampede-test")
-        logger.logLevel = .warning
+        let logger = logger ?? {
+            var logger = Logger(label: "stampede-test")
+            logger.logLevel = .warning
+            return logger
+        }()
         let service = StampedeService(configuration: try configuration(adjust), configurationPath: configurationPath, logger: logger)
         try await service.start()
         let stampede = TestStampede(service: service)
