@@ -134,6 +134,43 @@ struct FaultInjectionTests {
         }
     }
 
+    /// An exclusive group (limit 1, three sales) while Stampede is killed with -9 mid-rush and
+    /// started again: no buyer holds more than one unit across the group, and once the reconciler
+    /// has run, Redis's claims are exactly PostgreSQL's held orders — the claims the kill left
+    /// between a claim and its sale's decision are released, none of a held order is lost.
+    @Test func exclusiveGroupThroughAStampedeKill() async throws {
+        try await groupScenario("group-stampede-kill") { scenario in
+            let victim = try #require(Self.only(scenario))
+            victim.kill9()
+            scenario.retire(victim)
+            try scenario.startStampede()
+        }
+    }
+
+    /// An exclusive group while Redis is killed with -9 mid-rush and restarted without its data:
+    /// the group's claims and the sales' counters are rebuilt from PostgreSQL, and the limit holds.
+    @Test func exclusiveGroupThroughARedisLoss() async throws {
+        try await groupScenario("group-redis-empty") { scenario in
+            scenario.redis.kill9()
+            try scenario.redis.replaceData(with: nil)
+            usleep(500_000)
+            try scenario.redis.start(appendOnly: true)
+        }
+    }
+
+    private func groupScenario(_ name: String, inject: @escaping @Sendable (FaultScenario) throws -> Void) async throws {
+        let scenario = try FaultScenario(name, stock: 120)
+        defer { scenario.tearDown() }
+        let instance = try scenario.startStampede()
+        let setup = try scenario.createGroup(on: instance, sales: 3, stockPerSale: 120, limit: 1)
+        async let outcome = scenario.groupRush(setup, buyers: 480)
+        try await BlockingThreads.perform {
+            usleep(600_000)
+            try inject(scenario)
+        }
+        try scenario.verifyGroup(setup, await outcome)
+    }
+
     /// PostgreSQL stopped under a purchase load: every purchase is refused `503 unavailable`, and
     /// the log does not flood — each repeated warning is at most one line a second (this
     /// instance), each line after the first carrying the count left out since the previous one,
