@@ -25,7 +25,8 @@ public enum InventoryScripts {
     /// Decides a batch of purchases of one sale, in order.
     ///
     /// KEYS: sale, users, idem, pending. ARGV: now_ms, run_id (of the Redis the caller's connection
-    /// reached), the purchases to refuse unless they repeat an idempotency key (`position:code,…`
+    /// reached), the exclusive group the caller decided the batch's claims for ('' for none), the
+    /// purchases to refuse unless they repeat an idempotency key (`position:code,…`
     /// with 1-based positions, '' for none: purchases of an exclusive group whose claim was refused
     /// or met stale claims), then for each purchase `order_id, user_id, quantity, idempotency_key
     /// ('' for none)`.
@@ -37,18 +38,20 @@ public enum InventoryScripts {
     /// all or nothing. When the sale's counters were not rebuilt for this Redis run (`run`
     /// differs: Redis restarted, failed over, or the sale was invalidated) every purchase is
     /// `stale` and nothing changes: the counters may be behind PostgreSQL and must be rebuilt first.
+    /// So it is when the sale's exclusive group is not the caller's (the caller's copy of the sale
+    /// predates a redefinition: its purchases did not claim in the right group).
     ///
     /// Redis time is what one hot sale is limited by, so the script reads every buyer's units and
     /// every idempotency key with one `HMGET` each and writes with one `HSET` per key: a purchase
     /// costs a few Lua steps, not several Redis commands.
     public static let purchase = RedisScript("""
-    local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price', 'run', 'gen')
+    local sale = redis.call('HMGET', KEYS[1], 'avail', 'limit', 'starts', 'ends', 'ttl', 'sku', 'price', 'run', 'gen', 'group')
     local results = {}
     local code = nil
-    if not sale[1] then code = 6 elseif sale[8] ~= ARGV[2] then code = 8 end
+    if not sale[1] then code = 6 elseif sale[8] ~= ARGV[2] or (sale[10] or '') ~= ARGV[3] then code = 8 end
     if code then
       results[1] = {'', 0, 0, 0, 0, 0, 0}
-      for i = 4, #ARGV, 4 do results[#results + 1] = code end
+      for i = 5, #ARGV, 4 do results[#results + 1] = code end
       return results
     end
     local avail, limit = tonumber(sale[1]), tonumber(sale[2])
@@ -70,12 +73,12 @@ public enum InventoryScripts {
       end
     end
     local refuse = nil
-    if ARGV[3] ~= '' then
+    if ARGV[4] ~= '' then
       refuse = {}
-      for position, refusal in string.gmatch(ARGV[3], '(%d+):(%d+)') do refuse[tonumber(position)] = tonumber(refusal) end
+      for position, refusal in string.gmatch(ARGV[4], '(%d+):(%d+)') do refuse[tonumber(position)] = tonumber(refusal) end
     end
     local users, idems = {}, {}
-    for i = 4, #ARGV, 4 do
+    for i = 5, #ARGV, 4 do
       users[#users + 1] = ARGV[i + 1]
       if ARGV[i + 3] ~= '' then idems[#idems + 1] = ARGV[i + 1] .. '|' .. ARGV[i + 3] end
     end
@@ -95,7 +98,7 @@ public enum InventoryScripts {
     local pendingWrites = {'\(outboxAnchorField)', '\(outboxAnchorValue)'}
     local taken = 0
     results[1] = 0
-    for i = 4, #ARGV, 4 do
+    for i = 5, #ARGV, 4 do
       local oid, user, qty, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
       local r = nil
       local field = nil
@@ -107,7 +110,7 @@ public enum InventoryScripts {
         end
       end
       if not r then
-        if refuse and refuse[(i - 4) / 4 + 1] then r = refuse[(i - 4) / 4 + 1]
+        if refuse and refuse[(i - 5) / 4 + 1] then r = refuse[(i - 5) / 4 + 1]
         elseif window ~= 0 then r = window
         elseif qty > limit then r = 7
         elseif held[user] + qty > limit then r = 3

@@ -171,9 +171,10 @@ public struct StockLedger: Sendable {
         let keys = SaleKeys(saleID: saleID)
         return RedisRoutedCall(key: keys.sale) { node in
             var args: [String] = []
-            args.reserveCapacity(3 + requests.count * 4)
+            args.reserveCapacity(4 + requests.count * 4)
             args.append(String(now.milliseconds))
             args.append(run(of: node, postgres))
+            args.append(requests.first?.exclusiveGroup ?? "")
             args.append(refusals)
             for index in requests.indices {
                 args.append(requests[index].orderID)

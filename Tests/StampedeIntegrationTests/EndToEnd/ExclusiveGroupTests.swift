@@ -222,6 +222,27 @@ struct ExclusiveGroupTests {
         }
     }
 
+    /// A sale redefined into a group while another instance still caches it without one: that
+    /// instance's purchase is not decided outside the group (the purchase script refuses a batch
+    /// claimed for another group as stale; the sale is read again and the purchase claims).
+    @Test func aPurchaseFromAnOutdatedCopyOfTheSaleStillClaims() async throws {
+        try await TestStampede.with { first in
+            try await TestStampede.with { second in
+                let (_, sales) = try await Self.groupWithSales(first, limit: 1, count: 1)
+                let group = try #require(try await first.client().call("GET", "/v1/sales/\(sales[0])").json["exclusive_group"]?.stringValue)
+                let joining = TestServices.uniqueName("joining")
+                #expect(try await first.createSale(joining, stock: 5).status == 201)
+                #expect(try await second.client().call("GET", "/v1/sales/\(joining)").json["exclusive_group"] == nil)
+                let body = "{\"user_id\":\"late\",\"quantity\":1}"
+                #expect(try await first.client().call("POST", "/v1/sales/\(sales[0])/orders", body: body).status == 201)
+                #expect(try await first.createSale(joining, stock: 5, group: group).status == 200)
+                let answer = try await second.client().call("POST", "/v1/sales/\(joining)/orders", body: body)
+                #expect(answer.json["error"]?.stringValue == "group_limit_exceeded", "\(answer.text)")
+                #expect(try await Self.held(group: group)["late"] == 1)
+            }
+        }
+    }
+
     /// Raising a group's limit applies to the next purchase.
     @Test func aNewLimitApplies() async throws {
         try await TestStampede.with { stampede in
