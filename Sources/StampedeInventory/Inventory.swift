@@ -75,6 +75,8 @@ public final class Inventory: Sendable {
         public var outboxDropped = 0
         public var salesRebuilt = 0
         public var salesInvalidated = 0
+        /// `repaired` movements the reconciler wrote (sales whose ledger did not sum to its figures).
+        public var ledgerRepaired = 0
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
@@ -212,13 +214,14 @@ public final class Inventory: Sendable {
     }
 
     /// Creates (`created` true) or replaces a sale; refused with `saleHasOrders` once it sold.
-    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (sale: Sale, created: Bool) {
+    /// `requestID` (the admin request's) references the `defined` movement in the ledger.
+    public func define(_ definition: SaleDefinition, requestID: String) async throws(InventoryError) -> (sale: Sale, created: Bool) {
         if let violation = definition.violation() {
             throw .invalidField(field: violation.field, reason: violation.reason)
         }
         if try await sales.hasOrders(definition.saleID) { throw .saleHasOrders(definition.saleID) }
         let defined = try await ledger.define(definition)
-        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch)
+        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch, requestID: requestID)
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
         soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)
@@ -227,11 +230,12 @@ public final class Inventory: Sendable {
 
     /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis) if it is
     /// at the epoch PostgreSQL holds; otherwise the sale is rebuilt, which counts the restock.
-    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> Sale {
+    /// `requestID` (the admin request's) references the `restocked` movement in the ledger.
+    public func restock(_ saleID: String, quantity: Int64, requestID: String) async throws(InventoryError) -> Sale {
         guard quantity >= 1, quantity <= 1_000_000_000 else {
             throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")
         }
-        let recorded = try await sales.restock(saleID, quantity: quantity)
+        let recorded = try await sales.restock(saleID, quantity: quantity, requestID: requestID)
         guard recorded.found else { throw .unknownSale(saleID) }
         defer { soldOut.clear(saleID) }
         var applied = false

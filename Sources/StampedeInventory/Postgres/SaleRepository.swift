@@ -7,22 +7,40 @@ public struct SaleRepository: Sendable {
     public init(writer: PostgresClient) { self.writer = writer }
 
     /// Creates or replaces a sale's row at `epoch` (what Redis was defined at); true when created.
-    public func save(_ d: SaleDefinition, epoch: RedisEpoch) async throws(InventoryError) -> Bool {
-        let result = try await run("""
-        INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
-                           purchase_token_required, redis_epoch)
-        VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10)
-        ON CONFLICT (sale_id) DO UPDATE SET
-            sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
-            restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
-            ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
-            purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
-            updated_at = now()
-        RETURNING (xmax = 0)
-        """, [d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
-              String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
-              d.purchaseTokenRequired ? "true" : "false", epoch.description])
-        return result.rows.first?[0] == "t"
+    /// In the same transaction, a `defined` movement of the change in stock (the new stock less
+    /// the old `stock_total + restocked`; a replace is only allowed while the sale has no orders),
+    /// referenced by `requestID`.
+    public func save(_ d: SaleDefinition, epoch: RedisEpoch, requestID: String) async throws(InventoryError) -> Bool {
+        let parameters = [d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
+                          String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
+                          d.purchaseTokenRequired ? "true" : "false", epoch.description]
+        do {
+            return try await writer.transaction { connection -> Bool in
+                let before = try connection.query("SELECT stock_total + restocked FROM sales WHERE sale_id = $1 FOR UPDATE",
+                                                  [d.saleID], prepared: true)
+                let previous = before.rows.first?[0].flatMap { Int64($0) } ?? 0
+                let result = try connection.query("""
+                INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
+                                   purchase_token_required, redis_epoch)
+                VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10)
+                ON CONFLICT (sale_id) DO UPDATE SET
+                    sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
+                    restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
+                    ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
+                    purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
+                    updated_at = now()
+                RETURNING (xmax = 0)
+                """, parameters, prepared: true)
+                _ = try connection.query(
+                    "INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, 'defined', $2, $3)",
+                    [d.saleID, String(d.stock - previous), requestID], prepared: true)
+                return result.rows.first?[0] == "t"
+            }
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
     }
 
     /// Whether PostgreSQL holds any order of the sale.
@@ -32,10 +50,16 @@ public struct SaleRepository: Sendable {
 
     /// Records a restock; returns whether the sale exists and the epoch it is at (the Redis
     /// counters that may receive the units; a rebuild after this commit counts them itself).
-    public func restock(_ saleID: String, quantity: Int64) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
-        let result = try await run(
-            "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch",
-            [saleID, String(quantity)])
+    /// The statement also writes the `restocked` movement, referenced by `requestID`.
+    public func restock(_ saleID: String, quantity: Int64, requestID: String) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
+        let result = try await run("""
+        WITH restocked AS (
+            UPDATE sales SET restocked = restocked + $2::bigint, updated_at = now() WHERE sale_id = $1 RETURNING sale_id, redis_epoch
+        ), movement AS (
+            INSERT INTO stock_movements (sale_id, kind, quantity, reference) SELECT sale_id, 'restocked', $2::bigint, $3 FROM restocked
+        )
+        SELECT redis_epoch FROM restocked
+        """, [saleID, String(quantity), requestID])
         guard let row = result.rows.first else { return (false, nil) }
         return (true, row[0].flatMap(RedisEpoch.init))
     }
@@ -208,7 +232,7 @@ public struct SaleRepository: Sendable {
               PostgresArray.text(lost.map(\.redisEpoch)), PostgresArray.text(lost.map(\.postgresIncarnation))])
     }
 
-    private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
+    func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
         do {
             return try await writer.query(sql, params, prepared: true)
         } catch {

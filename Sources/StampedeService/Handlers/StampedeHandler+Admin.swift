@@ -14,7 +14,7 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let (sale, created) = try await self.inventory.define(definition)
+            let (sale, created) = try await self.inventory.define(definition, requestID: exchange.requestID)
             self.logger.info("sale defined", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "created": "\(created)", "stock": "\(definition.stock)"])
             return APIResponse.json(created ? 201 : 200, .encoding(sale))
         }
@@ -29,7 +29,7 @@ extension StampedeHandler {
             return exchange.send(APIResponse.error(error.status, error.code, error.message))
         }
         run(exchange) {
-            let sale = try await self.inventory.restock(saleID, quantity: quantity)
+            let sale = try await self.inventory.restock(saleID, quantity: quantity, requestID: exchange.requestID)
             self.logger.info("sale restocked", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "quantity": "\(quantity)"])
             return APIResponse.json(200, .encoding(sale))
         }

@@ -42,7 +42,7 @@ struct OrderRepositoryTests {
             SaleDefinition(saleID: sale, sku: "sku", priceCents: 250, stock: 1000, perUserLimit: 10,
                            startsAt: now.adding(seconds: -3 * 86_400), endsAt: now.adding(seconds: -2 * 86_400),
                            reservationTTLSeconds: 900),
-            epoch: epoch)
+            epoch: epoch, requestID: "test-register")
         return [sale: epoch]
     }
 
