@@ -13,6 +13,9 @@ public struct ReconcileReport: Sendable, Equatable {
         case stockReturned = "stock_returned"
         /// A reservation past its `expires_at` was expired and its stock returned.
         case expired = "expired"
+        /// A sale's stock movements did not sum to `stock_total + restocked − held` (an order or a
+        /// sale changed behind Stampede's back): a `repaired` movement closed the difference.
+        case ledgerRepaired = "ledger_repaired"
     }
 
     /// Whether this pass only looked (`stampede reconcile --dry-run`).

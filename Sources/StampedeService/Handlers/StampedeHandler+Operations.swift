@@ -31,6 +31,7 @@ extension StampedeHandler {
             .init([ReconcileReport.Kind.outboxCommitted.rawValue], value: Double(repairs.outboxCommitted)),
             .init([ReconcileReport.Kind.outboxAcknowledged.rawValue], value: Double(repairs.outboxDropped)),
             .init([ReconcileReport.Kind.saleRebuilt.rawValue], value: Double(repairs.salesRebuilt)),
+            .init([ReconcileReport.Kind.ledgerRepaired.rawValue], value: Double(repairs.ledgerRepaired)),
         ])
         let checks = lastChecks.withLock { $0 }
         let ready = !checks.isEmpty && checks.allSatisfy(\.ok) && !draining.load(ordering: .relaxed)
