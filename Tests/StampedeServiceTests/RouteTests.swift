@@ -13,7 +13,7 @@ struct RouteTests {
         let routes: [Route] = [
             .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
             .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
-            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
+            .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound, .movements("s"),
         ]
         #expect(routes.count == Route.metricsNameCount)
         #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))
@@ -26,6 +26,7 @@ struct RouteTests {
         ("/v1/orders/018f3a2b4c5d9f1e0a1b2c3d4e5f", .getOrder("018f3a2b4c5d9f1e0a1b2c3d4e5f")),
         ("/v1/users/u-1/orders", .userOrders("u-1")),
         ("/admin/shards", .shards),
+        ("/admin/sales/s1/movements", .movements("s1")),
         ("/metrics", .metrics),
         ("/health/live", .live),
         ("/health/ready", .ready),
@@ -100,9 +101,16 @@ struct RouteTests {
         #expect(Self.match(.post, path) == .notFound, "POST \(path)")
     }
 
+    /// `GET /admin/sales/{id}/movements` carries the sale id; a bad id is `invalid_id`.
+    @Test func movements() {
+        #expect(Self.match(.get, "/admin/sales/black-friday:2026/movements") == .movements("black-friday:2026"))
+        #expect(Self.match(.get, "/admin/sales/bad!id/movements") == .invalidID("bad!id"))
+        #expect(Self.match(.get, "/admin/sales/s1/movements").name == "GET /admin/sales/{id}/movements")
+    }
+
     /// Only the admin routes need the bearer token.
     @Test func isAdmin() {
-        let admin: [Route] = [.putSale("s1"), .restock("s1"), .shards, .reloadConfig]
+        let admin: [Route] = [.putSale("s1"), .restock("s1"), .movements("s1"), .shards, .reloadConfig]
         let open: [Route] = [.getSale("s1"), .purchase("s1"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"),
                              .userOrders("u"), .metrics, .live, .ready, .notFound, .invalidID("x"),
                              .methodNotAllowed(allowed: "GET")]

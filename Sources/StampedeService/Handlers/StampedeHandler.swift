@@ -96,6 +96,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
         case .putSale(let id): putSale(id, request, exchange)
         case .restock(let id): restock(id, request, exchange)
+        case .movements(let id): movements(id, request, exchange)
         case .shards: exchange.send(shardsResponse())
         case .reloadConfig: run(exchange) { await self.reloadResponse() }
         case .metrics: exchange.send(metricsResponse())

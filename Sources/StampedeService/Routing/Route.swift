@@ -12,6 +12,7 @@ public enum Route: Sendable, Equatable {
     case userOrders(String)
     case putSale(String)
     case restock(String)
+    case movements(String)
     case shards
     case reloadConfig
     case metrics
@@ -34,6 +35,7 @@ public enum Route: Sendable, Equatable {
         case .userOrders: return "GET /v1/users/{id}/orders"
         case .putSale: return "PUT /admin/sales/{id}"
         case .restock: return "POST /admin/sales/{id}/restock"
+        case .movements: return "GET /admin/sales/{id}/movements"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
         case .metrics: return "GET /metrics"
@@ -46,7 +48,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 16
+    static let metricsNameCount = 17
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -67,13 +69,14 @@ public enum Route: Sendable, Equatable {
         case .methodNotAllowed: 13
         case .invalidID: 14
         case .notFound: 15
+        case .movements: 16
         }
     }
 
     /// Whether the route is under `/admin` (bearer token required).
     public var isAdmin: Bool {
         switch self {
-        case .putSale, .restock, .shards, .reloadConfig: return true
+        case .putSale, .restock, .movements, .shards, .reloadConfig: return true
         default: return false
         }
     }
@@ -127,6 +130,7 @@ public enum Route: Sendable, Equatable {
             case ("v1", "orders", "cancel"): return identified(parts[2], Route.cancelOrder, allowed: "POST", ok: isPost)
             case ("v1", "users", "orders"): return identified(parts[2], Route.userOrders, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales", "restock"): return identified(parts[2], Route.restock, allowed: "POST", ok: isPost)
+            case ("admin", "sales", "movements"): return identified(parts[2], Route.movements, allowed: "GET, HEAD", ok: isGet)
             default: return .notFound
             }
         default:
