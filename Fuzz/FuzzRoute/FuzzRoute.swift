@@ -41,7 +41,7 @@ public func fuzzRoute(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
     switch route {
     case .getSale(let id), .purchase(let id), .getOrder(let id), .payOrder(let id), .cancelOrder(let id),
-         .userOrders(let id), .putSale(let id), .restock(let id):
+         .userOrders(let id), .putSale(let id), .restock(let id), .movements(let id):
         require(Identifier.isValid(id), "route \(route) carries an invalid id")
         require(segments.contains(id), "route \(route) carries an id that is not a segment of \(target)")
     case .invalidID(let id):

@@ -81,6 +81,8 @@ public final class Inventory: Sendable {
         public var salesInvalidated = 0
         public var groupsRebuilt = 0
         public var claimsReleased = 0
+        /// `repaired` movements the reconciler wrote (sales whose ledger did not sum to its figures).
+        public var ledgerRepaired = 0
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
@@ -220,8 +222,9 @@ public final class Inventory: Sendable {
     }
 
     /// Creates (`created` true) or replaces a sale; refused with `saleHasOrders` once it sold.
-    /// The PostgreSQL row and its audit entry (made by `change`) commit together; a refused
-    /// definition records nothing.
+    /// The PostgreSQL row, its audit entry (made by `change`) and its `defined` movement in the
+    /// ledger (referenced by the change's request id) commit together; a refused definition
+    /// records nothing.
     public func define(_ definition: SaleDefinition, change: AdminChange) async throws(InventoryError) -> (sale: Sale, created: Bool) {
         if let violation = definition.violation() {
             throw .invalidField(field: violation.field, reason: violation.reason)
@@ -240,7 +243,8 @@ public final class Inventory: Sendable {
 
     /// Adds units to a sale: durably first (PostgreSQL), then to the live counter (Redis) if it is
     /// at the epoch PostgreSQL holds; otherwise the sale is rebuilt, which counts the restock.
-    /// The restock and its audit entry (made by `change`) commit together.
+    /// The restock, its audit entry (made by `change`) and its `restocked` movement in the ledger
+    /// commit together.
     public func restock(_ saleID: String, quantity: Int64, change: AdminChange) async throws(InventoryError) -> Sale {
         guard quantity >= 1, quantity <= 1_000_000_000 else {
             throw .invalidField(field: "quantity", reason: "must be between 1 and 1000000000")

@@ -190,4 +190,26 @@ struct RequestDecodingTests {
             #expect(error.status == 400)
         }
     }
+
+    // MARK: movements query
+
+    /// `before` and `limit` are read; absent, the page starts at the newest with 100 rows; other
+    /// parameters are ignored.
+    @Test func decodesMovementsQuery() throws {
+        #expect(try RequestDecoding.movementsQuery(nil) == (nil, 100))
+        #expect(try RequestDecoding.movementsQuery("") == (nil, 100))
+        #expect(try RequestDecoding.movementsQuery("before=42&limit=5") == (42, 5))
+        #expect(try RequestDecoding.movementsQuery("limit=1000&x=y") == (nil, 1000))
+    }
+
+    /// A cursor that is not a positive whole number or a limit outside 1…1000 is `400 invalid_query`.
+    @Test(arguments: ["limit=0", "limit=1001", "limit=", "limit=1.5", "before=abc", "before=0", "before=-3", "before"])
+    func rejectsMovementsQuery(query: String) {
+        do {
+            _ = try RequestDecoding.movementsQuery(query)
+            Issue.record("accepted \(query)")
+        } catch {
+            #expect(error.code == "invalid_query" && error.status == 400, "\(query)")
+        }
+    }
 }

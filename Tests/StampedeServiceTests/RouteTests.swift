@@ -14,7 +14,7 @@ struct RouteTests {
             .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
             .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
             .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
-            .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .putGroup("g"), .getGroup("g"), .deleteGroup("g"),
+            .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .putGroup("g"), .getGroup("g"), .deleteGroup("g"), .movements("s"),
         ]
         #expect(routes.count == Route.metricsNameCount)
         #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))
@@ -29,6 +29,7 @@ struct RouteTests {
         ("/admin/shards", .shards),
         ("/admin/credentials", .credentials),
         ("/admin/audit", .audit),
+        ("/admin/sales/s1/movements", .movements("s1")),
         ("/metrics", .metrics),
         ("/health/live", .live),
         ("/health/ready", .ready),
@@ -115,10 +116,17 @@ struct RouteTests {
         #expect(Self.match(.post, path) == .notFound, "POST \(path)")
     }
 
+    /// `GET /admin/sales/{id}/movements` carries the sale id; a bad id is `invalid_id`.
+    @Test func movements() {
+        #expect(Self.match(.get, "/admin/sales/black-friday:2026/movements") == .movements("black-friday:2026"))
+        #expect(Self.match(.get, "/admin/sales/bad!id/movements") == .invalidID("bad!id"))
+        #expect(Self.match(.get, "/admin/sales/s1/movements").name == "GET /admin/sales/{id}/movements")
+    }
+
     /// Only the admin routes need the bearer token.
     @Test func isAdmin() {
         let admin: [Route] = [.putSale("s1"), .restock("s1"), .shards, .reloadConfig,
-                              .credentials, .putCredential("c"), .deleteCredential("c"), .audit]
+                              .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .movements("s1")]
         let open: [Route] = [.getSale("s1"), .purchase("s1"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"),
                              .userOrders("u"), .metrics, .live, .ready, .notFound, .invalidID("x"),
                              .methodNotAllowed(allowed: "GET")]

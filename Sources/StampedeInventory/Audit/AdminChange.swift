@@ -18,4 +18,8 @@ public struct AdminChange: Sendable, Equatable {
         self.address = address
         self.requestID = requestID
     }
+
+    /// What a stock movement made by this change names as its reference: the request id, else
+    /// (a reload by signal has none) the actor.
+    public var reference: String { requestID ?? actor }
 }

@@ -10,6 +10,9 @@
 ///    on the epoch they were read under); entries already committed are cleared.
 /// 3. **Conservation** — `available + held + uncommitted = stock + restocked` is checked and a
 ///    difference reported (not repaired: in-flight batches make it move under load).
+/// 4. **Ledger** — the sale's stock movements must sum to `stock + restocked − held` in PostgreSQL
+///    (one statement for the chunk, so one snapshot: nothing in flight can make them differ); a
+///    difference gets a `repaired` movement referenced by the pass.
 /// Then, across sales: stock returns that did not complete are retried, and due reservations
 /// expire.
 extension Inventory {
@@ -21,11 +24,12 @@ extension Inventory {
         var report = ReconcileReport(dryRun: dryRun)
         let settings = configuration.withLock { $0 }
         let grace = outboxGraceSeconds ?? settings.outboxGraceSeconds
+        let pass = Self.passReference()
         do {
             var saleIDs = only ?? []
             if only == nil { saleIDs = try await sales.saleIDs(endedBeforeSeconds: settings.reconcileEndedSaleSeconds) }
             for chunk in stride(from: 0, to: saleIDs.count, by: 100).map({ Array(saleIDs[$0..<min($0 + 100, saleIDs.count)]) }) {
-                try await reconcileSales(chunk, grace: grace, into: &report)
+                try await reconcileSales(chunk, grace: grace, pass: pass, into: &report)
             }
         } catch {
             report.errors.append("sales: \(error)")
@@ -56,6 +60,7 @@ extension Inventory {
             repairs.withLock { counts in
                 counts.outboxCommitted += report.counts[.outboxCommitted] ?? 0
                 counts.outboxDropped += report.counts[.outboxAcknowledged] ?? 0
+                counts.ledgerRepaired += report.counts[.ledgerRepaired] ?? 0
             }
             for line in report.findings where !line.contains("reservations expired") {
                 logger.warning("reconciler \(line)")
@@ -80,7 +85,13 @@ extension Inventory {
         return ReconcilePlan.make(truth: truth, seen: seen, accepted: accepted, committed: committed, cutoff: cutoff)
     }
 
-    private func reconcileSales(_ saleIDs: [String], grace: Double, into report: inout ReconcileReport) async throws(InventoryError) {
+    /// The `reference` of the `repaired` movements a pass writes, also in its log lines:
+    /// `reconciler <start time> <random tag>`.
+    static func passReference() -> String {
+        "reconciler \(Timestamp.now().rfc3339) \(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    private func reconcileSales(_ saleIDs: [String], grace: Double, pass: String, into report: inout ReconcileReport) async throws(InventoryError) {
         let plan = try await reconcilePlan(saleIDs, grace: grace, compacting: !report.dryRun)
         report.drifts += plan.drifts
         for step in plan.steps {
@@ -127,6 +138,15 @@ extension Inventory {
                 try await ledger.acknowledge(cleared)
                 report.record(.outboxAcknowledged, cleared.count, "sale \(saleID): \(cleared.count) committed orders left in the outbox → cleared")
             }
+        }
+        do {
+            // Nil: another instance's pass holds the check right now; the next pass repeats it.
+            for difference in try await sales.reconcileLedger(saleIDs, reference: pass, dryRun: report.dryRun) ?? [] {
+                report.record(.ledgerRepaired, 1, "sale \(difference.saleID): stock movements differed from stock_total + restocked − held "
+                              + "by \(difference.quantity) → repaired movement of \(difference.quantity) (\(pass))")
+            }
+        } catch {
+            report.errors.append("ledger: \(error)")
         }
     }
 }

@@ -19,6 +19,9 @@ public struct ReconcileReport: Sendable, Equatable {
         /// A claim in an exclusive group whose purchase took nothing (a crash between the claim
         /// and the sale's decision) was released.
         case claimReleased = "claim_released"
+        /// A sale's stock movements did not sum to `stock_total + restocked − held` (an order or a
+        /// sale changed behind Stampede's back): a `repaired` movement closed the difference.
+        case ledgerRepaired = "ledger_repaired"
     }
 
     /// Whether this pass only looked (`stampede reconcile --dry-run`).

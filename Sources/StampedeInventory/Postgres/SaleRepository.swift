@@ -7,8 +7,9 @@ public struct SaleRepository: Sendable {
     public init(writer: PostgresClient) { self.writer = writer }
 
     /// Creates or replaces a sale's row at `epoch` (what Redis was defined at) and records the
-    /// change in the audit log (`sale.defined` / `sale.replaced`, the row before and after), in one
-    /// transaction; true when created.
+    /// change in the audit log (`sale.defined` / `sale.replaced`, the row before and after) and in
+    /// the stock ledger (a `defined` movement of the new stock less the old `stock_total +
+    /// restocked`, referenced by the change's request id), in one transaction; true when created.
     public func save(_ d: SaleDefinition, epoch: RedisEpoch, change: AdminChange) async throws(InventoryError) -> Bool {
         let parameters: [String?] = [
             d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
@@ -18,8 +19,11 @@ public struct SaleRepository: Sendable {
         return try await transaction { connection in
             // The lock the UPDATE takes anyway, taken first so `before` is the row it changes; it
             // does not conflict with the `FOR KEY SHARE` of order inserts, so purchases go on.
-            let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
-                                              [d.saleID], prepared: true).rows.first?[0] ?? nil
+            let old = try connection.query(
+                "SELECT to_jsonb(s)::text, stock_total + restocked FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
+                [d.saleID], prepared: true).rows.first
+            let before = old?[0] ?? nil
+            let previous = old?[1].flatMap { Int64($0) } ?? 0
             let saved = try connection.query("""
             INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
                                purchase_token_required, redis_epoch, exclusive_group)
@@ -33,6 +37,11 @@ public struct SaleRepository: Sendable {
             RETURNING (xmax = 0), to_jsonb(sales.*)::text
             """, parameters, prepared: true)
             let created = saved.rows.first?[0] == "t"
+            // The ledger's `defined` movement: the change in stock (a replace is only allowed while
+            // the sale has no orders, so the old available stock is its `stock_total + restocked`).
+            _ = try connection.query(
+                "INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, 'defined', $2, $3)",
+                [d.saleID, String(d.stock - previous), change.reference], prepared: true)
             try AuditLog.record(AuditEntry(change: change, action: created ? .saleDefined : .saleReplaced, target: d.saleID,
                                            before: before, after: saved.rows.first?[1] ?? nil), on: connection)
             return created
@@ -44,7 +53,8 @@ public struct SaleRepository: Sendable {
         try await run("SELECT 1 FROM orders WHERE sale_id = $1 LIMIT 1", [saleID]).rows.isEmpty == false
     }
 
-    /// Records a restock and its audit entry (`sale.restocked`, the row before and after) in one
+    /// Records a restock, its audit entry (`sale.restocked`, the row before and after) and its
+    /// `restocked` movement in the stock ledger (referenced by the change's request id) in one
     /// transaction; returns whether the sale exists and the epoch it is at (the Redis counters that
     /// may receive the units; a rebuild after this commit counts them itself). An unknown sale
     /// changes and records nothing.
@@ -58,6 +68,9 @@ public struct SaleRepository: Sendable {
                 "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch, to_jsonb(sales.*)::text",
                 [saleID, String(quantity)], prepared: true)
             guard let row = updated.rows.first else { return (false, nil) }
+            _ = try connection.query(
+                "INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, 'restocked', $2, $3)",
+                [saleID, String(quantity), change.reference], prepared: true)
             try AuditLog.record(AuditEntry(change: change, action: .saleRestocked, target: saleID,
                                            before: beforeRow[0], after: row[1]), on: connection)
             return (true, row[0].flatMap(RedisEpoch.init))
@@ -240,7 +253,7 @@ public struct SaleRepository: Sendable {
         }
     }
 
-    private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
+    func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
         do {
             return try await writer.query(sql, params, prepared: true)
         } catch {

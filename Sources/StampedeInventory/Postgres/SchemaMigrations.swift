@@ -155,6 +155,65 @@ public enum SchemaMigrations {
         );
         CREATE INDEX admin_audit_at ON admin_audit (at);
         """),
+        // Every change of a sale's available stock as a row (docs/consistency.md, "The stock
+        // movement ledger"): `quantity` is signed into available stock, so once work settles a
+        // sale's rows sum to `stock_total + restocked - held`. Orders write theirs by statement
+        // triggers in the writing transaction, like `sale_order_counts`: one `sold` row per sale
+        // per inserting statement (a group commit, an outbox recovery), one `returned` row per
+        // order that stops holding units. The `sold` rows come from the counting insert trigger's
+        // function (`orders_counted_insert`), replaced to write both from one pass over the
+        // transition table: a second insert trigger cost each group commit more PostgreSQL CPU
+        // (docs/performance.md, "The stock movement ledger's cost"). Definitions and restocks write
+        // theirs beside the sale row (`SaleRepository`); the reconciler writes `repaired` rows for
+        // any difference. Sales that exist at the upgrade open with one `repaired` row holding
+        // their balance.
+        Migration(version: 8, name: "stock movement ledger", sql: """
+        CREATE TABLE stock_movements (
+            id        bigserial PRIMARY KEY,
+            sale_id   text NOT NULL,
+            at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+            kind      text NOT NULL CHECK (kind IN ('defined', 'restocked', 'sold', 'returned', 'repaired')),
+            quantity  bigint NOT NULL,
+            reference text NOT NULL
+        );
+        CREATE INDEX stock_movements_sale ON stock_movements (sale_id, id DESC) INCLUDE (quantity);
+        CREATE OR REPLACE FUNCTION count_inserted_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            WITH groups AS (
+                SELECT sale_id, count(*) AS taken,
+                       COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0) AS held,
+                       count(*) FILTER (WHERE status IN ('reserved', 'paid')) AS holding,
+                       min(order_id) FILTER (WHERE status IN ('reserved', 'paid')) AS first_order
+                FROM inserted GROUP BY sale_id
+            ), counted AS (
+                INSERT INTO sale_order_counts (sale_id, orders_taken, held) SELECT sale_id, taken, held FROM groups
+            )
+            INSERT INTO stock_movements (sale_id, kind, quantity, reference)
+            SELECT sale_id, 'sold', -held, CASE WHEN holding = 1 THEN first_order ELSE first_order || ' +' || (holding - 1) END
+            FROM groups WHERE held > 0;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION record_returned_stock() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO stock_movements (sale_id, kind, quantity, reference)
+            SELECT sale_id, CASE WHEN sum(delta) > 0 THEN 'returned' ELSE 'sold' END, sum(delta), order_id
+            FROM (
+                SELECT sale_id, order_id, quantity AS delta FROM before_update WHERE status IN ('reserved', 'paid')
+                UNION ALL
+                SELECT sale_id, order_id, -quantity FROM after_update WHERE status IN ('reserved', 'paid')
+            ) changes GROUP BY sale_id, order_id HAVING sum(delta) <> 0;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER orders_ledger_update AFTER UPDATE ON orders
+            REFERENCING OLD TABLE AS before_update NEW TABLE AS after_update
+            FOR EACH STATEMENT EXECUTE FUNCTION record_returned_stock();
+        INSERT INTO stock_movements (sale_id, kind, quantity, reference)
+        SELECT s.sale_id, 'repaired',
+               s.stock_total + s.restocked - COALESCE((SELECT sum(o.quantity) FROM orders o
+                                                       WHERE o.sale_id = s.sale_id AND o.status IN ('reserved', 'paid')), 0),
+               'schema migration 8: opening balance'
+        FROM sales s;
+        """),
         // Exclusive groups: a buyer's units across a group's sales are limited together. A group's
         // claims live in Redis with an epoch like a sale's counters; `redis_epoch` is the one a
         // commit of the group's orders is fenced on (`OrderRepository.insertFenced`). A sale

@@ -1,11 +1,6 @@
 import StampedeInventory
 import StampedeJSON
 
-extension RequestRejection {
-    /// `400 invalid_query`: a query parameter with a value out of its form or range.
-    static func query(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_query", message: message) }
-}
-
 /// Decoding of the credential and audit requests: pure, tested without a server.
 extension RequestDecoding {
     /// The body of `PUT /admin/credentials/{name}`: `{"role": "admin" | "viewer"}`.
@@ -24,13 +19,7 @@ extension RequestDecoding {
     /// parameters are ignored; a value may be percent-encoded.
     static func auditQuery(_ query: String?) throws(RequestRejection) -> AuditQuery {
         var result = AuditQuery()
-        guard let query, !query.isEmpty else { return result }
-        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
-            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(decoding: parts[0], as: UTF8.self)
-            guard let value = parts.count == 2 ? percentDecoded(parts[1]) : "" else {
-                throw .query("\(name.prefix(40)) is not validly percent-encoded")
-            }
+        for (name, value) in try queryParameters(query) {
             switch name {
             case "limit":
                 guard isPlainNumber(value, maxDigits: 3), let limit = Int(value), AuditQuery.limits.contains(limit) else {
@@ -52,6 +41,21 @@ extension RequestDecoding {
             }
         }
         return result
+    }
+
+    /// The `name=value` pairs of a query, values percent-decoded, in order.
+    static func queryParameters(_ query: String?) throws(RequestRejection) -> [(name: String, value: String)] {
+        guard let query, !query.isEmpty else { return [] }
+        var parameters: [(name: String, value: String)] = []
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(decoding: parts[0], as: UTF8.self)
+            guard let value = parts.count == 2 ? percentDecoded(parts[1]) : "" else {
+                throw .query("\(name.prefix(40)) is not validly percent-encoded")
+            }
+            parameters.append((name, value))
+        }
+        return parameters
     }
 
     /// `[1-9][0-9]*` with at most `maxDigits` digits: no sign, no leading zero, nothing else.

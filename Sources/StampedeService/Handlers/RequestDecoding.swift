@@ -10,6 +10,7 @@ struct RequestRejection: Error, Equatable {
     static func body(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_body", message: message) }
     static func id(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_id", message: message) }
     static func quantity(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_quantity", message: message) }
+    static func query(_ message: String) -> RequestRejection { RequestRejection(status: 400, code: "invalid_query", message: message) }
 }
 
 /// Decoding of the JSON request bodies. Unknown fields are ignored, as the contract says.
@@ -112,5 +113,29 @@ enum RequestDecoding {
             throw .quantity("quantity must be a whole number between 1 and 1000000000")
         }
         return quantity
+    }
+
+    /// The query of `GET /admin/sales/{id}/movements`: `before` (a cursor: a movement id, ≥ 1;
+    /// absent: from the newest) and `limit` (1…1000, default 100). Other parameters are ignored.
+    static func movementsQuery(_ query: String?) throws(RequestRejection) -> (before: Int64?, limit: Int) {
+        var before: Int64?
+        var limit = 100
+        for (name, value) in try queryParameters(query) {
+            switch name {
+            case "before":
+                guard isPlainNumber(value, maxDigits: 18), let cursor = Int64(value) else {
+                    throw .query("before must be a cursor from next_before (a whole number ≥ 1)")
+                }
+                before = cursor
+            case "limit":
+                guard isPlainNumber(value, maxDigits: 4), let count = Int(value), (1...1000).contains(count) else {
+                    throw .query("limit must be a whole number between 1 and 1000")
+                }
+                limit = count
+            default:
+                continue
+            }
+        }
+        return (before, limit)
     }
 }

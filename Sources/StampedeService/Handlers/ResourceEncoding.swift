@@ -70,4 +70,34 @@ extension JSONWriter {
         writer.write(order)
         return writer
     }
+
+    /// The body of `GET /admin/sales/{id}/movements`: `{"movements": […], "next_before": id | null}`,
+    /// each movement `{"id", "at", "kind", "quantity", "reference"}`, `at` always with milliseconds.
+    static func encoding(_ page: StockMovementPage) -> JSONWriter {
+        var writer = JSONWriter(capacity: 64 + page.movements.count * 128)
+        writer.beginObject()
+        writer.key("movements")
+        writer.beginArray()
+        for movement in page.movements {
+            writer.beginObject()
+            writer.field("id", movement.id)
+            writer.field("at", millisecondRFC3339(movement.at))
+            writer.field("kind", movement.kind.rawValue)
+            writer.field("quantity", movement.quantity)
+            writer.field("reference", movement.reference)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.key("next_before")
+        if let next = page.nextBefore { writer.int(next) } else { writer.null() }
+        writer.endObject()
+        return writer
+    }
+
+    /// RFC 3339 with milliseconds even when they are zero (`rfc3339` leaves `.000` out).
+    static func millisecondRFC3339(_ time: Timestamp) -> String {
+        let text = time.rfc3339
+        guard !text.contains("."), text.hasSuffix("Z") else { return text }
+        return text.dropLast() + ".000Z"
+    }
 }

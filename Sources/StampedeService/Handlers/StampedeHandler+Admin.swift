@@ -35,6 +35,23 @@ extension StampedeHandler {
         }
     }
 
+    /// `GET /admin/sales/{id}/movements?before=&limit=`: a page of the sale's stock movements,
+    /// newest first; `404 unknown_sale`, `400 invalid_query`.
+    func movements(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
+        let query: (before: Int64?, limit: Int)
+        do {
+            query = try RequestDecoding.movementsQuery(request.query)
+        } catch {
+            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+        }
+        run(exchange) {
+            guard let page = try await self.inventory.sales.movements(saleID, before: query.before, limit: query.limit) else {
+                throw InventoryError.unknownSale(saleID)
+            }
+            return APIResponse.json(200, .encoding(page))
+        }
+    }
+
     /// `PUT /admin/groups/{id}`: `201` created, `200` changed (the claims are rebuilt with the new limit).
     func putGroup(_ groupID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
         let group: ExclusiveGroup

@@ -33,6 +33,7 @@ extension StampedeHandler {
             .init([ReconcileReport.Kind.saleRebuilt.rawValue], value: Double(repairs.salesRebuilt)),
             .init([ReconcileReport.Kind.groupRebuilt.rawValue], value: Double(repairs.groupsRebuilt)),
             .init([ReconcileReport.Kind.claimReleased.rawValue], value: Double(repairs.claimsReleased)),
+            .init([ReconcileReport.Kind.ledgerRepaired.rawValue], value: Double(repairs.ledgerRepaired)),
         ])
         let checks = lastChecks.withLock { $0 }
         let ready = !checks.isEmpty && checks.allSatisfy(\.ok) && !draining.load(ordering: .relaxed)

@@ -132,6 +132,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .putGroup(let id): putGroup(id, request, exchange, change)
         case .getGroup(let id): run(exchange) { APIResponse.json(200, .encoding(try await self.inventory.group(id))) }
         case .deleteGroup(let id): deleteGroup(id, exchange, change)
+        case .movements(let id): movements(id, request, exchange)
         case .getSale, .purchase, .getOrder, .payOrder, .cancelOrder, .userOrders, .metrics, .live, .ready,
              .methodNotAllowed, .invalidID, .notFound:
             dispatch(route, request, exchange)
@@ -148,7 +149,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .cancelOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.cancel(id)) }
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
         case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
-             .putGroup, .getGroup, .deleteGroup:
+             .putGroup, .getGroup, .deleteGroup, .movements:
             // `/admin` routes are answered by `dispatchAdmin` after authentication; should one
             // ever come here, it is refused rather than served unauthenticated.
             exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))

@@ -15,6 +15,7 @@ public enum Route: Sendable, Equatable {
     case putGroup(String)
     case getGroup(String)
     case deleteGroup(String)
+    case movements(String)
     case shards
     case reloadConfig
     /// `GET /admin/credentials`.
@@ -48,6 +49,7 @@ public enum Route: Sendable, Equatable {
         case .putGroup: return "PUT /admin/groups/{id}"
         case .getGroup: return "GET /admin/groups/{id}"
         case .deleteGroup: return "DELETE /admin/groups/{id}"
+        case .movements: return "GET /admin/sales/{id}/movements"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
         case .credentials: return "GET /admin/credentials"
@@ -64,7 +66,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 23
+    static let metricsNameCount = 24
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -92,6 +94,7 @@ public enum Route: Sendable, Equatable {
         case .putGroup: 20
         case .getGroup: 21
         case .deleteGroup: 22
+        case .movements: 23
         }
     }
 
@@ -99,7 +102,7 @@ public enum Route: Sendable, Equatable {
     public var isAdmin: Bool {
         switch self {
         case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
-             .putGroup, .getGroup, .deleteGroup: return true
+             .putGroup, .getGroup, .deleteGroup, .movements: return true
         default: return false
         }
     }
@@ -108,7 +111,7 @@ public enum Route: Sendable, Equatable {
     /// credential may call under `/admin`.
     public var onlyReads: Bool {
         switch self {
-        case .getSale, .getOrder, .userOrders, .shards, .credentials, .audit, .getGroup, .metrics, .live, .ready: return true
+        case .getSale, .getOrder, .userOrders, .shards, .credentials, .audit, .getGroup, .movements, .metrics, .live, .ready: return true
         case .purchase, .payOrder, .cancelOrder, .putSale, .restock, .reloadConfig, .putCredential, .deleteCredential,
              .putGroup, .deleteGroup,
              .methodNotAllowed, .invalidID, .notFound: return false
@@ -177,6 +180,7 @@ public enum Route: Sendable, Equatable {
             case ("v1", "orders", "cancel"): return identified(parts[2], Route.cancelOrder, allowed: "POST", ok: isPost)
             case ("v1", "users", "orders"): return identified(parts[2], Route.userOrders, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales", "restock"): return identified(parts[2], Route.restock, allowed: "POST", ok: isPost)
+            case ("admin", "sales", "movements"): return identified(parts[2], Route.movements, allowed: "GET, HEAD", ok: isGet)
             default: return .notFound
             }
         default:

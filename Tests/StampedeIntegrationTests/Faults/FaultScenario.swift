@@ -222,6 +222,28 @@ final class FaultScenario: @unchecked Sendable {
         }
         #expect(conserved, "stock not conserved after reconciliation: \(last)", sourceLocation: sourceLocation)
 
+        // The ledger: every sale's stock movements sum to its stock_available (Redis's `avail`,
+        // conserved above) = stock_total + restocked − held, without the reconciler having had to
+        // repair anything — the movements commit in the transactions that move the stock.
+        let ledger = try postgres.query("""
+        SELECT s.sale_id, COALESCE((SELECT sum(m.quantity) FROM stock_movements m WHERE m.sale_id = s.sale_id), 0),
+               s.stock_total + s.restocked - COALESCE((SELECT sum(o.quantity) FROM orders o
+                                                       WHERE o.sale_id = s.sale_id AND o.status IN ('reserved', 'paid')), 0),
+               (SELECT count(*) FROM stock_movements m WHERE m.sale_id = s.sale_id AND m.kind = 'repaired')
+        FROM sales s
+        """)
+        #expect(!ledger.isEmpty, "no sale in PostgreSQL", sourceLocation: sourceLocation)
+        let avail = try? redis.cli(["HGET", "{\(saleID)}:sale", "avail"])
+        for row in ledger {
+            #expect(row[1] == row[2], "sale \(row[0]): Σ stock movements \(row[1]) ≠ stock_total + restocked − held \(row[2])",
+                    sourceLocation: sourceLocation)
+            #expect(row[3] == "0", "sale \(row[0]): \(row[3]) repaired movements after the fault", sourceLocation: sourceLocation)
+            if row[0] == saleID {
+                #expect(avail.flatMap { Int($0) } == Int(row[1]), "sale \(saleID): Σ movements \(row[1]) ≠ avail \(avail ?? "?")",
+                        sourceLocation: sourceLocation)
+            }
+        }
+
         // Ops' view: once repaired, `stampede reconcile --dry-run` finds nothing to do (exit 0).
         var environment = ChildProcess.currentEnvironment().filter { !$0.key.hasPrefix("STAMPEDE_") }
         environment["STAMPEDE_REDIS_WRITER"] = redis.address
