@@ -170,6 +170,13 @@ extension FaultScenario {
                 return Int(avail).map { $0 + held == setup.stockPerSale } == true && pending == "0"
             }
             #expect(conserved, "sale \(sale): stock not conserved after reconciliation: \(state)", sourceLocation: sourceLocation)
+            // The ledger adds up to the same, with no repair needed.
+            let ledger = try postgres.query(
+                "SELECT COALESCE(sum(quantity), 0), count(*) FILTER (WHERE kind = 'repaired') FROM stock_movements WHERE sale_id = '\(sale)'")
+            let avail = try? redis.cli(["HGET", "{\(sale)}:sale", "avail"])
+            #expect(ledger.first?[0] == avail, "sale \(sale): Σ stock movements \(ledger.first?[0] ?? "?") ≠ avail \(avail ?? "?")",
+                    sourceLocation: sourceLocation)
+            #expect(ledger.first?[1] == "0", "sale \(sale): repaired movements after the fault", sourceLocation: sourceLocation)
         }
     }
 }
