@@ -163,13 +163,19 @@ public final class Inventory: Sendable {
     /// Concurrent calls in this process share one rebuild; instances racing each other are safe
     /// (the newer generation wins in Redis, and PostgreSQL accepts only its own epoch).
     public func rebuild(_ saleID: String) async throws(InventoryError) -> Bool {
+        try await joiningRebuild(saleID) { try await self.performRebuild(saleID) }
+    }
+
+    /// Runs `rebuild` as the one rebuild of `key` in this process: a caller that comes while one
+    /// runs joins it and gets its result.
+    func joiningRebuild(_ key: String, _ rebuild: @escaping @Sendable () async throws -> Bool) async throws(InventoryError) -> Bool {
         let task = rebuilds.withLock { running in
-            if let task = running[saleID] { return task }
-            let task = Task<Bool, any Error> { try await self.performRebuild(saleID) }
-            running[saleID] = task
+            if let task = running[key] { return task }
+            let task = Task<Bool, any Error> { try await rebuild() }
+            running[key] = task
             return task
         }
-        defer { rebuilds.withLock { _ = $0.removeValue(forKey: saleID) } }
+        defer { rebuilds.withLock { _ = $0.removeValue(forKey: key) } }
         do {
             return try await task.value
         } catch let error as InventoryError {

@@ -43,21 +43,7 @@ extension Inventory {
     @discardableResult
     public func rebuildGroup(_ groupID: String, force: Bool = false) async throws(InventoryError) -> Bool {
         // `~` is not in an identifier: the key never meets a sale's.
-        let key = groupID + "~group"
-        let task = rebuilds.withLock { running in
-            if let task = running[key] { return task }
-            let task = Task<Bool, any Error> { try await self.performGroupRebuild(groupID, force: force) }
-            running[key] = task
-            return task
-        }
-        defer { rebuilds.withLock { _ = $0.removeValue(forKey: key) } }
-        do {
-            return try await task.value
-        } catch let error as InventoryError {
-            throw error
-        } catch {
-            throw .unavailable("\(error)")
-        }
+        try await joiningRebuild(groupID + "~group") { try await self.performGroupRebuild(groupID, force: force) }
     }
 
     private func performGroupRebuild(_ groupID: String, force: Bool) async throws(InventoryError) -> Bool {

@@ -158,17 +158,7 @@ extension FaultScenario {
         }
         #expect(settled, "the group's claims are not the held orders after reconciliation: \(last)", sourceLocation: sourceLocation)
         for sale in setup.sales {
-            var state = ""
-            let conserved = FaultEnvironment.wait(seconds: 30, every: 0.25) {
-                guard let avail = try? redis.cli(["HGET", "{\(sale)}:sale", "avail"]),
-                      let pending = try? redis.cli(["EVAL", "return redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[1])",
-                                                    "1", "{\(sale)}:pending", InventoryScripts.outboxAnchorField]),
-                      let result = try? postgres.query(
-                        "SELECT COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = '\(sale)' AND status IN ('reserved', 'paid')"),
-                      let held = Int(result.first?.first ?? "") else { return false }
-                state = "avail \(avail), held \(held), pending \(pending), stock \(setup.stockPerSale)"
-                return Int(avail).map { $0 + held == setup.stockPerSale } == true && pending == "0"
-            }
+            let (conserved, state) = awaitConservation(of: sale, stock: setup.stockPerSale)
             #expect(conserved, "sale \(sale): stock not conserved after reconciliation: \(state)", sourceLocation: sourceLocation)
             // The ledger adds up to the same, with no repair needed.
             let ledger = try postgres.query(

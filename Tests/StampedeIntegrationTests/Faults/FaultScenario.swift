@@ -174,6 +174,24 @@ final class FaultScenario: @unchecked Sendable {
 
     // MARK: Invariants
 
+    /// Waits (up to 30 s) until the sale's stock is conserved — Redis's `avail` plus the units its
+    /// reserved and paid orders hold is `stock` — with an empty outbox; false and the last figures
+    /// if it never is.
+    func awaitConservation(of sale: String, stock: Int) -> (conserved: Bool, figures: String) {
+        var last = ""
+        let conserved = FaultEnvironment.wait(seconds: 30, every: 0.25) {
+            guard let avail = try? redis.cli(["HGET", "{\(sale)}:sale", "avail"]),
+                  let pending = try? redis.cli(["EVAL", "return redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[1])",
+                                                "1", "{\(sale)}:pending", InventoryScripts.outboxAnchorField]),
+                  let result = try? postgres.query(
+                    "SELECT COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = '\(sale)' AND status IN ('reserved', 'paid')"),
+                  let held = Int(result.first?.first ?? "") else { return false }
+            last = "avail \(avail), held \(held), pending \(pending), stock \(stock)"
+            return Int(avail).map { $0 + held == stock } == true && pending == "0"
+        }
+        return (conserved, last)
+    }
+
     /// Checks, straight on PostgreSQL and Redis, once repairs have had time to run:
     /// every confirmed order exists; a key never names two orders; the sale is never oversold;
     /// every buyer got an answer; and stock is conserved (`avail + held = stock`, outbox empty).
@@ -209,17 +227,7 @@ final class FaultScenario: @unchecked Sendable {
               + "retried \(retried), attempts \(buyers.reduce(0) { $0 + $1.attempts }), held \(held) of \(stock)")
 
         // Conservation, once the reconciler committed stranded reservations and rebuilt counters.
-        var last = ""
-        let conserved = FaultEnvironment.wait(seconds: 30, every: 0.25) {
-            guard let avail = try? redis.cli(["HGET", "{\(saleID)}:sale", "avail"]),
-                  let pending = try? redis.cli(["EVAL", "return redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[1])",
-                                                "1", "{\(saleID)}:pending", InventoryScripts.outboxAnchorField]),
-                  let result = try? postgres.query(
-                    "SELECT COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = '\(saleID)' AND status IN ('reserved', 'paid')"),
-                  let heldNow = Int(result.first?.first ?? "") else { return false }
-            last = "avail \(avail), held \(heldNow), pending \(pending), stock \(stock)"
-            return Int(avail).map { $0 + heldNow == stock } == true && pending == "0"
-        }
+        let (conserved, last) = awaitConservation(of: saleID, stock: stock)
         #expect(conserved, "stock not conserved after reconciliation: \(last)", sourceLocation: sourceLocation)
 
         // The ledger: every sale's stock movements sum to its stock_available (Redis's `avail`,
