@@ -248,7 +248,7 @@ backup_restore() {
     || die "pgbackrest restore failed; see $BACKUP_DIR/log/restore.out"
   rm -f "$data/postmaster.pid"
   as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 600 \
-    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c log_min_messages=warning $pg_options" \
+    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=$PG_MAX_CONNECTIONS -c shared_buffers=256MB -c fsync=on -c log_min_messages=warning $pg_options" \
     start >/dev/null || die "the restored PostgreSQL did not start; see $data/postgres.log"
   PG_DATA_DIR="$data"
   for _ in $(seq 1 600); do

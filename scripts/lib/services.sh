@@ -6,6 +6,10 @@
 STAMPEDE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${PG_OS_USER:-stampede-pg}"
+# Connections of every PostgreSQL these scripts start: the primary, its replica and a restore of
+# its backups (a standby or a restore refuses to run with fewer than the primary it follows had).
+# The test suites run many Stampede instances at once, each with its own pools.
+PG_MAX_CONNECTIONS="${PG_MAX_CONNECTIONS:-300}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -104,7 +108,7 @@ start_postgres() {
       || die "initdb failed; see $dir/../initdb.log"
   fi
   as_pg_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on -c log_min_messages=warning ${PG_EXTRA_OPTS:-}" \
+    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=$PG_MAX_CONNECTIONS -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on -c log_min_messages=warning ${PG_EXTRA_OPTS:-}" \
     start >/dev/null || die "PostgreSQL did not start; see $dir/postgres.log"
   PG_DATA_DIR="$dir"
   for _ in $(seq 1 100); do
@@ -131,7 +135,7 @@ start_postgres_replica() {
       -c fast >"$dir/../basebackup.log" 2>&1 || die "pg_basebackup failed; see $dir/../basebackup.log"
   fi
   as_pg_user "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=300 -c hot_standby=on -c hot_standby_feedback=on -c log_min_messages=warning" \
+    -o "-h 127.0.0.1 -p $port -k '' -c max_connections=$PG_MAX_CONNECTIONS -c hot_standby=on -c hot_standby_feedback=on -c log_min_messages=warning" \
     start >/dev/null || die "PostgreSQL replica did not start; see $dir/postgres.log"
   PG_REPLICA_DATA_DIR="$dir"
   for _ in $(seq 1 100); do
