@@ -71,8 +71,9 @@ extension JSONWriter {
         return writer
     }
 
-    /// The body of `GET /admin/sales/{id}/movements`: `{"movements": […], "next_before": id | null}`,
-    /// each movement `{"id", "at", "kind", "quantity", "reference"}`, `at` always with milliseconds.
+    /// The body of `GET /admin/sales/{id}/movements`: `{"movements": […], "next_before": "<id>" | null}`,
+    /// each movement `{"id", "at", "kind", "quantity", "reference"}`, `at` always with milliseconds;
+    /// ids are strings, opaque cursors as in `GET /admin/audit`.
     static func encoding(_ page: StockMovementPage) -> JSONWriter {
         var writer = JSONWriter(capacity: 64 + page.movements.count * 128)
         writer.beginObject()
@@ -80,7 +81,7 @@ extension JSONWriter {
         writer.beginArray()
         for movement in page.movements {
             writer.beginObject()
-            writer.field("id", movement.id)
+            writer.field("id", String(movement.id))
             writer.field("at", millisecondRFC3339(movement.at))
             writer.field("kind", movement.kind.rawValue)
             writer.field("quantity", movement.quantity)
@@ -89,7 +90,7 @@ extension JSONWriter {
         }
         writer.endArray()
         writer.key("next_before")
-        if let next = page.nextBefore { writer.int(next) } else { writer.null() }
+        if let next = page.nextBefore { writer.string(String(next)) } else { writer.null() }
         writer.endObject()
         return writer
     }

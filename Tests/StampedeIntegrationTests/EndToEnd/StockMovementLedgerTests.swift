@@ -22,7 +22,7 @@ struct StockMovementLedgerTests {
                 return out
             }
             out += rows
-            guard let next = page.json["next_before"]?.integerValue else { return out }
+            guard let next = page.json["next_before"]?.stringValue.flatMap(Int64.init) else { return out }
             path = "/admin/sales/\(sale)/movements?limit=\(pageSize)&before=\(next)"
         }
     }
@@ -102,7 +102,7 @@ struct StockMovementLedgerTests {
 
             let movements = try await Self.allMovements(stampede, sale, pageSize: 7)
             #expect(Self.sum(movements) == figures.expected, "Σ movements \(Self.sum(movements)) vs stock_available \(figures.expected)")
-            let ids = movements.compactMap { $0["id"]?.integerValue }
+            let ids = movements.compactMap { $0["id"]?.stringValue.flatMap { Int64($0) } }
             #expect(ids == ids.sorted(by: >) && Set(ids).count == ids.count, "newest first, no row twice across pages")
             let kinds = Dictionary(grouping: movements) { $0["kind"]?.stringValue ?? "?" }
             let defined = kinds["defined"] ?? []
@@ -221,9 +221,9 @@ struct StockMovementLedgerTests {
                 let page = try await client.call("GET", path, headers: Self.admin)
                 #expect(page.status == 200)
                 guard case .array(let rows)? = page.json["movements"] else { break }
-                pages.append(rows.compactMap { $0["id"]?.integerValue })
+                pages.append(rows.compactMap { $0["id"]?.stringValue.flatMap { Int64($0) } })
                 quantities += rows.compactMap { $0["quantity"]?.integerValue }
-                guard let next = page.json["next_before"]?.integerValue else {
+                guard let next = page.json["next_before"]?.stringValue.flatMap(Int64.init) else {
                     #expect(page.json["next_before"] == .null)
                     break
                 }
