@@ -134,9 +134,16 @@ struct ExclusiveGroupTests {
             #expect(second.status == 201)
             #expect(try await Self.held(group: group)[user] == 2)
             // The reservation expires after a second; the sweep returns its stock and its claim.
+            // Another suite's instance may sweep it first and still be releasing the claim when
+            // this sweep finds nothing left: wait for the release (bounded at 10 s).
             try await Task.sleep(nanoseconds: 1_500_000_000)
             _ = await stampede.service.inventory.expireDueReservations()
             #expect(try await Self.held(group: group)[user] == nil)
+            let ledger = stampede.service.inventory.ledger
+            for _ in 0..<200 where try await ledger.inspectGroup(group).claimedUnits[user] != nil {
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            #expect(try await ledger.inspectGroup(group).claimedUnits[user] == nil)
             #expect(try await buy(sales[2], 2).status == 201)
         }
     }
