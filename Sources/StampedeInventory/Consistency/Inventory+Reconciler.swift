@@ -118,7 +118,7 @@ extension Inventory {
                     // still holds at the epoch PostgreSQL accepts. The others lost their claims
                     // to a rebuild of the group and must never commit: rebuilding the sale drops
                     // them and gives their units back.
-                    let seen = try await ledger.inspectGroup(group)
+                    let seen = try await ledger.inspectGroup(group, claimsOf: orders.map(\.orderID))
                     let accepted = try await groups.epochs([group])[group]
                     if seen.isCurrent, let current = seen.epoch, accepted == current { fence = GroupFence(groupID: group, epoch: current) }
                     let held = fence == nil ? [] : Set(seen.claims.map(\.orderID))

@@ -71,9 +71,10 @@ extension Inventory {
     }
 
     /// The reconciler's pass over exclusive groups: claims that cannot be trusted (missing, from
-    /// another Redis run, at an epoch PostgreSQL does not accept) are rebuilt; claims older than
-    /// the grace whose purchase took nothing — their order is in no sale's outbox and not in
-    /// PostgreSQL — are released. The outbox is read before PostgreSQL: an order leaves the outbox
+    /// another Redis run, at an epoch PostgreSQL does not accept) are rebuilt; unconfirmed claims
+    /// older than the grace whose purchase took nothing — their order is in no sale's outbox and not
+    /// in PostgreSQL — are released, and those whose order is committed are confirmed (each claim is
+    /// looked at about once, never the whole group each pass). The outbox is read before PostgreSQL: an order leaves the outbox
     /// only once committed, so an order missing from both never was reserved, or was dropped.
     func reconcileGroups(grace: Double, into report: inout ReconcileReport) async throws(InventoryError) {
         let cutoff = Timestamp.now().milliseconds - Int64(grace * 1000)
@@ -85,7 +86,8 @@ extension Inventory {
                 report.record(.groupRebuilt, 1, "group \(groupID): claims missing, from another Redis run or not at PostgreSQL's epoch → rebuilt")
                 continue
             }
-            let old = seen.claims.filter { $0.createdAt.milliseconds <= cutoff }
+            // Only the claims not yet seen committed, older than the grace (a bounded number a pass).
+            let old = try await ledger.inspectGroup(groupID, unconfirmedBefore: cutoff).unconfirmed
             guard !old.isEmpty else { continue }
             var reserved: Set<String> = []
             for saleID in Set(old.map(\.saleID)) {
@@ -94,6 +96,8 @@ extension Inventory {
             let candidates = old.filter { !reserved.contains($0.orderID) }
             let committed = try await orders.committed(candidates.map(\.orderID))
             let leaked = candidates.filter { !committed.contains($0.orderID) }.map(\.orderID)
+            // A committed order's claim stays; it leaves the list the next passes read.
+            if !report.dryRun { try await ledger.confirmClaims(group: groupID, orderIDs: Array(committed)) }
             guard !leaked.isEmpty else { continue }
             if !report.dryRun {
                 guard let released = try await ledger.releaseClaims(group: groupID, epoch: epoch, orderIDs: leaked) else { continue }

@@ -9,11 +9,16 @@ public struct GroupKeys: Sendable, Equatable {
     /// Hash: order id → claim record `user|qty|sale|created_ms`, one per claim: releases are once
     /// per order, and the reconciler finds claims whose purchase never happened.
     public let entries: String
+    /// Sorted set: order id → when it was claimed (ms), for claims the reconciler has not yet
+    /// seen committed or released: its pass reads only those older than the grace, never every
+    /// claim of the group.
+    public let unconfirmed: String
 
     public init(groupID: String) {
         let tag = "{" + groupID + "~group}"
         group = tag + ":group"
         claims = tag + ":claims"
         entries = tag + ":entries"
+        unconfirmed = tag + ":unconfirmed"
     }
 }

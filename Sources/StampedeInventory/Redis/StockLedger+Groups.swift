@@ -62,7 +62,8 @@ extension StockLedger {
                     args.append(String(requests[index].quantity))
                     args.append(requests[index].saleID)
                 }
-                return .script(RedisScriptCall(GroupScripts.claim, keys: [keys.group, keys.claims, keys.entries], arguments: args))
+                return .script(RedisScriptCall(GroupScripts.claim, keys: [keys.group, keys.claims, keys.entries, keys.unconfirmed],
+                                               arguments: args))
             }
         }
         let replies = try await execute(calls)
@@ -110,7 +111,7 @@ extension StockLedger {
     private func releaseCall(group: String, epoch: RedisEpoch, orderIDs: [String]) -> RedisRoutedCall {
         let keys = GroupKeys(groupID: group)
         return RedisRoutedCall(key: keys.group, .script(RedisScriptCall(
-            GroupScripts.release, keys: [keys.group, keys.claims, keys.entries],
+            GroupScripts.release, keys: [keys.group, keys.claims, keys.entries, keys.unconfirmed],
             arguments: [epoch.runID, String(epoch.generation)] + orderIDs)))
     }
 
@@ -137,7 +138,8 @@ extension StockLedger {
             args.append(claim.saleID)
             args.append(String(claim.createdAt.milliseconds))
         }
-        let call = RedisScriptCall(GroupScripts.restore, keys: [keys.group, keys.claims, keys.entries], arguments: args)
+        let call = RedisScriptCall(GroupScripts.restore, keys: [keys.group, keys.claims, keys.entries, keys.unconfirmed],
+                                   arguments: args)
         let expected = snapshot.epoch.runID
         let postgres = incarnation.current
         let groupID = snapshot.groupID
@@ -157,26 +159,42 @@ extension StockLedger {
         return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node, postgres)
     }
 
-    /// A group's claims as Redis holds them, read atomically.
-    public func inspectGroup(_ group: String) async throws(InventoryError) -> GroupInspection {
+    /// A group's epoch, read atomically with the claims of `orderIDs` that exist and (with
+    /// `unconfirmedBefore`, epoch milliseconds) up to `limit` unconfirmed claims made at or before
+    /// it. Never reads every claim of the group.
+    public func inspectGroup(_ group: String, claimsOf orderIDs: [String] = [], unconfirmedBefore cutoff: Int64? = nil,
+                             limit: Int = 1000) async throws(InventoryError) -> GroupInspection {
         let keys = GroupKeys(groupID: group)
         let postgres = incarnation.current
         let reply = try await execute([RedisRoutedCall(key: keys.group, .script(RedisScriptCall(
-            GroupScripts.inspect, keys: [keys.group, keys.claims, keys.entries], arguments: [])))])[0]
+            GroupScripts.inspect, keys: [keys.group, keys.entries, keys.unconfirmed],
+            arguments: [cutoff.map(String.init) ?? "", String(limit)] + orderIDs)))])[0]
         guard let items = try reply.value.orThrow().array, items.count == 5 else {
             throw .unavailable("redis: unexpected group inspect reply")
         }
+        func claims(_ value: RESPValue) -> [GroupClaim] {
+            value.pairs.compactMap { name, record -> GroupClaim? in
+                guard let orderID = name.string, let record = record.string else { return nil }
+                return GroupClaim(orderID: orderID, record: record)
+            }
+        }
         let epoch = items[0].string.map { RedisEpoch(runID: $0, generation: items[1].int ?? 0) }
-        let claims = items[3].pairs.compactMap { name, value -> GroupClaim? in
-            guard let orderID = name.string, let record = value.string else { return nil }
-            return GroupClaim(orderID: orderID, record: record)
-        }
-        var units: [String: Int64] = [:]
-        for (name, value) in items[4].pairs {
-            if let user = name.string, let held = value.string.flatMap({ Int64($0) }) { units[user] = held }
-        }
         return GroupInspection(groupID: group, epoch: epoch, serverRunID: run(of: reply.node, postgres),
-                               perUserLimit: items[2].int ?? 0, claims: claims, claimedUnits: units)
+                               perUserLimit: items[2].int ?? 0, claims: claims(items[3]), unconfirmed: claims(items[4]))
+    }
+
+    /// Takes committed orders' claims off the unconfirmed list (they stay claimed).
+    public func confirmClaims(group: String, orderIDs: [String]) async throws(InventoryError) {
+        guard !orderIDs.isEmpty else { return }
+        let key = GroupKeys(groupID: group).unconfirmed
+        _ = try await execute([RedisRoutedCall(key: key, .command(["ZREM", key] + orderIDs))])[0].value.orThrow()
+    }
+
+    /// The units `userID` has claimed in `group` (nil: none).
+    public func claimedUnits(group: String, userID: String) async throws(InventoryError) -> Int64? {
+        let key = GroupKeys(groupID: group).claims
+        return try await execute([RedisRoutedCall(key: key, .command(["HGET", key, userID]))])[0].value.orThrow().string
+            .flatMap { Int64($0) }
     }
 }
 
@@ -189,10 +207,10 @@ public struct GroupInspection: Sendable {
     /// epoch's run is this one.
     public var serverRunID: String
     public var perUserLimit: Int64
-    /// Every claim, by order.
+    /// The claims asked for by order id that exist.
     public var claims: [GroupClaim]
-    /// Units claimed per user.
-    public var claimedUnits: [String: Int64]
+    /// Unconfirmed claims older than the cutoff asked for (the reconciler's candidates).
+    public var unconfirmed: [GroupClaim]
 
     /// Whether the claims may be used: present and rebuilt for this Redis run.
     public var isCurrent: Bool { epoch?.runID == serverRunID }
@@ -202,6 +220,7 @@ extension StockLedger {
     /// Deletes a group's keys (its claims) from Redis.
     public func deleteGroup(_ group: String) async throws(InventoryError) {
         let keys = GroupKeys(groupID: group)
-        _ = try await execute([RedisRoutedCall(key: keys.group, .command(["DEL", keys.group, keys.claims, keys.entries]))])[0].value.orThrow()
+        _ = try await execute([RedisRoutedCall(key: keys.group, .command(["DEL", keys.group, keys.claims, keys.entries, keys.unconfirmed]))])[0]
+            .value.orThrow()
     }
 }

@@ -140,10 +140,10 @@ struct ExclusiveGroupTests {
             _ = await stampede.service.inventory.expireDueReservations()
             #expect(try await Self.held(group: group)[user] == nil)
             let ledger = stampede.service.inventory.ledger
-            for _ in 0..<200 where try await ledger.inspectGroup(group).claimedUnits[user] != nil {
+            for _ in 0..<200 where try await ledger.claimedUnits(group: group, userID: user) != nil {
                 try await Task.sleep(nanoseconds: 50_000_000)
             }
-            #expect(try await ledger.inspectGroup(group).claimedUnits[user] == nil)
+            #expect(try await ledger.claimedUnits(group: group, userID: user) == nil)
             #expect(try await buy(sales[2], 2).status == 201)
         }
     }
@@ -171,9 +171,7 @@ struct ExclusiveGroupTests {
             #expect(otherSale.json["error"]?.stringValue == "group_limit_exceeded")
             #expect(try await Self.held(group: group)[user] == 1)
             // No claim was left behind by the refused and repeated attempts.
-            let claims = try await stampede.service.inventory.ledger.inspectGroup(group)
-            #expect(claims.claimedUnits[user] == 1)
-            #expect(claims.claims.filter { $0.userID == user }.count == 1)
+            #expect(try await stampede.service.inventory.ledger.claimedUnits(group: group, userID: user) == 1)
         }
     }
 
@@ -207,9 +205,8 @@ struct ExclusiveGroupTests {
             try await stampede.service.inventory.ledger.deleteGroup(group)
             let again = try await client.call("POST", "/v1/sales/\(sales[1])/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":1}")
             #expect(again.json["error"]?.stringValue == "group_limit_exceeded", "\(again.text)")
-            let claims = try await stampede.service.inventory.ledger.inspectGroup(group)
-            #expect(claims.isCurrent)
-            #expect(claims.claimedUnits[user] == 1)
+            #expect(try await stampede.service.inventory.ledger.inspectGroup(group).isCurrent)
+            #expect(try await stampede.service.inventory.ledger.claimedUnits(group: group, userID: user) == 1)
             #expect(try await client.call("POST", "/v1/sales/\(sales[1])/orders", body: "{\"user_id\":\"\(user)-2\",\"quantity\":1}").status == 201)
         }
     }
@@ -235,7 +232,10 @@ struct ExclusiveGroupTests {
             // The claim of the committed order is kept by later passes.
             let later = await inventory.reconcile(outboxGraceSeconds: 0, sweeps: false)
             #expect(later.counts[.claimReleased] == nil)
-            #expect(try await inventory.ledger.inspectGroup(group).claimedUnits[user] == 1)
+            #expect(try await inventory.ledger.claimedUnits(group: group, userID: user) == 1)
+            // Confirmed: no pass looks at it again.
+            #expect(try await inventory.ledger.inspectGroup(group, unconfirmedBefore: Timestamp.now().milliseconds).unconfirmed
+                .allSatisfy { $0.userID != user })
         }
     }
 
