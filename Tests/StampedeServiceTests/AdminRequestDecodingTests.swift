@@ -50,7 +50,7 @@ struct AdminRequestDecodingTests {
     /// The audit answer always shows milliseconds.
     @Test func auditTimesHaveMilliseconds() {
         let whole = Timestamp(rfc3339: "2026-12-06T20:00:00Z")!
-        #expect(StampedeHandler.rfc3339Milliseconds(whole) == "2026-12-06T20:00:00.000Z")
-        #expect(StampedeHandler.rfc3339Milliseconds(Timestamp(milliseconds: whole.milliseconds + 7)) == "2026-12-06T20:00:00.007Z")
+        #expect(whole.rfc3339Milliseconds == "2026-12-06T20:00:00.000Z")
+        #expect(Timestamp(milliseconds: whole.milliseconds + 7).rfc3339Milliseconds == "2026-12-06T20:00:00.007Z")
     }
 }

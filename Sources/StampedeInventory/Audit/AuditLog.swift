@@ -17,28 +17,19 @@ public enum AuditLog {
     /// Records `entry` in a transaction of its own, for a change PostgreSQL does not hold (a
     /// configuration reload).
     public static func record(_ entry: AuditEntry, on writer: PostgresClient) async throws(InventoryError) {
-        do {
-            try await writer.transaction { connection in try record(entry, on: connection) }
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
+        try await writer.inventoryTransaction { connection in try record(entry, on: connection) }
     }
 
     /// The entries `query` selects, newest first (by id, which is also the paging cursor).
     public static func entries(_ query: AuditQuery, on writer: PostgresClient) async throws(InventoryError) -> [RecordedAuditEntry] {
-        let result: PostgresResult
-        do {
-            result = try await writer.query("""
+        let result = try await writer.inventoryQuery("""
             SELECT id, floor(extract(epoch FROM at) * 1000)::bigint, actor, address, request_id, action, target,
                    before::text, after::text
             FROM admin_audit
             WHERE ($1::bigint IS NULL OR id < $1::bigint)
               AND ($2::bigint IS NULL OR at >= to_timestamp($2::bigint / 1000.0))
             ORDER BY id DESC LIMIT $3
-            """, [query.before.map(String.init), query.since.map { String($0.milliseconds) }, String(query.limit)], prepared: true)
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
+            """, [query.before.map(String.init), query.since.map { String($0.milliseconds) }, String(query.limit)])
         return result.rows.compactMap { row -> RecordedAuditEntry? in
             guard row.count == 9, let id = row[0].flatMap({ Int64($0) }), let at = row[1].flatMap({ Int64($0) }),
                   let actor = row[2], let action = row[5], let target = row[6] else { return nil }

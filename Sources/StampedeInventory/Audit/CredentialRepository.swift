@@ -18,7 +18,7 @@ public struct CredentialRepository: Sendable {
     /// Creates the credential `name`, or rotates it (new token hash, new role); true when created.
     /// `tokenSHA256` is the SHA-256 of the new token in lowercase hex (64 digits).
     public func put(_ name: String, role: AdminRole, tokenSHA256: String, change: AdminChange) async throws(InventoryError) -> Bool {
-        try await transaction { connection in
+        try await writer.inventoryTransaction { connection in
             let previous = try connection.query("SELECT role FROM admin_credentials WHERE name = $1 FOR UPDATE", [name])
             let before = previous.rows.first?[0] ?? nil
             _ = try connection.query("""
@@ -34,7 +34,7 @@ public struct CredentialRepository: Sendable {
 
     /// Revokes the credential `name`; false when there is none.
     public func delete(_ name: String, change: AdminChange) async throws(InventoryError) -> Bool {
-        try await transaction { connection in
+        try await writer.inventoryTransaction { connection in
             let deleted = try connection.query("DELETE FROM admin_credentials WHERE name = $1 RETURNING role", [name])
             guard let role = deleted.rows.first?[0] ?? nil else { return false }
             try AuditLog.record(AuditEntry(change: change, action: .credentialRevoked, target: name,
@@ -45,10 +45,10 @@ public struct CredentialRepository: Sendable {
 
     /// Every credential, sorted by name.
     public func list() async throws(InventoryError) -> [AdminCredential] {
-        let rows = try await query("""
+        let rows = try await writer.inventoryQuery("""
         SELECT name, role, floor(extract(epoch FROM created_at) * 1000)::bigint, floor(extract(epoch FROM updated_at) * 1000)::bigint
         FROM admin_credentials ORDER BY name
-        """)
+        """).rows
         return rows.compactMap { row in
             guard row.count == 4, let name = row[0], let role = row[1].flatMap(AdminRole.init(rawValue:)),
                   let created = row[2].flatMap({ Int64($0) }), let updated = row[3].flatMap({ Int64($0) }) else { return nil }
@@ -58,7 +58,7 @@ public struct CredentialRepository: Sendable {
 
     /// Every credential's token hash (lowercase hex), name and role: what an instance authenticates with.
     public func hashes() async throws(InventoryError) -> [(tokenSHA256: String, name: String, role: AdminRole)] {
-        let rows = try await query("SELECT encode(token_sha256, 'hex'), name, role FROM admin_credentials")
+        let rows = try await writer.inventoryQuery("SELECT encode(token_sha256, 'hex'), name, role FROM admin_credentials").rows
         return rows.compactMap { row in
             guard row.count == 3, let hash = row[0], let name = row[1],
                   let role = row[2].flatMap(AdminRole.init(rawValue:)) else { return nil }
@@ -68,20 +68,4 @@ public struct CredentialRepository: Sendable {
 
     /// `{"role": "<role>"}`: a credential's state in the audit log (never its token or hash).
     static func roleJSON(_ role: String) -> String { "{\"role\": \"\(role)\"}" }
-
-    private func query(_ sql: String) async throws(InventoryError) -> [[String?]] {
-        do {
-            return try await writer.query(sql, [], prepared: true).rows
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
-    }
-
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
-        do {
-            return try await writer.transaction(body)
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
-    }
 }

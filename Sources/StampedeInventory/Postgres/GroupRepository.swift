@@ -10,7 +10,7 @@ public struct GroupRepository: Sendable {
     /// Creates or changes a group's limit and records it in the audit log (`group.defined` /
     /// `group.changed`, the row before and after), in one transaction; true when created.
     public func save(_ group: ExclusiveGroup, change: AdminChange) async throws(InventoryError) -> Bool {
-        try await transaction { connection in
+        try await writer.inventoryTransaction { connection in
             let before = try connection.query(Self.rowJSON + " WHERE group_id = $1 FOR NO KEY UPDATE", [group.groupID],
                                               prepared: true).rows.first?[0] ?? nil
             let saved = try connection.query("""
@@ -85,63 +85,33 @@ public struct GroupRepository: Sendable {
     /// waits for those in flight (the claims include them) and holds off the rest until the new
     /// epoch is committed (those decided under the old claims are then refused). Nil when the group
     /// does not exist.
+    ///
     /// `aboveGeneration`: the generation Redis holds, which the new one must pass (keys left by a
     /// deleted group of the same id would otherwise win over the rebuild).
     public func rebuildSnapshot(_ groupID: String, runID: String, aboveGeneration: Int64 = 0) async throws(InventoryError) -> GroupSnapshot? {
-        do {
-            return try await writer.transaction { connection -> GroupSnapshot? in
-                let head = try connection.query(
-                    "SELECT redis_epoch, per_user_limit FROM exclusive_groups WHERE group_id = $1 FOR UPDATE", [groupID])
-                guard let row = head.rows.first, let limit = row[1].flatMap({ Int64($0) }) else { return nil }
-                var epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
-                epoch.generation = max(epoch.generation, aboveGeneration + 1)
-                _ = try connection.query("UPDATE exclusive_groups SET redis_epoch = $2 WHERE group_id = $1",
-                                         [groupID, epoch.description])
-                let claims = try connection.query("""
-                SELECT o.order_id, o.user_id, o.quantity, o.sale_id, (extract(epoch FROM o.created_at) * 1000)::bigint
-                FROM orders o JOIN sales s ON s.sale_id = o.sale_id
-                WHERE s.exclusive_group = $1 AND o.status IN ('reserved', 'paid')
-                """, [groupID]).rows.compactMap { row -> GroupClaim? in
-                    guard let id = row[0], let user = row[1], let quantity = row[2].flatMap({ Int64($0) }), let sale = row[3],
-                          let created = row[4].flatMap({ Int64($0) }) else { return nil }
-                    return GroupClaim(orderID: id, userID: user, quantity: quantity, saleID: sale,
-                                      createdAt: Timestamp(milliseconds: created))
-                }
-                return GroupSnapshot(groupID: groupID, epoch: epoch, perUserLimit: limit, claims: claims)
+        try await writer.inventoryTransaction { connection -> GroupSnapshot? in
+            let head = try connection.query(
+                "SELECT redis_epoch, per_user_limit FROM exclusive_groups WHERE group_id = $1 FOR UPDATE", [groupID])
+            guard let row = head.rows.first, let limit = row[1].flatMap({ Int64($0) }) else { return nil }
+            var epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
+            epoch.generation = max(epoch.generation, aboveGeneration + 1)
+            _ = try connection.query("UPDATE exclusive_groups SET redis_epoch = $2 WHERE group_id = $1",
+                                     [groupID, epoch.description])
+            let claims = try connection.query("""
+            SELECT o.order_id, o.user_id, o.quantity, o.sale_id, (extract(epoch FROM o.created_at) * 1000)::bigint
+            FROM orders o JOIN sales s ON s.sale_id = o.sale_id
+            WHERE s.exclusive_group = $1 AND o.status IN ('reserved', 'paid')
+            """, [groupID]).rows.compactMap { row -> GroupClaim? in
+                guard let id = row[0], let user = row[1], let quantity = row[2].flatMap({ Int64($0) }), let sale = row[3],
+                      let created = row[4].flatMap({ Int64($0) }) else { return nil }
+                return GroupClaim(orderID: id, userID: user, quantity: quantity, saleID: sale,
+                                  createdAt: Timestamp(milliseconds: created))
             }
-        } catch let error as InventoryError {
-            throw error
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
-    }
-
-    /// Units each user holds (reserved + paid) across the group's sales, from PostgreSQL.
-    public func heldUnits(_ groupID: String) async throws(InventoryError) -> [String: Int64] {
-        let result = try await run("""
-        SELECT o.user_id, sum(o.quantity) FROM orders o JOIN sales s ON s.sale_id = o.sale_id
-        WHERE s.exclusive_group = $1 AND o.status IN ('reserved', 'paid') GROUP BY o.user_id
-        """, [groupID])
-        var out: [String: Int64] = [:]
-        for row in result.rows {
-            if let user = row[0], let units = row[1].flatMap({ Int64($0) }) { out[user] = units }
-        }
-        return out
-    }
-
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
-        do {
-            return try await writer.transaction(body)
-        } catch {
-            throw .unavailable("postgres: \(error)")
+            return GroupSnapshot(groupID: groupID, epoch: epoch, perUserLimit: limit, claims: claims)
         }
     }
 
     private func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
-        do {
-            return try await writer.query(sql, params, prepared: true)
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
+        try await writer.inventoryQuery(sql, params)
     }
 }

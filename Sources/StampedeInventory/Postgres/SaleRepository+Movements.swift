@@ -3,6 +3,14 @@ import StampedePostgres
 /// The stock movement ledger (`stock_movements`, schema version 8): reading a sale's movements,
 /// and the reconciler's check that each sale's movements sum to its figures.
 extension SaleRepository {
+    /// Inserts one movement on `connection`; call it inside the transaction that moves the stock
+    /// (a definition, a restock). Orders write theirs by trigger.
+    static func recordMovement(_ kind: StockMovement.Kind, saleID: String, quantity: Int64, reference: String,
+                               on connection: PostgresConnection) throws {
+        _ = try connection.query("INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, $2, $3, $4)",
+                                 [saleID, kind.rawValue, String(quantity), reference], prepared: true)
+    }
+
     /// A page of the sale's movements, newest first: at most `limit` rows with an id below
     /// `before` (all when nil). Nil when the sale does not exist.
     public func movements(_ saleID: String, before: Int64?, limit: Int) async throws(InventoryError) -> StockMovementPage? {
@@ -50,29 +58,23 @@ extension SaleRepository {
         )
         """
         let parameters = [PostgresArray.text(saleIDs), reference]
-        do {
-            let taken: [[String?]]? = try await writer.transaction { connection in
-                if dryRun {
-                    return try connection.query(differences + "SELECT sale_id, quantity FROM differences WHERE quantity <> 0",
-                                                [parameters[0]], prepared: true).rows
-                }
-                let locked = try connection.query("SELECT pg_try_advisory_xact_lock(7243052)").rows.first?[0] == "t"
-                guard locked else { return nil }
-                return try connection.query(differences + """
-                INSERT INTO stock_movements (sale_id, kind, quantity, reference)
-                SELECT sale_id, 'repaired', quantity, $2 FROM differences WHERE quantity <> 0
-                RETURNING sale_id, quantity
-                """, parameters, prepared: true).rows
+        let taken: [[String?]]? = try await writer.inventoryTransaction { connection in
+            if dryRun {
+                return try connection.query(differences + "SELECT sale_id, quantity FROM differences WHERE quantity <> 0",
+                                            [parameters[0]], prepared: true).rows
             }
-            guard let rows = taken else { return nil }
-            return rows.compactMap { row in
-                guard row.count == 2, let id = row[0], let quantity = row[1].flatMap({ Int64($0) }) else { return nil }
-                return LedgerDifference(saleID: id, quantity: quantity)
-            }
-        } catch let error as InventoryError {
-            throw error
-        } catch {
-            throw .unavailable("postgres: \(error)")
+            let locked = try connection.query("SELECT pg_try_advisory_xact_lock(7243052)").rows.first?[0] == "t"
+            guard locked else { return nil }
+            return try connection.query(differences + """
+            INSERT INTO stock_movements (sale_id, kind, quantity, reference)
+            SELECT sale_id, 'repaired', quantity, $2 FROM differences WHERE quantity <> 0
+            RETURNING sale_id, quantity
+            """, parameters, prepared: true).rows
+        }
+        guard let rows = taken else { return nil }
+        return rows.compactMap { row in
+            guard row.count == 2, let id = row[0], let quantity = row[1].flatMap({ Int64($0) }) else { return nil }
+            return LedgerDifference(saleID: id, quantity: quantity)
         }
     }
 }

@@ -16,7 +16,7 @@ public struct SaleRepository: Sendable {
             String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
             d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup,
         ]
-        return try await transaction { connection in
+        return try await writer.inventoryTransaction { connection in
             // The lock the UPDATE takes anyway, taken first so `before` is the row it changes; it
             // does not conflict with the `FOR KEY SHARE` of order inserts, so purchases go on.
             let old = try connection.query(
@@ -39,9 +39,7 @@ public struct SaleRepository: Sendable {
             let created = saved.rows.first?[0] == "t"
             // The ledger's `defined` movement: the change in stock (a replace is only allowed while
             // the sale has no orders, so the old available stock is its `stock_total + restocked`).
-            _ = try connection.query(
-                "INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, 'defined', $2, $3)",
-                [d.saleID, String(d.stock - previous), change.reference], prepared: true)
+            try Self.recordMovement(.defined, saleID: d.saleID, quantity: d.stock - previous, reference: change.reference, on: connection)
             try AuditLog.record(AuditEntry(change: change, action: created ? .saleDefined : .saleReplaced, target: d.saleID,
                                            before: before, after: saved.rows.first?[1] ?? nil), on: connection)
             return created
@@ -59,7 +57,7 @@ public struct SaleRepository: Sendable {
     /// may receive the units; a rebuild after this commit counts them itself). An unknown sale
     /// changes and records nothing.
     public func restock(_ saleID: String, quantity: Int64, change: AdminChange) async throws(InventoryError) -> (found: Bool, epoch: RedisEpoch?) {
-        try await transaction { connection -> (found: Bool, epoch: RedisEpoch?) in
+        try await writer.inventoryTransaction { connection -> (found: Bool, epoch: RedisEpoch?) in
             // As in `save`: the UPDATE's own lock, which order inserts do not wait for.
             let before = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
                                               [saleID], prepared: true)
@@ -68,9 +66,7 @@ public struct SaleRepository: Sendable {
                 "UPDATE sales SET restocked = restocked + $2, updated_at = now() WHERE sale_id = $1 RETURNING redis_epoch, to_jsonb(sales.*)::text",
                 [saleID, String(quantity)], prepared: true)
             guard let row = updated.rows.first else { return (false, nil) }
-            _ = try connection.query(
-                "INSERT INTO stock_movements (sale_id, kind, quantity, reference) VALUES ($1, 'restocked', $2, $3)",
-                [saleID, String(quantity), change.reference], prepared: true)
+            try Self.recordMovement(.restocked, saleID: saleID, quantity: quantity, reference: change.reference, on: connection)
             try AuditLog.record(AuditEntry(change: change, action: .saleRestocked, target: saleID,
                                            before: beforeRow[0], after: row[1]), on: connection)
             return (true, row[0].flatMap(RedisEpoch.init))
@@ -245,19 +241,7 @@ public struct SaleRepository: Sendable {
               PostgresArray.text(lost.map(\.redisEpoch)), PostgresArray.text(lost.map(\.postgresIncarnation))])
     }
 
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
-        do {
-            return try await writer.transaction(body)
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
-    }
-
     func run(_ sql: String, _ params: [String?]) async throws(InventoryError) -> PostgresResult {
-        do {
-            return try await writer.query(sql, params, prepared: true)
-        } catch {
-            throw .unavailable("postgres: \(error)")
-        }
+        try await writer.inventoryQuery(sql, params)
     }
 }

@@ -129,7 +129,4 @@ public enum GroupScripts {
     if ARGV[1] ~= '' then old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2])) end
     return {g[1], tonumber(g[2] or '0'), tonumber(g[3] or '0'), records(asked), records(old)}
     """)
-
-    /// Every script, for loading at start.
-    public static let all: [RedisScript] = [claim, release, restore, inspect]
 }

@@ -82,7 +82,7 @@ extension JSONWriter {
         for movement in page.movements {
             writer.beginObject()
             writer.field("id", String(movement.id))
-            writer.field("at", millisecondRFC3339(movement.at))
+            writer.field("at", movement.at.rfc3339Milliseconds)
             writer.field("kind", movement.kind.rawValue)
             writer.field("quantity", movement.quantity)
             writer.field("reference", movement.reference)
@@ -93,12 +93,5 @@ extension JSONWriter {
         if let next = page.nextBefore { writer.string(String(next)) } else { writer.null() }
         writer.endObject()
         return writer
-    }
-
-    /// RFC 3339 with milliseconds even when they are zero (`rfc3339` leaves `.000` out).
-    static func millisecondRFC3339(_ time: Timestamp) -> String {
-        let text = time.rfc3339
-        guard !text.contains("."), text.hasSuffix("Z") else { return text }
-        return text.dropLast() + ".000Z"
     }
 }

@@ -31,7 +31,7 @@ extension StampedeHandler {
         for entry in entries {
             writer.beginObject()
             writer.field("id", String(entry.id))
-            writer.field("at", rfc3339Milliseconds(entry.at))
+            writer.field("at", entry.at.rfc3339Milliseconds)
             writer.field("actor", entry.actor)
             writer.key("address")
             if let address = entry.address { writer.string(address) } else { writer.null() }
@@ -57,12 +57,5 @@ extension StampedeHandler {
         guard let json else { return writer.null() }
         writer.beginComposedValue()
         writer.composedRaw { $0.append(contentsOf: json.utf8) }
-    }
-
-    /// RFC 3339 in UTC, always with milliseconds: `2026-12-06T22:05:00.000Z`.
-    static func rfc3339Milliseconds(_ time: Timestamp) -> String {
-        let text = time.rfc3339
-        guard !text.contains("."), text.hasSuffix("Z") else { return text }
-        return text.dropLast() + ".000Z"
     }
 }

@@ -51,7 +51,8 @@ public struct JSONLinesLogHandler: LogHandler {
 }
 
 extension Timestamp {
-    /// RFC 3339 with milliseconds, for log lines: `2026-11-21T12:00:00.123Z`.
+    /// RFC 3339 with milliseconds, even when they are zero: `2026-11-21T12:00:00.123Z` (log lines,
+    /// the audit log's and the ledger's `at`).
     var rfc3339Milliseconds: String {
         let whole = Timestamp(milliseconds: milliseconds - ((milliseconds % 1000) + 1000) % 1000).rfc3339
         let fraction = ((milliseconds % 1000) + 1000) % 1000

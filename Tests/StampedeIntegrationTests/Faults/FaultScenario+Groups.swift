@@ -66,14 +66,8 @@ extension FaultScenario {
                     var resolved = false
                     while !resolved && Date() < ends {
                         buyer.attempts += 1
-                        let live = ports.list.withLock { $0 }
-                        guard !live.isEmpty else { usleep(50_000); continue }
-                        if client == nil || !live.contains(clientPort) {
-                            clientPort = live[(index + buyer.attempts) % live.count]
-                            client = try? HTTPTestClient(port: clientPort, timeoutSeconds: 2)
-                            if client == nil { usleep(50_000); continue }
-                        }
-                        guard let answer = try? client!.request("POST", "/v1/sales/\(sale)/orders",
+                        guard let connected = ports.connection(&client, &clientPort, seed: index + buyer.attempts) else { continue }
+                        guard let answer = try? connected.request("POST", "/v1/sales/\(sale)/orders",
                                                                 body: "{\"user_id\":\"\(buyer.user)\",\"quantity\":1}",
                                                                 headers: [("Idempotency-Key", "\(buyer.user)-\(sale)")]) else {
                             client = nil

@@ -9,6 +9,22 @@ final class PortBoard: Sendable {
     let list = Mutex<[Int]>([])
 }
 
+extension PortBoard {
+    /// A buyer thread's connection: kept while its instance is live, else opened to a live one
+    /// chosen by `seed`. Nil (after a short pause) when none is live or the connect failed: the
+    /// caller counts an attempt and tries again.
+    func connection(_ client: inout HTTPTestClient?, _ port: inout Int, seed: Int) -> HTTPTestClient? {
+        let live = list.withLock { $0 }
+        guard !live.isEmpty else { usleep(50_000); return nil }
+        if client == nil || !live.contains(port) {
+            port = live[seed % live.count]
+            client = try? HTTPTestClient(port: port, timeoutSeconds: 2)
+            if client == nil { usleep(50_000) }
+        }
+        return client
+    }
+}
+
 /// One fault-injection run: its own Redis, PostgreSQL and Stampede processes, a sale, a rush of
 /// concurrent buyers (each retrying with its Idempotency-Key after a 503, a timeout or a dropped
 /// connection, like a storefront), and the invariant checks made straight on PostgreSQL and Redis.
@@ -124,16 +140,10 @@ final class FaultScenario: @unchecked Sendable {
                 var buyer = Buyer(user: "buyer\(index)", key: "key-\(index)")
                 while !buyer.resolved && Date() < ends {
                     buyer.attempts += 1
-                    let live = ports.list.withLock { $0 }
-                    guard !live.isEmpty else { usleep(50_000); continue }
-                    if client == nil || !live.contains(clientPort) {
-                        clientPort = live[(index + buyer.attempts) % live.count]
-                        client = try? HTTPTestClient(port: clientPort, timeoutSeconds: 2)
-                        if client == nil { usleep(50_000); continue }
-                    }
+                    guard let connected = ports.connection(&client, &clientPort, seed: index + buyer.attempts) else { continue }
                     let body = "{\"user_id\":\"\(buyer.user)\",\"quantity\":1}"
                     let sent = Date()
-                    guard let answer = try? client!.request("POST", "/v1/sales/\(saleID)/orders", body: body,
+                    guard let answer = try? connected.request("POST", "/v1/sales/\(saleID)/orders", body: body,
                                                             headers: [("Idempotency-Key", buyer.key)]) else {
                         client = nil  // timeout or dropped connection: retry with the same key
                         buyer.answers.append((Date().timeIntervalSince(began), false))

@@ -1,0 +1,25 @@
+import StampedePostgres
+
+/// How the repositories ask PostgreSQL: any failure becomes `InventoryError.unavailable`, the
+/// error the API answers `503` with; an `InventoryError` thrown inside a transaction passes through.
+extension PostgresClient {
+    /// A prepared query.
+    func inventoryQuery(_ sql: String, _ parameters: [String?] = []) async throws(InventoryError) -> PostgresResult {
+        do {
+            return try await query(sql, parameters, prepared: true)
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+
+    /// `body` in one transaction.
+    func inventoryTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(InventoryError) -> T {
+        do {
+            return try await transaction(body)
+        } catch let error as InventoryError {
+            throw error
+        } catch {
+            throw .unavailable("postgres: \(error)")
+        }
+    }
+}
