@@ -14,6 +14,11 @@ enum APIResponse {
         HTTPResponse.json(status: status, errorBody(code, message), headers: headers)
     }
 
+    /// The answer to a request refused before anything was done (`RequestDecoding`).
+    static func from(_ rejection: RequestRejection) -> HTTPResponse {
+        error(rejection.status, rejection.code, rejection.message)
+    }
+
     /// `{"error": code, "message": message}`.
     private static func errorBody(_ code: String, _ message: String) -> [UInt8] {
         var writer = JSONWriter(capacity: 64 + message.utf8.count)

@@ -11,7 +11,7 @@ extension StampedeHandler {
         do {
             definition = try RequestDecoding.saleDefinition(saleID: saleID, request.body, defaultTTL: ttl)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             let (sale, created) = try await self.inventory.define(definition, change: change)
@@ -26,7 +26,7 @@ extension StampedeHandler {
         do {
             quantity = try RequestDecoding.restock(request.body)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             let sale = try await self.inventory.restock(saleID, quantity: quantity, change: change)
@@ -42,7 +42,7 @@ extension StampedeHandler {
         do {
             query = try RequestDecoding.movementsQuery(request.query)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             guard let page = try await self.inventory.sales.movements(saleID, before: query.before, limit: query.limit) else {
@@ -58,7 +58,7 @@ extension StampedeHandler {
         do {
             group = try RequestDecoding.group(groupID: groupID, request.body)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             let (saved, created) = try await self.inventory.defineGroup(group, change: change)

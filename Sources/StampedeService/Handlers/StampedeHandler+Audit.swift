@@ -11,7 +11,7 @@ extension StampedeHandler {
         do {
             query = try RequestDecoding.auditQuery(request.query)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             // One more than asked: whether there is a next page.

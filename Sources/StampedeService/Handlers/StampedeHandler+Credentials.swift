@@ -14,7 +14,7 @@ extension StampedeHandler {
         do {
             role = try RequestDecoding.credentialRole(request.body)
         } catch {
-            return exchange.send(APIResponse.error(error.status, error.code, error.message))
+            return exchange.send(APIResponse.from(error))
         }
         run(exchange) {
             let token: String
