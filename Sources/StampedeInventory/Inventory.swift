@@ -60,6 +60,8 @@ public final class Inventory: Sendable {
     public let groups: GroupRepository
     /// Named admin credentials (their token hashes and roles).
     public let credentials: CredentialRepository
+    /// Stock moves between the buckets of bucketed sales.
+    public let buckets: BucketRepository
     public let cache: SaleCache
     /// The live shards: routing, admission, layout changes.
     public let directory: ShardDirectory
@@ -70,6 +72,8 @@ public final class Inventory: Sendable {
     let repairs = Mutex(RepairCounts())
     /// Rebuilds in progress in this process, one per sale; concurrent callers join it.
     let rebuilds = Mutex<[String: Task<Bool, any Error>]>([:])
+    /// Refills of buckets in progress in this process, one per bucket; concurrent callers join it.
+    let refills = Mutex<[String: Task<RefillOutcome, Never>]>([:])
 
     /// What the background work has repaired since start (for logs and `/metrics`).
     public struct RepairCounts: Sendable, Equatable {
@@ -83,6 +87,8 @@ public final class Inventory: Sendable {
         public var claimsReleased = 0
         /// `repaired` movements the reconciler wrote (sales whose ledger did not sum to its figures).
         public var ledgerRepaired = 0
+        /// Stock moves between buckets the reconciler finished (or abandoned) for a crashed mover.
+        public var movesFinished = 0
     }
 
     /// `redis` decides and writes stock; `redisReader` (default: `redis`) serves cache refreshes;
@@ -99,6 +105,7 @@ public final class Inventory: Sendable {
         sales = SaleRepository(writer: writer)
         groups = GroupRepository(writer: writer)
         credentials = CredentialRepository(writer: writer)
+        buckets = BucketRepository(writer: writer)
         cache = SaleCache(maxAgeSeconds: configuration.cacheMaxAgeSeconds)
         let processor = PurchaseBatchProcessor(ledger: ledger, orders: orders, soldOut: soldOut, observe: observeBatch)
         directory = ShardDirectory(layout: configuration.layout, shedding: configuration.shedding, processor: processor,
@@ -239,9 +246,14 @@ public final class Inventory: Sendable {
         if let group = definition.exclusiveGroup, try await groups.group(group) == nil {
             throw .invalidField(field: "exclusive_group", reason: "names no group: define it first with PUT /admin/groups/\(group)")
         }
-        let defined = try await ledger.define(definition)
-        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch, change: change)
-        let sale = Sale(definition: definition, restocked: 0, available: definition.stock)
+        // Buckets first, then the sale's own counters, which name them: a purchase that finds the
+        // sale finds its buckets defined. PostgreSQL records all of them in one transaction.
+        let shares = BucketLayout.initialShares(stock: definition.stock, count: definition.buckets)
+        let bucketIDs = try await chooseBucketIDs(definition.saleID, count: definition.buckets)
+        let buckets = try await defineBuckets(definition, ids: bucketIDs, shares: shares)
+        let defined = try await ledger.define(definition, available: shares[0], bucketIDs: bucketIDs)
+        let createdInPostgres = try await sales.save(definition, epoch: defined.epoch, change: change, buckets: buckets)
+        let sale = Sale(definition: definition, restocked: 0, available: definition.stock, bucketIDs: bucketIDs)
         soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)
         return (sale, defined.created && createdInPostgres)

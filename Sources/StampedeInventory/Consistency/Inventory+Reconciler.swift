@@ -26,13 +26,19 @@ extension Inventory {
         let grace = outboxGraceSeconds ?? settings.outboxGraceSeconds
         let pass = Self.passReference()
         do {
-            var saleIDs = only ?? []
+            // A sale's buckets are sales of their own here: each has its counters, epoch and outbox.
+            var saleIDs = try await sales.withBuckets(only ?? [])
             if only == nil { saleIDs = try await sales.saleIDs(endedBeforeSeconds: settings.reconcileEndedSaleSeconds) }
             for chunk in stride(from: 0, to: saleIDs.count, by: 100).map({ Array(saleIDs[$0..<min($0 + 100, saleIDs.count)]) }) {
                 try await reconcileSales(chunk, grace: grace, pass: pass, into: &report)
             }
         } catch {
             report.errors.append("sales: \(error)")
+        }
+        do {
+            try await reconcileMoves(saleIDs: only, dryRun: dryRun, into: &report)
+        } catch {
+            report.errors.append("stock moves: \(error)")
         }
         if only == nil {
             do {
@@ -61,6 +67,7 @@ extension Inventory {
                 counts.outboxCommitted += report.counts[.outboxCommitted] ?? 0
                 counts.outboxDropped += report.counts[.outboxAcknowledged] ?? 0
                 counts.ledgerRepaired += report.counts[.ledgerRepaired] ?? 0
+                counts.movesFinished += report.counts[.moveFinished] ?? 0
             }
             for line in report.findings where !line.contains("reservations expired") {
                 logger.warning("reconciler \(line)")

@@ -22,6 +22,9 @@ public struct ReconcileReport: Sendable, Equatable {
         /// A sale's stock movements did not sum to `stock_total + restocked − held` (an order or a
         /// sale changed behind Stampede's back): a `repaired` movement closed the difference.
         case ledgerRepaired = "ledger_repaired"
+        /// A stock move between a bucketed sale's buckets, left half-done (a crash, a Redis or
+        /// PostgreSQL error between its steps), was finished or abandoned.
+        case moveFinished = "move_finished"
     }
 
     /// Whether this pass only looked (`stampede reconcile --dry-run`).

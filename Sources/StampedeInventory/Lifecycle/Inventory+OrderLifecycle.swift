@@ -52,7 +52,7 @@ extension Inventory {
                 .map(\.0.order.orderID)
             try await orders.markStockReturned(done)
             for item in settled {
-                soldOut.clear(item.order.saleID)
+                soldOut.clear(item.order.publicSaleID)
                 cache.forget(item.order.saleID)
             }
             if done.count < settled.count {

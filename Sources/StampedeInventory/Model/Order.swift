@@ -16,6 +16,10 @@ public struct Order: Sendable, Equatable {
         get { box.fields.orderID }
         set { uniqueBox().fields.orderID = newValue }
     }
+    /// The sale the order is of, as the API shows it: `saleID` without a bucket's suffix (an
+    /// order of a bucketed sale is stored under its bucket's child id; `BucketLayout`).
+    @inlinable
+    public var publicSaleID: String { BucketLayout.saleID(of: saleID) }
     public var saleID: String {
         get { box.fields.saleID }
         set { uniqueBox().fields.saleID = newValue }

@@ -16,10 +16,12 @@ public struct SaleDefinition: Sendable, Equatable {
     /// The exclusive group the sale belongs to (`ExclusiveGroup`): a buyer's units across the
     /// group's sales are limited together. Nil: none.
     public var exclusiveGroup: String?
+    /// How many buckets (Redis hash slots) the stock is spread over, 1…16 (`BucketLayout`).
+    public var buckets: Int
 
     public init(saleID: String, sku: String, priceCents: Int64, stock: Int64, perUserLimit: Int64,
                 startsAt: Timestamp, endsAt: Timestamp, reservationTTLSeconds: Int64,
-                purchaseTokenRequired: Bool = false, exclusiveGroup: String? = nil) {
+                purchaseTokenRequired: Bool = false, exclusiveGroup: String? = nil, buckets: Int = 1) {
         self.saleID = saleID
         self.sku = sku
         self.priceCents = priceCents
@@ -30,6 +32,7 @@ public struct SaleDefinition: Sendable, Equatable {
         self.reservationTTLSeconds = reservationTTLSeconds
         self.purchaseTokenRequired = purchaseTokenRequired
         self.exclusiveGroup = exclusiveGroup
+        self.buckets = buckets
     }
 
     /// The first rule this definition breaks, as `(field, reason)`, or nil when it is valid.
@@ -46,6 +49,7 @@ public struct SaleDefinition: Sendable, Equatable {
         if let exclusiveGroup, !Identifier.isValid(exclusiveGroup) {
             return ("exclusive_group", "must match [A-Za-z0-9._:-]{1,64}")
         }
+        if buckets < 1 || buckets > BucketLayout.maxBuckets { return ("buckets", "must be between 1 and 16") }
         return nil
     }
 }
@@ -62,13 +66,25 @@ public struct Sale: Sendable, Equatable {
     public var definition: SaleDefinition
     /// Units added by `POST /admin/sales/{id}/restock` since the sale was defined.
     public var restocked: Int64
-    /// Units neither reserved nor paid; never negative.
+    /// Units neither reserved nor paid; never negative. For a bucketed sale, summed over its
+    /// buckets.
     public var available: Int64
+    /// The child ids of buckets 1…K−1 (bucket 0 is the sale itself); empty for one bucket.
+    public var bucketIDs: [String]
 
-    public init(definition: SaleDefinition, restocked: Int64, available: Int64) {
+    public init(definition: SaleDefinition, restocked: Int64, available: Int64, bucketIDs: [String] = []) {
         self.definition = definition
         self.restocked = restocked
         self.available = max(0, available)
+        self.bucketIDs = bucketIDs
+    }
+
+    /// The id whose counters decide a purchase by `userID`: the sale's own, or its bucket's.
+    @inlinable
+    public func counterID(forUser userID: some StringProtocol) -> String {
+        guard !bucketIDs.isEmpty else { return definition.saleID }
+        let bucket = BucketLayout.bucket(ofUser: userID, count: bucketIDs.count + 1)
+        return bucket == 0 ? definition.saleID : bucketIDs[bucket - 1]
     }
 
     public var saleID: String { definition.saleID }

@@ -15,6 +15,9 @@ public struct StockMovement: Sendable, Equatable {
         case returned
         /// The reconciler's correction of a difference between the ledger and the sale's figures.
         case repaired
+        /// Units moved between a bucketed sale's buckets (−units at the source, +units at the
+        /// target; see `StockMove`).
+        case moved
     }
 
     /// The row's id: newer rows have larger ids; the cursor of `GET …/movements?before=`.

@@ -32,7 +32,7 @@ public struct GroupRepository: Sendable {
     public func group(_ groupID: String) async throws(InventoryError) -> ExclusiveGroup? {
         let result = try await run("""
         SELECT g.per_user_limit, COALESCE(array_to_string(array_agg(s.sale_id ORDER BY s.sale_id) FILTER (WHERE s.sale_id IS NOT NULL), ','), '')
-        FROM exclusive_groups g LEFT JOIN sales s ON s.exclusive_group = g.group_id
+        FROM exclusive_groups g LEFT JOIN sales s ON s.exclusive_group = g.group_id AND s.parent_sale_id IS NULL
         WHERE g.group_id = $1 GROUP BY g.group_id
         """, [groupID])
         guard let row = result.rows.first, let limit = row[0].flatMap({ Int64($0) }) else { return nil }

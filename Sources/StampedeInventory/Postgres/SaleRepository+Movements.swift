@@ -37,7 +37,8 @@ extension SaleRepository {
         return StockMovementPage(movements: movements, nextBefore: movements.last?.id)
     }
 
-    /// Compares each sale's movements with `stock_total + restocked − held` (held from
+    /// Compares each sale's movements with `stock_total + restocked − held` (less the units
+    /// allocated to its buckets, for a bucketed sale: `SaleRepository.allocation`; held from
     /// `sale_order_counts`) and, unless `dryRun`, writes a `repaired` movement referenced by
     /// `reference` for each difference. Returns the differences found.
     ///
@@ -49,7 +50,7 @@ extension SaleRepository {
         guard !saleIDs.isEmpty else { return [] }
         let differences = """
         WITH expected AS (
-            SELECT s.sale_id, s.stock_total + s.restocked
+            SELECT s.sale_id, \(SaleRepository.allocation("s"))
                    - COALESCE((SELECT sum(c.held) FROM sale_order_counts c WHERE c.sale_id = s.sale_id), 0) AS units
             FROM sales s WHERE s.sale_id = ANY($1::text[])
         ), differences AS (

@@ -10,45 +10,104 @@ public struct SaleRepository: Sendable {
     /// change in the audit log (`sale.defined` / `sale.replaced`, the row before and after) and in
     /// the stock ledger (a `defined` movement of the new stock less the old `stock_total +
     /// restocked`, referenced by the change's request id), in one transaction; true when created.
-    public func save(_ d: SaleDefinition, epoch: RedisEpoch, change: AdminChange) async throws(InventoryError) -> Bool {
+    public func save(_ d: SaleDefinition, epoch: RedisEpoch, change: AdminChange,
+                     buckets: [DefinedBucket] = []) async throws(InventoryError) -> Bool {
         let parameters: [String?] = [
             d.saleID, d.sku, String(d.priceCents), String(d.stock), String(d.perUserLimit),
             String(d.startsAt.milliseconds), String(d.endsAt.milliseconds), String(d.reservationTTLSeconds),
-            d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup,
+            d.purchaseTokenRequired ? "true" : "false", epoch.description, d.exclusiveGroup, nil, "0", String(d.buckets),
         ]
         return try await writer.inventoryTransaction { connection in
             // The lock the UPDATE takes anyway, taken first so `before` is the row it changes; it
             // does not conflict with the `FOR KEY SHARE` of order inserts, so purchases go on.
             let old = try connection.query(
-                "SELECT to_jsonb(s)::text, stock_total + restocked FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
+                "SELECT to_jsonb(s)::text, \(Self.allocation("s")) FROM sales s WHERE sale_id = $1 FOR NO KEY UPDATE",
                 [d.saleID], prepared: true).rows.first
             let before = old?[0] ?? nil
             let previous = old?[1].flatMap { Int64($0) } ?? 0
-            let saved = try connection.query("""
-            INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
-                               purchase_token_required, redis_epoch, exclusive_group)
-            VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11)
-            ON CONFLICT (sale_id) DO UPDATE SET
-                sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
-                restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
-                ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
-                purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
-                exclusive_group = EXCLUDED.exclusive_group, updated_at = now()
-            RETURNING (xmax = 0), to_jsonb(sales.*)::text
-            """, parameters, prepared: true)
+            let saved = try connection.query(Self.upsertSale, parameters, prepared: true)
             let created = saved.rows.first?[0] == "t"
+            // Buckets: one child row each, with its share as its stock; children past the new count
+            // go (a replace is refused once the sale has orders, so they hold none).
+            var own = d.stock
+            for bucket in buckets {
+                own -= bucket.share
+                let prior = try connection.query("SELECT stock_total FROM sales WHERE sale_id = $1 FOR NO KEY UPDATE",
+                                                 [bucket.childID], prepared: true).rows.first?[0].flatMap { Int64($0) } ?? 0
+                var child = parameters
+                child[0] = bucket.childID
+                child[3] = String(bucket.share)
+                child[9] = bucket.epoch.description
+                child[11] = d.saleID
+                child[12] = String(bucket.index)
+                child[13] = "1"
+                _ = try connection.query(Self.upsertSale, child, prepared: true)
+                try Self.recordMovement(.defined, saleID: bucket.childID, quantity: bucket.share - prior, reference: change.reference,
+                                        on: connection)
+            }
+            let retired = try connection.query("""
+            SELECT sale_id, stock_total FROM sales WHERE parent_sale_id = $1 AND NOT (sale_id = ANY($2::text[])) FOR UPDATE
+            """, [d.saleID, PostgresArray.text(buckets.map(\.childID))]).rows.compactMap { $0[0] }
+            if !retired.isEmpty {
+                let ids = PostgresArray.text(retired)
+                _ = try connection.query("DELETE FROM stock_moves WHERE source = ANY($1::text[]) OR target = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM stock_movements WHERE sale_id = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM sales WHERE sale_id = ANY($1::text[])", [ids])
+            }
             // The ledger's `defined` movement: the change in stock (a replace is only allowed while
-            // the sale has no orders, so the old available stock is its `stock_total + restocked`).
-            try Self.recordMovement(.defined, saleID: d.saleID, quantity: d.stock - previous, reference: change.reference, on: connection)
+            // the sale has no orders, so the old available stock is its allocation).
+            try Self.recordMovement(.defined, saleID: d.saleID, quantity: own - previous, reference: change.reference, on: connection)
             try AuditLog.record(AuditEntry(change: change, action: created ? .saleDefined : .saleReplaced, target: d.saleID,
                                            before: before, after: saved.rows.first?[1] ?? nil), on: connection)
             return created
         }
     }
 
-    /// Whether PostgreSQL holds any order of the sale.
+    /// A bucket of a sale being defined: its child id (its Redis hash tag), index, units and the
+    /// epoch Redis defined its counters at.
+    public struct DefinedBucket: Sendable, Equatable {
+        public var childID: String
+        public var index: Int
+        public var share: Int64
+        public var epoch: RedisEpoch
+
+        public init(childID: String, index: Int, share: Int64, epoch: RedisEpoch) {
+            self.childID = childID
+            self.index = index
+            self.share = share
+            self.epoch = epoch
+        }
+    }
+
+    /// Inserts or replaces a sale's or a bucket's row ($12 its parent, $13 its bucket index, $14
+    /// the bucket count).
+    static let upsertSale = """
+    INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
+                       purchase_token_required, redis_epoch, exclusive_group, parent_sale_id, bucket, buckets)
+    VALUES ($1, $2, $3, $4, $5, to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (sale_id) DO UPDATE SET
+        sku = EXCLUDED.sku, price_cents = EXCLUDED.price_cents, stock_total = EXCLUDED.stock_total,
+        restocked = 0, per_user_limit = EXCLUDED.per_user_limit, starts_at = EXCLUDED.starts_at,
+        ends_at = EXCLUDED.ends_at, reservation_ttl_seconds = EXCLUDED.reservation_ttl_seconds,
+        purchase_token_required = EXCLUDED.purchase_token_required, redis_epoch = EXCLUDED.redis_epoch,
+        exclusive_group = EXCLUDED.exclusive_group, parent_sale_id = EXCLUDED.parent_sale_id, bucket = EXCLUDED.bucket,
+        buckets = EXCLUDED.buckets, updated_at = now()
+    RETURNING (xmax = 0), to_jsonb(sales.*)::text
+    """
+
+    /// The units a `sales` row (aliased `alias`) holds for its own counters: `stock_total +
+    /// restocked`, less what is allocated to its buckets' child rows. For a bucket's row (and a
+    /// sale of one bucket) that is `stock_total + restocked`.
+    static func allocation(_ alias: String) -> String {
+        "(\(alias).stock_total + \(alias).restocked - COALESCE((SELECT sum(b.stock_total) FROM sales b WHERE b.parent_sale_id = \(alias).sale_id), 0))"
+    }
+
+    /// Whether PostgreSQL holds any order of the sale (of any of its buckets).
     public func hasOrders(_ saleID: String) async throws(InventoryError) -> Bool {
-        try await run("SELECT 1 FROM orders WHERE sale_id = $1 LIMIT 1", [saleID]).rows.isEmpty == false
+        try await run("""
+        SELECT 1 FROM orders WHERE sale_id = $1 OR sale_id IN (SELECT sale_id FROM sales WHERE parent_sale_id = $1) LIMIT 1
+        """, [saleID]).rows.isEmpty == false
     }
 
     /// Records a restock, its audit entry (`sale.restocked`, the row before and after) and its
@@ -98,17 +157,24 @@ public struct SaleRepository: Sendable {
                 let head = try connection.query("""
                 SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
                        (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
-                       reservation_ttl_seconds, purchase_token_required, exclusive_group
-                FROM sales WHERE sale_id = $1 FOR UPDATE
+                       reservation_ttl_seconds, purchase_token_required, exclusive_group, buckets,
+                       stock_total + restocked - \(Self.allocation("s"))
+                FROM sales s WHERE sale_id = $1 FOR UPDATE
                 """, [saleID])
-                guard let row = head.rows.first, row.count == 11 else { return nil }
+                guard let row = head.rows.first, row.count == 13 else { return nil }
+                // A bucketed sale's own counters hold its allocation only (the rest is its
+                // buckets'); the buckets' ids go with the definition.
+                let allocatedToBuckets = row[12].flatMap { Int64($0) } ?? 0
+                let bucketIDs = try connection.query(
+                    "SELECT sale_id FROM sales WHERE parent_sale_id = $1 ORDER BY bucket", [saleID]).rows.compactMap { $0[0] }
                 let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
                 _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
                 let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
                 let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
                                                 perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
                                                 endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
-                                                purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10])
+                                                purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
+                                                buckets: bucketIDs.count + 1)
                 let totals = try connection.query("""
                 SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
                 FROM orders WHERE sale_id = $1
@@ -131,7 +197,8 @@ public struct SaleRepository: Sendable {
                 let released = try connection.query(
                     "SELECT order_id FROM orders WHERE sale_id = $1 AND status IN ('cancelled', 'expired')",
                     [saleID]).rows.compactMap { $0[0] }
-                let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - held)
+                let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - allocatedToBuckets - held,
+                                bucketIDs: bucketIDs)
                 return SaleSnapshot(epoch: epoch, sale: sale, ordersTaken: taken, holdings: users,
                                     idempotencyKeys: keys, released: released)
             }
@@ -148,21 +215,26 @@ public struct SaleRepository: Sendable {
         SELECT s.sku, s.price_cents, s.stock_total, s.restocked, s.per_user_limit,
                (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
                s.reservation_ttl_seconds,
-               COALESCE((SELECT sum(quantity) FROM orders o WHERE o.sale_id = s.sale_id AND o.status IN ('reserved', 'paid')), 0),
-               s.purchase_token_required, s.exclusive_group
+               COALESCE((SELECT sum(quantity) FROM orders o WHERE (o.sale_id = s.sale_id OR o.sale_id IN (
+                   SELECT b.sale_id FROM sales b WHERE b.parent_sale_id = s.sale_id)) AND o.status IN ('reserved', 'paid')), 0),
+               s.purchase_token_required, s.exclusive_group,
+               COALESCE((SELECT string_agg(b.sale_id, ',' ORDER BY b.bucket) FROM sales b WHERE b.parent_sale_id = s.sale_id), '')
         FROM sales s WHERE s.sale_id = $1
         """, [saleID])
-        guard let row = result.rows.first, row.count == 11 else { return nil }
+        guard let row = result.rows.first, row.count == 12 else { return nil }
+        let bucketIDs = (row[11] ?? "").split(separator: ",").map(String.init)
         let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
         let definition = SaleDefinition(saleID: saleID, sku: row[0] ?? "", priceCents: n[1], stock: n[2],
                                         perUserLimit: n[4], startsAt: Timestamp(milliseconds: n[5]),
                                         endsAt: Timestamp(milliseconds: n[6]), reservationTTLSeconds: n[7],
-                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10])
-        return Sale(definition: definition, restocked: n[3], available: n[2] + n[3] - n[8])
+                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
+                                        buckets: bucketIDs.count + 1)
+        return Sale(definition: definition, restocked: n[3], available: n[2] + n[3] - n[8], bucketIDs: bucketIDs)
     }
 
     /// What PostgreSQL says about a sale, for the reconciler.
     public struct Figures: Sendable, Equatable {
+        /// The stock of the sale's own counters: for a bucketed sale, less what its buckets hold.
         public var stock: Int64
         public var restocked: Int64
         /// The epoch PostgreSQL accepts commits for; nil when never set.
@@ -178,7 +250,7 @@ public struct SaleRepository: Sendable {
         // The order figures are the sums of the sale's deltas in `sale_order_counts` (schema
         // version 4), which the orders' triggers append in the same transactions as the orders.
         let result = try await run("""
-        SELECT s.sale_id, s.stock_total, s.restocked, s.redis_epoch,
+        SELECT s.sale_id, \(Self.allocation("s")) - s.restocked, s.restocked, s.redis_epoch,
                COALESCE(sum(c.orders_taken), 0), COALESCE(sum(c.held), 0)
         FROM sales s LEFT JOIN sale_order_counts c ON c.sale_id = s.sale_id
         WHERE s.sale_id = ANY($1::text[]) GROUP BY s.sale_id
@@ -209,7 +281,15 @@ public struct SaleRepository: Sendable {
         """, [PostgresArray.text(saleIDs)])
     }
 
-    /// Every sale id, for the reconciler's sweep; with `endedBeforeSeconds`, only sales that had
+    /// `saleIDs` and the child ids of their buckets.
+    public func withBuckets(_ saleIDs: [String]) async throws(InventoryError) -> [String] {
+        guard !saleIDs.isEmpty else { return [] }
+        let children = try await run("SELECT sale_id FROM sales WHERE parent_sale_id = ANY($1::text[]) ORDER BY sale_id",
+                                     [PostgresArray.text(saleIDs)]).rows.compactMap { $0[0] }
+        return saleIDs + children
+    }
+
+    /// Every sale id (and bucket child id), for the reconciler's sweep; with `endedBeforeSeconds`, only sales that had
     /// not ended that many seconds ago.
     public func saleIDs(endedBeforeSeconds: Int? = nil) async throws(InventoryError) -> [String] {
         guard let seconds = endedBeforeSeconds else {

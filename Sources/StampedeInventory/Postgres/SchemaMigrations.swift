@@ -229,6 +229,43 @@ public enum SchemaMigrations {
         ALTER TABLE sales ADD COLUMN exclusive_group text REFERENCES exclusive_groups (group_id);
         CREATE INDEX sales_exclusive_group ON sales (exclusive_group) WHERE exclusive_group IS NOT NULL;
         """),
+        // Buckets (docs/consistency.md, "Buckets"): a sale's stock spread over K Redis hash slots.
+        // Bucket 0 is the sale itself; bucket b >= 1 is a child row of `sales` whose id is its
+        // Redis hash tag (`<sale_id>~<n>`, never a public id: `~` is not in an identifier's
+        // alphabet) — with its own counters, epoch (its `redis_epoch` is the bucket's fence row),
+        // outbox and orders. A child's `stock_total` is the units allocated to it; the parent's own
+        // allocation is its `stock_total + restocked` less its children's. `stock_moves` records
+        // every move of units between buckets, each step durable and idempotent: `planned` (units
+        // still in the source), `revoked` (taken from the source and allocated to the target in
+        // PostgreSQL, not yet granted in Redis), then `done` or `abandoned` (the source was
+        // rebuilt first, which gave the units back). `version` changes with every step, so a
+        // reader can tell that no move of a sale ran while it looked at the buckets.
+        Migration(version: 10, name: "buckets", sql: """
+        ALTER TABLE sales ADD COLUMN buckets smallint NOT NULL DEFAULT 1 CHECK (buckets BETWEEN 1 AND 16);
+        ALTER TABLE sales ADD COLUMN parent_sale_id text REFERENCES sales (sale_id);
+        ALTER TABLE sales ADD COLUMN bucket smallint NOT NULL DEFAULT 0;
+        CREATE INDEX sales_parent ON sales (parent_sale_id, bucket) WHERE parent_sale_id IS NOT NULL;
+        ALTER TABLE stock_movements DROP CONSTRAINT stock_movements_kind_check;
+        ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_kind_check
+            CHECK (kind IN ('defined', 'restocked', 'sold', 'returned', 'repaired', 'moved'));
+        CREATE SEQUENCE stock_move_versions;
+        CREATE TABLE stock_moves (
+            move_id       bigserial PRIMARY KEY,
+            sale_id       text NOT NULL REFERENCES sales (sale_id),
+            source        text NOT NULL REFERENCES sales (sale_id),
+            target        text NOT NULL REFERENCES sales (sale_id),
+            requested     bigint NOT NULL CHECK (requested >= 1),
+            amount        bigint,
+            state         text NOT NULL CHECK (state IN ('planned', 'revoked', 'done', 'abandoned')),
+            source_epoch  text NOT NULL,
+            target_epoch  text,
+            version       bigint NOT NULL DEFAULT nextval('stock_move_versions'),
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            updated_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX stock_moves_sale ON stock_moves (sale_id, version);
+        CREATE INDEX stock_moves_unfinished ON stock_moves (created_at) WHERE state IN ('planned', 'revoked');
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied now.

@@ -75,25 +75,43 @@ extension Inventory {
 
     /// Answers from memory when it can, else hands the purchase to its shard (stock-aware
     /// admission on the sale's cached remaining units). `retryStale`: rebuild and try once more
-    /// when the shard finds the sale's counters gone or stale.
-    private func submit(_ attempt: PurchaseAttempt, sale: Sale, retryStale: Bool, caller: some PurchaseCaller) {
+    /// when the shard finds the sale's counters gone or stale. A purchase of a bucketed sale goes
+    /// to its buyer's bucket; when that one is sold out, the bucket is refilled from the others
+    /// (`refill`) and the purchase tried again, up to `refillsLeft` times.
+    private func submit(_ attempt: PurchaseAttempt, sale: Sale, retryStale: Bool, caller: some PurchaseCaller,
+                        refillsLeft: Int = Inventory.refillsPerPurchase) {
         let limit = sale.definition.perUserLimit
         if attempt.quantity > limit { return caller.answer(.outcome(.invalidQuantity(limit: limit), of: attempt)) }
         if let outcome = answerFromMemory(saleID: attempt.saleID, idempotencyKey: attempt.idempotencyKey) {
             // The rush after the last unit: no order id, no shard, no Redis call.
             return caller.answer(.outcome(outcome, of: attempt))
         }
-        let request = PurchaseRequest(saleID: attempt.saleID, userID: attempt.userID, quantity: attempt.quantity,
+        let counterID = sale.counterID(forUser: attempt.userID)
+        let request = PurchaseRequest(saleID: counterID, userID: attempt.userID, quantity: attempt.quantity,
                                       idempotencyKey: attempt.idempotencyKey, exclusiveGroup: sale.definition.exclusiveGroup)
         let admission = directory.admit(request, available: sale.available) { outcome in
+            if outcome == .soldOut, !sale.bucketIDs.isEmpty {
+                guard refillsLeft > 0 else {
+                    return caller.answer(.outcome(.unavailable("stock is moving between the sale's buckets; retry"), of: attempt))
+                }
+                // The buyer's bucket is empty; the sale may not be: units move in from the others.
+                Task {
+                    switch await self.refill(sale, counterID: counterID, quantity: attempt.quantity) {
+                    case .moved: self.submit(attempt, sale: sale, retryStale: retryStale, caller: caller, refillsLeft: refillsLeft - 1)
+                    case .soldOut: caller.answer(.outcome(.soldOut, of: attempt))
+                    case .unavailable(let why): caller.answer(.outcome(.unavailable(why), of: attempt))
+                    }
+                }
+                return
+            }
             guard retryStale, outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
-            // Redis lost the sale, or its counters (or its exclusive group's claims) predate a
-            // Redis restart: rebuild them from PostgreSQL, then try once more.
+            // Redis lost the sale (or the buyer's bucket), or its counters (or its exclusive group's
+            // claims) predate a Redis restart: rebuild them from PostgreSQL, then try once more.
             Task {
                 do {
                     if let group = sale.definition.exclusiveGroup { _ = try await self.rebuildGroup(group) }
-                    if try await self.rebuild(attempt.saleID), let sale = try await self.loadSale(attempt.saleID) {
-                        self.submit(attempt, sale: sale, retryStale: false, caller: caller)
+                    if try await self.rebuild(counterID), let sale = try await self.loadSale(attempt.saleID) {
+                        self.submit(attempt, sale: sale, retryStale: false, caller: caller, refillsLeft: refillsLeft)
                     } else {
                         caller.answer(.outcome(.unknownSale, of: attempt))
                     }

@@ -169,20 +169,21 @@ public enum InventoryScripts {
 
     /// Creates or replaces a sale's definition; a sale that ever took a reservation is not replaced.
     ///
-    /// KEYS: sale, users, idem, pending, released. ARGV: sku, price, stock, limit, starts_ms,
+    /// KEYS: sale, users, idem, pending, released, moves. ARGV: sku, price, stock, limit, starts_ms,
     /// ends_ms, ttl_seconds, token ('1' when purchases need a purchase token, else '0'), run_id,
-    /// gen, group (the exclusive group, '' for none). Returns 1 created, 0 replaced, -1 refused
-    /// (the sale has orders).
+    /// gen, group (the exclusive group, '' for none), avail (the units this hash starts with: the
+    /// stock, or a bucket's share of it), buckets (the child ids of buckets 1…K−1, comma-separated;
+    /// '' for none). Returns 1 created, 0 replaced, -1 refused (the sale has orders).
     public static let define = RedisScript("""
     local existed = redis.call('EXISTS', KEYS[1])
     if existed == 1 then
       local orders = tonumber(redis.call('HGET', KEYS[1], 'orders') or '0')
       if orders > 0 or redis.call('HLEN', KEYS[4]) > redis.call('HEXISTS', KEYS[4], '\(outboxAnchorField)') then return -1 end
     end
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-    redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'avail', ARGV[3],
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+    redis.call('HSET', KEYS[1], 'sku', ARGV[1], 'price', ARGV[2], 'total', ARGV[3], 'avail', ARGV[12],
       'restocked', 0, 'orders', 0, 'limit', ARGV[4], 'starts', ARGV[5], 'ends', ARGV[6], 'ttl', ARGV[7],
-      'token', ARGV[8], 'run', ARGV[9], 'gen', ARGV[10], 'group', ARGV[11])
+      'token', ARGV[8], 'run', ARGV[9], 'gen', ARGV[10], 'group', ARGV[11], 'buckets', ARGV[13])
     if existed == 1 then return 0 end
     return 1
     """)
@@ -199,8 +200,9 @@ public enum InventoryScripts {
 
     /// Rebuilds a sale's counters from PostgreSQL's committed orders at a new epoch.
     ///
-    /// KEYS: sale, users, idem, pending, released. ARGV: run_id, gen, sku, price, total, limit,
-    /// starts, ends, ttl, restocked, avail, orders, token, group, n_users, then n_users pairs `user, units`,
+    /// KEYS: sale, users, idem, pending, released, moves. ARGV: run_id, gen, sku, price, total, limit,
+    /// starts, ends, ttl, restocked, avail, orders, token, group, buckets (as `define`'s), n_users,
+    /// then n_users pairs `user, units`,
     /// n_keys, then n_keys pairs `user|idempotency_key, order_id`, then the ids of every cancelled
     /// or expired order (their stock is already counted as returned). Replaces everything — the
     /// outbox too: reservations decided under the old counters can no longer commit (PostgreSQL
@@ -209,12 +211,12 @@ public enum InventoryScripts {
     public static let restore = RedisScript("""
     local epoch = redis.call('HMGET', KEYS[1], 'run', 'gen')
     if epoch[1] == ARGV[1] and tonumber(epoch[2] or '-1') >= tonumber(ARGV[2]) then return 0 end
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
     redis.call('HSET', KEYS[1], 'sku', ARGV[3], 'price', ARGV[4], 'total', ARGV[5], 'limit', ARGV[6],
       'starts', ARGV[7], 'ends', ARGV[8], 'ttl', ARGV[9], 'restocked', ARGV[10], 'avail', ARGV[11],
-      'orders', ARGV[12], 'token', ARGV[13], 'run', ARGV[1], 'gen', ARGV[2], 'group', ARGV[14])
-    local i = 16
-    for _ = 1, tonumber(ARGV[15]) do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
+      'orders', ARGV[12], 'token', ARGV[13], 'run', ARGV[1], 'gen', ARGV[2], 'group', ARGV[14], 'buckets', ARGV[15])
+    local i = 17
+    for _ = 1, tonumber(ARGV[16]) do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
     local keys = tonumber(ARGV[i]); i = i + 1
     for _ = 1, keys do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]); i = i + 2 end
     while i <= #ARGV do redis.call('SADD', KEYS[5], ARGV[i]); i = i + 1 end
@@ -240,5 +242,6 @@ public enum InventoryScripts {
     """)
 
     /// Every script, for loading at start.
-    public static let all: [RedisScript] = [purchase, release, define, restock, restore, invalidate, inspect]
+    public static let all: [RedisScript] = [purchase, release, define, restock, restore, invalidate, inspect,
+                                            BucketScripts.revoke, BucketScripts.grant]
 }

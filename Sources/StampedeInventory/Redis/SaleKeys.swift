@@ -12,6 +12,9 @@ public struct SaleKeys: Sendable, Equatable {
     public let pending: String
     /// Set: order ids whose stock has been returned (makes each return happen once).
     public let released: String
+    /// Hash: stock moves between buckets this bucket took part in, `out:<move_id>` → units it gave
+    /// and `in:<move_id>` → units it received (makes each step of a move happen once; `BucketScripts`).
+    public let moves: String
 
     public init(saleID: String) {
         let tag = "{" + saleID + "}"
@@ -20,5 +23,6 @@ public struct SaleKeys: Sendable, Equatable {
         idempotency = tag + ":idem"
         pending = tag + ":pending"
         released = tag + ":released"
+        moves = tag + ":moves"
     }
 }

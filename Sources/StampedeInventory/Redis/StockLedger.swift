@@ -242,18 +242,24 @@ public struct StockLedger: Sendable {
 
     /// Defines a sale at generation 0 of the node that owns it; returns whether it was created
     /// (false: replaced) and that epoch, for PostgreSQL. Throws `saleHasOrders`.
-    public func define(_ definition: SaleDefinition) async throws(InventoryError) -> (created: Bool, epoch: RedisEpoch) {
+    ///
+    /// `available`: the units the counters start with (default: the stock; a bucketed sale's
+    /// home holds its own share). `bucketIDs`: the child ids of its buckets 1…K−1, kept beside
+    /// the definition so every instance finds them. A bucket is defined by this call too, under
+    /// its child id with its share as stock.
+    public func define(_ definition: SaleDefinition, available: Int64? = nil, bucketIDs: [String] = []) async throws(InventoryError) -> (created: Bool, epoch: RedisEpoch) {
         let keys = SaleKeys(saleID: definition.saleID)
         let postgres = incarnation.current
         let call = RedisRoutedCall(key: keys.sale) { node in
             .script(RedisScriptCall(
                 InventoryScripts.define,
-                keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
+                keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released, keys.moves],
                 arguments: [definition.sku, String(definition.priceCents), String(definition.stock),
                             String(definition.perUserLimit), String(definition.startsAt.milliseconds),
                             String(definition.endsAt.milliseconds), String(definition.reservationTTLSeconds),
                             definition.purchaseTokenRequired ? "1" : "0", run(of: node, postgres), "0",
-                            definition.exclusiveGroup ?? ""]))
+                            definition.exclusiveGroup ?? "", String(available ?? definition.stock),
+                            bucketIDs.joined(separator: ",")]))
         }
         let reply = try await execute([call])[0]
         let result = try reply.value.orThrow().int
@@ -280,7 +286,7 @@ public struct StockLedger: Sendable {
                     String(d.perUserLimit), String(d.startsAt.milliseconds), String(d.endsAt.milliseconds),
                     String(d.reservationTTLSeconds), String(snapshot.sale.restocked), String(snapshot.sale.available),
                     String(snapshot.ordersTaken), d.purchaseTokenRequired ? "1" : "0", d.exclusiveGroup ?? "",
-                    String(snapshot.holdings.count)]
+                    snapshot.sale.bucketIDs.joined(separator: ","), String(snapshot.holdings.count)]
         args.reserveCapacity(args.count + snapshot.holdings.count * 2 + snapshot.idempotencyKeys.count * 2
                              + snapshot.released.count + 1)
         for holding in snapshot.holdings { args.append(holding.userID); args.append(String(holding.units)) }
@@ -288,7 +294,7 @@ public struct StockLedger: Sendable {
         for key in snapshot.idempotencyKeys { args.append(key.field); args.append(key.orderID) }
         args.append(contentsOf: snapshot.released)
         let call = RedisScriptCall(InventoryScripts.restore,
-                                   keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released],
+                                   keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released, keys.moves],
                                    arguments: args)
         let expected = snapshot.epoch.runID
         let saleID = snapshot.sale.saleID
@@ -338,17 +344,31 @@ public struct StockLedger: Sendable {
         }
     }
 
-    /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip.
+    /// Reads sales (definition and counters), nil for each one Redis does not know; one round trip,
+    /// and one more for the other buckets of bucketed sales (their `available` is the sum over
+    /// the buckets; a bucket whose counters are missing counts 0 until it is rebuilt).
     /// `fromReader` reads from the reader (for the cache), else from the primary.
     public func sales(_ saleIDs: [String], fromReader: Bool = false) async throws(InventoryError) -> [Sale?] {
         guard !saleIDs.isEmpty else { return [] }
+        let router = fromReader ? reader : redis
         let replies = try await execute(saleIDs.map {
             let key = SaleKeys(saleID: $0).sale
             return RedisRoutedCall(key: key, .command(["HGETALL", key]))
-        }, on: fromReader ? reader : redis)
-        return try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
+        }, on: router)
+        var sales = try zip(saleIDs, replies).map { saleID, reply throws(InventoryError) in
             Self.decodeSale(saleID: saleID, try reply.value.orThrow())
         }
+        let buckets = sales.indices.flatMap { index in (sales[index]?.bucketIDs ?? []).map { (index, $0) } }
+        guard !buckets.isEmpty else { return sales }
+        let counts = try await execute(buckets.map { _, childID in
+            let key = SaleKeys(saleID: childID).sale
+            return RedisRoutedCall(key: key, .command(["HGET", key, "avail"]))
+        }, on: router)
+        for ((index, _), reply) in zip(buckets, counts) {
+            let units = try reply.value.orThrow().int ?? 0
+            sales[index]?.available += max(0, units)
+        }
+        return sales
     }
 
     /// The outbox of a sale: reservations taken in Redis not yet acknowledged as committed.
@@ -383,12 +403,14 @@ public struct StockLedger: Sendable {
               let total = fields["total"]?.int, let limit = fields["limit"]?.int,
               let starts = fields["starts"]?.int, let ends = fields["ends"]?.int,
               let ttl = fields["ttl"]?.int, let available = fields["avail"]?.int else { return nil }
-        let definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
+        var definition = SaleDefinition(saleID: saleID, sku: sku, priceCents: price, stock: total,
                                         perUserLimit: limit, startsAt: Timestamp(milliseconds: starts),
                                         endsAt: Timestamp(milliseconds: ends), reservationTTLSeconds: ttl,
                                         purchaseTokenRequired: fields["token"]?.int == 1,
                                         exclusiveGroup: fields["group"]?.string.flatMap { $0.isEmpty ? nil : $0 })
-        return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available)
+        let bucketIDs = fields["buckets"]?.string.map { $0.split(separator: ",").map(String.init) } ?? []
+        definition.buckets = bucketIDs.count + 1
+        return Sale(definition: definition, restocked: fields["restocked"]?.int ?? 0, available: available, bucketIDs: bucketIDs)
     }
 
     /// Runs routed calls on `router` (the primary by default); Redis failures become `unavailable`,

@@ -80,7 +80,9 @@ public struct PurchaseBatchProcessor: Sendable {
             return []
         }
         observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
-        for (saleID, sale) in decided.sales where sale.available <= 0 {
+        // A bucket left empty is no sold-out sale: its buyers refill it from the other buckets
+        // (`Inventory.refill`), which marks the sale when all of them are empty.
+        for (saleID, sale) in decided.sales where sale.available <= 0 && !BucketLayout.isChild(saleID) {
             if let generation = generations[saleID] {
                 soldOut.markSoldOut(saleID, endsAt: sale.endsAt, generation: generation)
             }

@@ -89,9 +89,23 @@ enum RequestDecoding {
             perUserLimit: try integer("per_user_limit"), startsAt: try time("starts_at"), endsAt: try time("ends_at"),
             reservationTTLSeconds: try integer("reservation_ttl_seconds", default: defaultTTL),
             purchaseTokenRequired: try boolean("purchase_token_required", default: false),
-            exclusiveGroup: try optionalIdentifier("exclusive_group"))
+            exclusiveGroup: try optionalIdentifier("exclusive_group"), buckets: try bucketCount(integer("buckets", default: 1)))
         if let violation = definition.violation() { throw .body("\(violation.field) \(violation.reason)") }
         return definition
+    }
+
+    /// A bucket count as a body gives it: 1…16.
+    static func bucketCount(_ value: Int64) throws(RequestRejection) -> Int {
+        guard value >= 1, value <= Int64(BucketLayout.maxBuckets) else { throw .body("buckets must be between 1 and 16") }
+        return Int(value)
+    }
+
+    /// The body of `POST /admin/sales/{id}/buckets`: `{"buckets": K}`.
+    static func buckets(_ body: [UInt8]) throws(RequestRejection) -> Int {
+        let members = try object(body)
+        guard let value = members["buckets"] else { throw .body("buckets is required") }
+        guard let count = value.integerValue else { throw .body("buckets must be an integer") }
+        return try bucketCount(count)
     }
 
     /// The body of `PUT /admin/groups/{id}`: `{"per_user_limit": N}`.

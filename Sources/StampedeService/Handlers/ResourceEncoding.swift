@@ -20,6 +20,7 @@ extension JSONWriter {
         field("reservation_ttl_seconds", d.reservationTTLSeconds)
         field("purchase_token_required", d.purchaseTokenRequired)
         if let group = d.exclusiveGroup { field("exclusive_group", group) }
+        field("buckets", d.buckets)
         endObject()
     }
 
@@ -48,7 +49,7 @@ extension JSONWriter {
         // bytes as `beginObject`/`key`/`string`… would write (tested).
         beginComposedValue()
         literal(#"{"order_id":"#); composedString(order.orderID)
-        literal(#","sale_id":"#); composedString(order.saleID)
+        literal(#","sale_id":"#); composedString(order.publicSaleID)
         literal(#","sku":"#); composedString(order.sku)
         literal(#","user_id":"#); composedString(order.userID)
         literal(#","quantity":"#); composedInt(order.quantity)

@@ -34,12 +34,13 @@ extension StampedeHandler {
             .init([ReconcileReport.Kind.groupRebuilt.rawValue], value: Double(repairs.groupsRebuilt)),
             .init([ReconcileReport.Kind.claimReleased.rawValue], value: Double(repairs.claimsReleased)),
             .init([ReconcileReport.Kind.ledgerRepaired.rawValue], value: Double(repairs.ledgerRepaired)),
+            .init([ReconcileReport.Kind.moveFinished.rawValue], value: Double(repairs.movesFinished)),
         ])
         let checks = lastChecks.withLock { $0 }
         let ready = !checks.isEmpty && checks.allSatisfy(\.ok) && !draining.load(ordering: .relaxed)
         figures.add(.ready, value: ready ? 1 : 0)
         figures.add(.dependencyUp, checks.map { .init([$0.name], value: $0.ok ? 1 : 0) })
-        let sales = inventory.cache.cachedSales().sorted { $0.saleID < $1.saleID }
+        let sales = inventory.cache.cachedSales().filter { !BucketLayout.isChild($0.saleID) }.sorted { $0.saleID < $1.saleID }
         figures.add(.saleUnitsAvailable, sales.map { .init([$0.saleID], value: Double($0.available)) })
         figures.add(.buildInfo, [.init([StampedeVersion.version, StampedeVersion.buildConfiguration, StampedeVersion.swiftVersion], value: 1)])
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],

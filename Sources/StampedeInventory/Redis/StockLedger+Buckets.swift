@@ -1,0 +1,64 @@
+import StampedeRedis
+
+/// What a step of a stock move did in Redis.
+public enum MoveStepResult: Sendable, Equatable {
+    /// Done now or before; for a revocation, the units taken.
+    case applied(units: Int64)
+    /// The bucket's counters are not at the move's epoch for it.
+    case stale
+}
+
+extension StockLedger {
+    /// The node owning each candidate tag `<sale_id>~n`, n in `candidates` (one round trip per
+    /// node), and the node owning the sale's own tag: what `BucketLayout.chooseCandidates` picks from.
+    func owners(of saleID: String, candidates: Range<Int>) async throws(InventoryError) -> (home: String, candidates: [(n: Int, owner: String)]) {
+        var ids = [saleID]
+        ids.append(contentsOf: candidates.map { BucketLayout.childID(of: saleID, candidate: $0) })
+        let replies = try await execute(ids.map {
+            let key = SaleKeys(saleID: $0).sale
+            return RedisRoutedCall(key: key, .command(["EXISTS", key]))
+        })
+        let owners = replies.map(\.node.token)
+        return (owners[0], zip(candidates, owners.dropFirst()).map { ($0, $1) })
+    }
+
+    /// Units each of `counterIDs` holds now, and whether its counters are current (present and
+    /// rebuilt for the Redis run that answered); one round trip per node.
+    public func bucketAvailability(_ counterIDs: [String]) async throws(InventoryError) -> [(units: Int64, isCurrent: Bool)] {
+        guard !counterIDs.isEmpty else { return [] }
+        let postgres = incarnation.current
+        let replies = try await execute(counterIDs.map {
+            let key = SaleKeys(saleID: $0).sale
+            return RedisRoutedCall(key: key, .command(["HMGET", key, "avail", "run"]))
+        })
+        return try replies.map { reply throws(InventoryError) in
+            let fields = try reply.value.orThrow().array ?? []
+            let units = fields.first?.int ?? 0
+            let current = fields.count == 2 && fields[1].string == run(of: reply.node, postgres)
+            return (max(0, units), current)
+        }
+    }
+
+    /// Takes up to `amount` units from the counters of `counterID` for `moveID`, once, if they are
+    /// at `epoch` (`BucketScripts.revoke`).
+    public func revoke(moveID: Int64, from counterID: String, amount: Int64, epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
+        try await moveStep(BucketScripts.revoke, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+    }
+
+    /// Gives `amount` units to the counters of `counterID` for `moveID`, once, if they are at
+    /// `epoch` (`BucketScripts.grant`).
+    public func grant(moveID: Int64, to counterID: String, amount: Int64, epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
+        try await moveStep(BucketScripts.grant, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+    }
+
+    private func moveStep(_ script: RedisScript, moveID: Int64, counterID: String, amount: Int64,
+                          epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
+        let keys = SaleKeys(saleID: counterID)
+        let call = RedisRoutedCall(key: keys.sale, .script(RedisScriptCall(
+            script, keys: [keys.sale, keys.moves],
+            arguments: [String(moveID), String(amount), epoch.runID, String(epoch.generation)])))
+        let result = try await execute([call])[0].value.orThrow().int ?? -1
+        if result < 0 { return .stale }
+        return .applied(units: script == BucketScripts.grant ? amount : result)
+    }
+}
