@@ -13,7 +13,7 @@ struct ReconcileReportTests {
         #expect(report.total == 4)
         #expect(report.findings == ["would repair: sale s1: behind", "would repair: sale s1: 3 stranded"])
         #expect(ReconcileReport.Kind.allCases.map(\.rawValue) == ["sale_rebuilt", "outbox_committed", "outbox_acknowledged", "stock_returned", "expired",
-                                                                     "group_rebuilt", "claim_released", "ledger_repaired"])
+                                                                     "group_rebuilt", "claim_released", "ledger_repaired", "move_finished"])
     }
 
     /// Conservation: available + held + uncommitted equals stock + restocked, and nothing else does.

@@ -11,6 +11,7 @@ public struct AuditAction: RawRepresentable, Sendable, Hashable, CustomStringCon
     public static let saleDefined = AuditAction("sale.defined")
     public static let saleReplaced = AuditAction("sale.replaced")
     public static let saleRestocked = AuditAction("sale.restocked")
+    public static let saleRebucketed = AuditAction("sale.rebucketed")
     public static let credentialCreated = AuditAction("credential.created")
     public static let credentialRotated = AuditAction("credential.rotated")
     public static let credentialRevoked = AuditAction("credential.revoked")

@@ -157,3 +157,61 @@ extension Inventory {
         report.record(.moveFinished, finished, "\(finished) stock moves between buckets left half-done were finished")
     }
 }
+
+extension Inventory {
+    /// The buckets of every bucketed sale this instance has cached, by sale id.
+    public func bucketViews() async throws(InventoryError) -> [(saleID: String, buckets: [BucketView])] {
+        let sales = cache.cachedSales().filter { !$0.bucketIDs.isEmpty }.sorted { $0.saleID < $1.saleID }
+        var views: [(saleID: String, buckets: [BucketView])] = []
+        let map = (ledger.redis as? RedisClusterClient)?.topology.map
+        for sale in sales {
+            let allocations = try await buckets.allocations(of: sale.saleID)
+            let units = try await ledger.bucketAvailability(allocations.map(\.counterID))
+            views.append((sale.saleID, zip(allocations, units).map { allocation, seen in
+                let tag = "{" + allocation.counterID + "}"
+                let primary = map?.primary(forSlot: RedisClusterSlot.of(tag))?.description ?? "the Redis node"
+                return BucketView(bucket: allocation.bucket, tag: tag, primary: primary, available: seen.isCurrent ? seen.units : nil,
+                                  allocated: allocation.allocated)
+            }))
+        }
+        return views
+    }
+}
+
+extension Inventory {
+    /// Changes the bucket count of a sale live (`POST /admin/sales/{id}/buckets`), drain-first
+    /// (`BucketRepository.rebucket`): commits in flight finish first, buyers move to their new
+    /// buckets with their held units and idempotency keys, each bucket is rebuilt at a new epoch
+    /// and purchases go on in the new layout. Reservations decided under the old one and not yet
+    /// committed are fenced off (their buyers retry into the new layout, as after any rebuild);
+    /// no unit is lost or counted twice.
+    public func changeBuckets(_ saleID: String, to count: Int, change: AdminChange) async throws(InventoryError) -> Sale {
+        guard count >= 1, count <= BucketLayout.maxBuckets else {
+            throw .invalidField(field: "buckets", reason: "must be between 1 and 16")
+        }
+        let previous = try await sales.withBuckets([saleID])
+        let bucketIDs = try await chooseBucketIDs(saleID, count: count)
+        var runIDs: [String: String] = [:]
+        for id in [saleID] + bucketIDs { runIDs[id] = try await ledger.nodeToken(forSale: id) }
+        guard let snapshots = try await buckets.rebucket(saleID, bucketIDs: bucketIDs, runIDs: runIDs, change: change) else {
+            throw .unknownSale(saleID)
+        }
+        for snapshot in snapshots {
+            let id = snapshot.sale.saleID
+            do {
+                if try await ledger.restore(snapshot) { repairs.withLock { $0.salesRebuilt += 1 } }
+            } catch {
+                // Its node changed since: a rebuild on the new one counts the same orders.
+                _ = try await rebuild(id)
+            }
+        }
+        let retired = previous.filter { $0 != saleID && !bucketIDs.contains($0) }
+        if !retired.isEmpty { try? await ledger.forget(retired) }
+        soldOut.clear(saleID)
+        logger.notice("changed a sale's bucket count", metadata: [
+            "sale_id": "\(saleID)", "buckets": "\(count)", "bucket_ids": "\(bucketIDs)", "request_id": "\(change.requestID ?? "")",
+        ])
+        guard let sale = try await loadSale(saleID) else { throw .unknownSale(saleID) }
+        return sale
+    }
+}

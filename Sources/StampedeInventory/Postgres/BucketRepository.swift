@@ -134,3 +134,127 @@ public struct BucketRepository: Sendable {
                          targetEpoch: row[8].flatMap(RedisEpoch.init))
     }
 }
+
+extension BucketRepository {
+    /// Each bucket of `saleID` (bucket 0 first): its counter id and the units allocated to it.
+    public func allocations(of saleID: String) async throws(InventoryError) -> [(counterID: String, bucket: Int, allocated: Int64)] {
+        try await writer.inventoryQuery("""
+        SELECT sale_id, bucket, \(SaleRepository.allocation("s")) FROM sales s
+        WHERE sale_id = $1 OR parent_sale_id = $1 ORDER BY bucket
+        """, [saleID]).rows.compactMap { row in
+            guard let id = row[0], let bucket = row[1].flatMap({ Int($0) }), let units = row[2].flatMap({ Int64($0) }) else { return nil }
+            return (id, bucket, units)
+        }
+    }
+}
+
+extension BucketRepository {
+    /// Changes the bucket count of a live sale to `bucketIDs.count + 1`, drain-first, in one
+    /// transaction (`Inventory.changeBuckets`):
+    ///
+    /// 1. Every row of the sale and of its buckets is locked `FOR UPDATE`: the lock waits for each
+    ///    order insert, cancel and expiry in flight (they hold `FOR KEY SHARE`) and holds off the
+    ///    rest, so nothing commits under the old layout from here on.
+    /// 2. Unfinished stock moves are abandoned: the allocations are recomputed below.
+    /// 3. Each buyer's orders move to the buyer's bucket in the new layout, with their idempotency
+    ///    keys (they are columns of the orders); the order counts per bucket are recounted.
+    /// 4. Each bucket gets its buyers' held units plus an even share of the units nobody holds;
+    ///    each change of allocation is a `moved` movement. Buckets no longer in the layout go.
+    /// 5. Every bucket moves to a new epoch with its counters computed from its orders
+    ///    (`SaleRepository.snapshot`): reservations decided under the old layout are fenced off,
+    ///    and the caller writes the snapshots to Redis.
+    ///
+    /// `runIDs` gives the run string of the node owning each counter id (the sale's and every new
+    /// bucket's). Returns the snapshots (the sale's last), or nil when the sale does not exist.
+    public func rebucket(_ saleID: String, bucketIDs: [String], runIDs: [String: String],
+                         change: AdminChange) async throws(InventoryError) -> [SaleSnapshot]? {
+        try await writer.inventoryTransaction { connection -> [SaleSnapshot]? in
+            let reference = change.reference
+            guard let head = try connection.query(
+                "SELECT to_jsonb(s)::text, stock_total + restocked FROM sales s WHERE sale_id = $1 AND parent_sale_id IS NULL FOR UPDATE",
+                [saleID]).rows.first, let total = head[1].flatMap({ Int64($0) }) else { return nil }
+            let old = try connection.query("""
+            SELECT sale_id, \(SaleRepository.allocation("s")) FROM sales s
+            WHERE parent_sale_id = $1 ORDER BY sale_id FOR UPDATE
+            """, [saleID]).rows
+            var before: [String: Int64] = [saleID: 0]
+            for row in old { if let id = row[0] { before[id] = 0 } }
+            // The parent's own allocation depends on its children's: read once all are locked.
+            for row in try connection.query("""
+            SELECT sale_id, \(SaleRepository.allocation("s")) FROM sales s WHERE sale_id = $1 OR parent_sale_id = $1
+            """, [saleID]).rows {
+                if let id = row[0], let units = row[1].flatMap({ Int64($0) }) { before[id] = units }
+            }
+            let family = Array(before.keys)
+            _ = try connection.query("""
+            UPDATE stock_moves SET state = 'abandoned', version = nextval('stock_move_versions'), updated_at = now()
+            WHERE sale_id = $1 AND state IN ('planned', 'revoked')
+            """, [saleID])
+            // New buckets' rows (their stock is set below), as the sale's definition.
+            for (offset, childID) in bucketIDs.enumerated() {
+                _ = try connection.query("""
+                INSERT INTO sales (sale_id, sku, price_cents, stock_total, per_user_limit, starts_at, ends_at,
+                                   reservation_ttl_seconds, purchase_token_required, exclusive_group, parent_sale_id, bucket, buckets)
+                SELECT $2, sku, price_cents, 0, per_user_limit, starts_at, ends_at, reservation_ttl_seconds,
+                       purchase_token_required, exclusive_group, sale_id, $3, 1
+                FROM sales WHERE sale_id = $1
+                ON CONFLICT (sale_id) DO UPDATE SET bucket = EXCLUDED.bucket
+                """, [saleID, childID, String(offset + 1)])
+            }
+            let layout = [saleID] + bucketIDs
+            let users = try connection.query("SELECT DISTINCT user_id FROM orders WHERE sale_id = ANY($1::text[])",
+                                             [PostgresArray.text(family)]).rows.compactMap { $0[0] }
+            let targets = users.map { layout[BucketLayout.bucket(ofUser: $0, count: layout.count)] }
+            _ = try connection.query("""
+            UPDATE orders o SET sale_id = m.target, updated_at = now()
+            FROM unnest($1::text[], $2::text[]) AS m(user_id, target)
+            WHERE o.sale_id = ANY($3::text[]) AND o.user_id = m.user_id AND o.sale_id <> m.target
+            """, [PostgresArray.text(users), PostgresArray.text(targets), PostgresArray.text(family)])
+            let everyone = PostgresArray.text(Array(Set(family).union(layout)))
+            _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [everyone])
+            _ = try connection.query("""
+            INSERT INTO sale_order_counts (sale_id, orders_taken, held)
+            SELECT sale_id, count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+            FROM orders WHERE sale_id = ANY($1::text[]) GROUP BY sale_id
+            """, [everyone])
+            var held: [String: Int64] = [:]
+            for row in try connection.query("""
+            SELECT sale_id, sum(quantity) FROM orders WHERE sale_id = ANY($1::text[]) AND status IN ('reserved', 'paid') GROUP BY sale_id
+            """, [everyone]).rows {
+                if let id = row[0], let units = row[1].flatMap({ Int64($0) }) { held[id] = units }
+            }
+            let free = total - layout.reduce(0) { $0 + (held[$1] ?? 0) }
+            let shares = BucketLayout.initialShares(stock: max(0, free), count: layout.count)
+            for (index, id) in layout.enumerated() where index > 0 {
+                _ = try connection.query("UPDATE sales SET stock_total = $2, updated_at = now() WHERE sale_id = $1",
+                                         [id, String((held[id] ?? 0) + shares[index])])
+            }
+            let retired = family.filter { !layout.contains($0) }
+            if !retired.isEmpty {
+                let ids = PostgresArray.text(retired)
+                _ = try connection.query("DELETE FROM stock_moves WHERE source = ANY($1::text[]) OR target = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM stock_movements WHERE sale_id = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [ids])
+                _ = try connection.query("DELETE FROM sales WHERE sale_id = ANY($1::text[])", [ids])
+            }
+            _ = try connection.query("UPDATE sales SET buckets = $2, updated_at = now() WHERE sale_id = $1",
+                                     [saleID, String(layout.count)])
+            // The ledger: each bucket's allocation changed by what it holds now less what it held
+            // (its orders' moves wrote their own rows through the orders' trigger).
+            for id in layout {
+                let after = (held[id] ?? 0) + shares[layout.firstIndex(of: id)!]
+                let delta = after - (before[id] ?? 0)
+                if delta != 0 { try SaleRepository.recordMovement(.moved, saleID: id, quantity: delta, reference: reference, on: connection) }
+            }
+            var snapshots: [SaleSnapshot] = []
+            for id in bucketIDs + [saleID] {
+                guard let runID = runIDs[id] else { throw InventoryError.unavailable("no Redis node known for \(id)") }
+                if let snapshot = try SaleRepository.snapshot(id, runID: runID, on: connection) { snapshots.append(snapshot) }
+            }
+            let after = try connection.query("SELECT to_jsonb(s)::text FROM sales s WHERE sale_id = $1", [saleID]).rows.first?[0] ?? nil
+            try AuditLog.record(AuditEntry(change: change, action: .saleRebucketed, target: saleID, before: head[0], after: after),
+                                on: connection)
+            return snapshots
+        }
+    }
+}

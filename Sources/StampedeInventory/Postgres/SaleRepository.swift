@@ -154,59 +154,65 @@ public struct SaleRepository: Sendable {
     public func rebuildSnapshot(_ saleID: String, runID: String) async throws(InventoryError) -> SaleSnapshot? {
         do {
             return try await writer.transaction { connection -> SaleSnapshot? in
-                let head = try connection.query("""
-                SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
-                       (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
-                       reservation_ttl_seconds, purchase_token_required, exclusive_group, buckets,
-                       stock_total + restocked - \(Self.allocation("s"))
-                FROM sales s WHERE sale_id = $1 FOR UPDATE
-                """, [saleID])
-                guard let row = head.rows.first, row.count == 13 else { return nil }
-                // A bucketed sale's own counters hold its allocation only (the rest is its
-                // buckets'); the buckets' ids go with the definition.
-                let allocatedToBuckets = row[12].flatMap { Int64($0) } ?? 0
-                let bucketIDs = try connection.query(
-                    "SELECT sale_id FROM sales WHERE parent_sale_id = $1 ORDER BY bucket", [saleID]).rows.compactMap { $0[0] }
-                let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
-                _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
-                let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
-                let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
-                                                perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
-                                                endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
-                                                purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
-                                                buckets: bucketIDs.count + 1)
-                let totals = try connection.query("""
-                SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
-                FROM orders WHERE sale_id = $1
-                """, [saleID])
-                let taken = Int64(totals.rows.first?[0] ?? "0") ?? 0
-                let held = Int64(totals.rows.first?[1] ?? "0") ?? 0
-                let users = try connection.query("""
-                SELECT user_id, sum(quantity) FROM orders
-                WHERE sale_id = $1 AND status IN ('reserved', 'paid') GROUP BY user_id
-                """, [saleID]).rows.compactMap { row -> (userID: String, units: Int64)? in
-                    guard let user = row[0], let units = row[1].flatMap({ Int64($0) }) else { return nil }
-                    return (user, units)
-                }
-                let keys = try connection.query(
-                    "SELECT user_id || '|' || idempotency_key, order_id FROM orders WHERE sale_id = $1 AND idempotency_key IS NOT NULL",
-                    [saleID]).rows.compactMap { row -> (field: String, orderID: String)? in
-                        guard let field = row[0], let id = row[1] else { return nil }
-                        return (field, id)
-                    }
-                let released = try connection.query(
-                    "SELECT order_id FROM orders WHERE sale_id = $1 AND status IN ('cancelled', 'expired')",
-                    [saleID]).rows.compactMap { $0[0] }
-                let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - allocatedToBuckets - held,
-                                bucketIDs: bucketIDs)
-                return SaleSnapshot(epoch: epoch, sale: sale, ordersTaken: taken, holdings: users,
-                                    idempotencyKeys: keys, released: released)
+                try Self.snapshot(saleID, runID: runID, on: connection)
             }
         } catch let error as InventoryError {
             throw error
         } catch {
             throw .unavailable("postgres: \(error)")
         }
+    }
+
+    /// `rebuildSnapshot`'s work inside the caller's transaction (which holds the sale row `FOR
+    /// UPDATE` from here to its commit).
+    static func snapshot(_ saleID: String, runID: String, on connection: PostgresConnection) throws -> SaleSnapshot? {
+        let head = try connection.query("""
+        SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
+               (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
+               reservation_ttl_seconds, purchase_token_required, exclusive_group, buckets,
+               stock_total + restocked - \(Self.allocation("s"))
+        FROM sales s WHERE sale_id = $1 FOR UPDATE
+        """, [saleID])
+        guard let row = head.rows.first, row.count == 13 else { return nil }
+        // A bucketed sale's own counters hold its allocation only (the rest is its
+        // buckets'); the buckets' ids go with the definition.
+        let allocatedToBuckets = row[12].flatMap { Int64($0) } ?? 0
+        let bucketIDs = try connection.query(
+            "SELECT sale_id FROM sales WHERE parent_sale_id = $1 ORDER BY bucket", [saleID]).rows.compactMap { $0[0] }
+        let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
+        _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
+        let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
+        let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
+                                        perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
+                                        endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
+                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
+                                        buckets: bucketIDs.count + 1)
+        let totals = try connection.query("""
+        SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
+        FROM orders WHERE sale_id = $1
+        """, [saleID])
+        let taken = Int64(totals.rows.first?[0] ?? "0") ?? 0
+        let held = Int64(totals.rows.first?[1] ?? "0") ?? 0
+        let users = try connection.query("""
+        SELECT user_id, sum(quantity) FROM orders
+        WHERE sale_id = $1 AND status IN ('reserved', 'paid') GROUP BY user_id
+        """, [saleID]).rows.compactMap { row -> (userID: String, units: Int64)? in
+            guard let user = row[0], let units = row[1].flatMap({ Int64($0) }) else { return nil }
+            return (user, units)
+        }
+        let keys = try connection.query(
+            "SELECT user_id || '|' || idempotency_key, order_id FROM orders WHERE sale_id = $1 AND idempotency_key IS NOT NULL",
+            [saleID]).rows.compactMap { row -> (field: String, orderID: String)? in
+                guard let field = row[0], let id = row[1] else { return nil }
+                return (field, id)
+            }
+        let released = try connection.query(
+            "SELECT order_id FROM orders WHERE sale_id = $1 AND status IN ('cancelled', 'expired')",
+            [saleID]).rows.compactMap { $0[0] }
+        let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - allocatedToBuckets - held,
+                        bucketIDs: bucketIDs)
+        return SaleSnapshot(epoch: epoch, sale: sale, ordersTaken: taken, holdings: users,
+                            idempotencyKeys: keys, released: released)
     }
 
     /// The sale with its availability computed from committed orders (the truth after Redis lost it).

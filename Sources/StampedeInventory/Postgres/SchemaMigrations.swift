@@ -251,9 +251,9 @@ public enum SchemaMigrations {
         CREATE SEQUENCE stock_move_versions;
         CREATE TABLE stock_moves (
             move_id       bigserial PRIMARY KEY,
-            sale_id       text NOT NULL REFERENCES sales (sale_id),
-            source        text NOT NULL REFERENCES sales (sale_id),
-            target        text NOT NULL REFERENCES sales (sale_id),
+            sale_id       text NOT NULL,
+            source        text NOT NULL,
+            target        text NOT NULL,
             requested     bigint NOT NULL CHECK (requested >= 1),
             amount        bigint,
             state         text NOT NULL CHECK (state IN ('planned', 'revoked', 'done', 'abandoned')),

@@ -62,3 +62,16 @@ extension StockLedger {
         return .applied(units: script == BucketScripts.grant ? amount : result)
     }
 }
+
+extension StockLedger {
+    /// Deletes every key of counters no longer in use (buckets a layout change retired).
+    public func forget(_ counterIDs: [String]) async throws(InventoryError) {
+        guard !counterIDs.isEmpty else { return }
+        let calls = counterIDs.map { id -> RedisRoutedCall in
+            let keys = SaleKeys(saleID: id)
+            return RedisRoutedCall(key: keys.sale, .command(["DEL", keys.sale, keys.users, keys.idempotency, keys.pending,
+                                                             keys.released, keys.moves]))
+        }
+        for reply in try await execute(calls) { _ = try reply.value.orThrow() }
+    }
+}

@@ -35,6 +35,22 @@ extension StampedeHandler {
         }
     }
 
+    /// `POST /admin/sales/{id}/buckets` `{"buckets": K}`: changes the bucket count live; answers
+    /// the sale. `404 unknown_sale`, `400 invalid_body`.
+    func changeBuckets(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange, _ change: AdminChange) {
+        let count: Int
+        do {
+            count = try RequestDecoding.buckets(request.body)
+        } catch {
+            return exchange.send(APIResponse.from(error))
+        }
+        run(exchange) {
+            let sale = try await self.inventory.changeBuckets(saleID, to: count, change: change)
+            self.logger.info("sale bucket count changed", metadata: ["request_id": "\(exchange.requestID)", "sale_id": "\(saleID)", "buckets": "\(count)"])
+            return APIResponse.json(200, .encoding(sale))
+        }
+    }
+
     /// `GET /admin/sales/{id}/movements?before=&limit=`: a page of the sale's stock movements,
     /// newest first; `404 unknown_sale`, `400 invalid_query`.
     func movements(_ saleID: String, _ request: HTTPRequest, _ exchange: Exchange) {
@@ -78,8 +94,10 @@ extension StampedeHandler {
         }
     }
 
-    /// `GET /admin/shards`: the shard layout and each shard's figures, latency and hot flag.
-    func shardsResponse() -> HTTPResponse {
+    /// `GET /admin/shards`: the shard layout and each shard's figures, latency and hot flag, and
+    /// the buckets of each bucketed sale this instance serves (tag, primary, available, allocated).
+    func shardsResponse() async throws -> HTTPResponse {
+        let bucketed = try await inventory.bucketViews()
         let reports = inventory.shardReports()
         let layout = inventory.directory.layout
         var writer = JSONWriter(capacity: 512 + reports.count * 512)
@@ -128,6 +146,26 @@ extension StampedeHandler {
             writer.field("p99_ms", Self.milliseconds(report.p99))
             writer.field("hot", report.hot)
             if let reason = report.hotReason { writer.field("hot_reason", reason) }
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.key("bucketed_sales")
+        writer.beginArray()
+        for sale in bucketed {
+            writer.beginObject()
+            writer.field("sale_id", sale.saleID)
+            writer.key("buckets")
+            writer.beginArray()
+            for bucket in sale.buckets {
+                writer.beginObject()
+                writer.field("bucket", bucket.bucket)
+                writer.field("tag", bucket.tag)
+                writer.field("primary", bucket.primary)
+                if let units = bucket.available { writer.field("available", units) } else { writer.key("available"); writer.null() }
+                writer.field("allocated", bucket.allocated)
+                writer.endObject()
+            }
+            writer.endArray()
             writer.endObject()
         }
         writer.endArray()

@@ -123,7 +123,8 @@ public final class StampedeHandler: HTTPRequestHandler {
         switch route {
         case .putSale(let id): putSale(id, request, exchange, change)
         case .restock(let id): restock(id, request, exchange, change)
-        case .shards: exchange.send(shardsResponse())
+        case .changeBuckets(let id): changeBuckets(id, request, exchange, change)
+        case .shards: run(exchange) { try await self.shardsResponse() }
         case .reloadConfig: run(exchange) { await self.reloadResponse(change) }
         case .credentials: run(exchange) { try await self.credentialsResponse() }
         case .putCredential(let name): putCredential(name, request, exchange, change)
@@ -149,7 +150,7 @@ public final class StampedeHandler: HTTPRequestHandler {
         case .cancelOrder(let id): run(exchange) { try await self.orderResponse(self.inventory.cancel(id)) }
         case .userOrders(let id): run(exchange) { try await self.userOrders(id) }
         case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
-             .putGroup, .getGroup, .deleteGroup, .movements:
+             .putGroup, .getGroup, .deleteGroup, .movements, .changeBuckets:
             // `/admin` routes are answered by `dispatchAdmin` after authentication; should one
             // ever come here, it is refused rather than served unauthenticated.
             exchange.send(APIResponse.error(401, "unauthorized", "a valid Authorization: Bearer token is required"))

@@ -16,6 +16,7 @@ public enum Route: Sendable, Equatable {
     case getGroup(String)
     case deleteGroup(String)
     case movements(String)
+    case changeBuckets(String)
     case shards
     case reloadConfig
     /// `GET /admin/credentials`.
@@ -50,6 +51,7 @@ public enum Route: Sendable, Equatable {
         case .getGroup: return "GET /admin/groups/{id}"
         case .deleteGroup: return "DELETE /admin/groups/{id}"
         case .movements: return "GET /admin/sales/{id}/movements"
+        case .changeBuckets: return "POST /admin/sales/{id}/buckets"
         case .shards: return "GET /admin/shards"
         case .reloadConfig: return "POST /admin/config/reload"
         case .credentials: return "GET /admin/credentials"
@@ -66,7 +68,7 @@ public enum Route: Sendable, Equatable {
     }
 
     /// How many distinct `name`s there are.
-    static let metricsNameCount = 24
+    static let metricsNameCount = 25
 
     /// The position of `name` among the `metricsNameCount` names, for tables indexed by route.
     var metricsNameIndex: Int {
@@ -95,6 +97,7 @@ public enum Route: Sendable, Equatable {
         case .getGroup: 21
         case .deleteGroup: 22
         case .movements: 23
+        case .changeBuckets: 24
         }
     }
 
@@ -102,7 +105,7 @@ public enum Route: Sendable, Equatable {
     public var isAdmin: Bool {
         switch self {
         case .putSale, .restock, .shards, .reloadConfig, .credentials, .putCredential, .deleteCredential, .audit,
-             .putGroup, .getGroup, .deleteGroup, .movements: return true
+             .putGroup, .getGroup, .deleteGroup, .movements, .changeBuckets: return true
         default: return false
         }
     }
@@ -113,7 +116,7 @@ public enum Route: Sendable, Equatable {
         switch self {
         case .getSale, .getOrder, .userOrders, .shards, .credentials, .audit, .getGroup, .movements, .metrics, .live, .ready: return true
         case .purchase, .payOrder, .cancelOrder, .putSale, .restock, .reloadConfig, .putCredential, .deleteCredential,
-             .putGroup, .deleteGroup,
+             .putGroup, .deleteGroup, .changeBuckets,
              .methodNotAllowed, .invalidID, .notFound: return false
         }
     }
@@ -181,6 +184,7 @@ public enum Route: Sendable, Equatable {
             case ("v1", "users", "orders"): return identified(parts[2], Route.userOrders, allowed: "GET, HEAD", ok: isGet)
             case ("admin", "sales", "restock"): return identified(parts[2], Route.restock, allowed: "POST", ok: isPost)
             case ("admin", "sales", "movements"): return identified(parts[2], Route.movements, allowed: "GET, HEAD", ok: isGet)
+            case ("admin", "sales", "buckets"): return identified(parts[2], Route.changeBuckets, allowed: "POST", ok: isPost)
             default: return .notFound
             }
         default:
