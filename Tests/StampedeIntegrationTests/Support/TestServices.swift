@@ -38,6 +38,11 @@ enum TestServices {
 
     /// Whether the end-to-end suites run Stampede on the Redis Cluster (`STAMPEDE_TEST_REDIS_MODE=cluster`,
     /// the cluster phase of `scripts/test`) instead of the single Redis.
+    /// The bucket count `TestStampede.createSale` gives every sale unless a test says otherwise
+    /// (`STAMPEDE_TEST_BUCKETS`: the storefront contract run with every sale bucketed); nil: the
+    /// field is left out (one bucket).
+    static var defaultBuckets: String? { environment("STAMPEDE_TEST_BUCKETS") }
+
     static var clusterMode: Bool { environment("STAMPEDE_TEST_REDIS_MODE") == "cluster" }
 
     /// Runs a suite or test when a Redis Cluster is configured or services are required.

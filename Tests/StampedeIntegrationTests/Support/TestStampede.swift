@@ -60,15 +60,17 @@ struct TestStampede {
     func client() throws -> HTTPTestClient { try HTTPTestClient(port: port) }
 
     /// Defines a live sale (started a minute ago, ending in a day) and checks it was created.
+    /// `buckets` is the JSON value of its `"buckets"` (absent: `TestServices.defaultBuckets`, the
+    /// count a whole phase may give every sale; none: the field is left out).
     func createSale(_ saleID: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900,
                     startsIn: Int64 = -60, endsIn: Int64 = 86_400, tokenRequired: Bool = false,
-                    group: String? = nil) async throws -> HTTPTestClient.Response {
+                    group: String? = nil, buckets: String? = TestServices.defaultBuckets) async throws -> HTTPTestClient.Response {
         let now = Timestamp.now()
         let body = """
         {"sku":"sku-\(saleID)","price_cents":999,"stock":\(stock),"per_user_limit":\(perUserLimit),\
         "starts_at":"\(now.adding(seconds: startsIn).rfc3339)","ends_at":"\(now.adding(seconds: endsIn).rfc3339)",\
         "reservation_ttl_seconds":\(ttlSeconds),"purchase_token_required":\(tokenRequired)\
-        \(group.map { ",\"exclusive_group\":\"\($0)\"" } ?? "")}
+        \(group.map { ",\"exclusive_group\":\"\($0)\"" } ?? "")\(buckets.map { ",\"buckets\":\($0)" } ?? "")}
         """
         return try await client().call("PUT", "/admin/sales/\(saleID)", body: body,
                                     headers: [("Authorization", "Bearer \(Self.adminToken)")])
