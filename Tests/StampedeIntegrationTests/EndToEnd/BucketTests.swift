@@ -288,7 +288,7 @@ struct BucketTests {
                 "SELECT move_id, state, amount FROM stock_moves WHERE sale_id = $1 ORDER BY move_id", [sale]).rows
             let states: [String] = moves.map { $0[1] ?? "" }
             let amounts: [String] = moves.map { $0[2] ?? "" }
-            #expect(states == ["done", "done", "done", "abandoned"], "\(moves)")
+            #expect(states == ["done", "done", "done", "abandoned"], "\(moves) \(report.findings)")
             #expect(amounts == ["4", "3", "2", "0"], "\(moves)")
             let allocations: [Int64] = try await inventory.buckets.allocations(of: sale).map(\.allocated)
             #expect(allocations == [17, 4, 9])
