@@ -14,7 +14,7 @@ struct RouteTests {
             .getSale("s"), .purchase("s"), .getOrder("o"), .payOrder("o"), .cancelOrder("o"), .userOrders("u"),
             .putSale("s"), .restock("s"), .shards, .reloadConfig, .metrics, .live, .ready,
             .methodNotAllowed(allowed: "GET"), .invalidID("!"), .notFound,
-            .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .putGroup("g"), .getGroup("g"), .deleteGroup("g"), .movements("s"),
+            .credentials, .putCredential("c"), .deleteCredential("c"), .audit, .putGroup("g"), .getGroup("g"), .deleteGroup("g"), .movements("s"), .changeBuckets("s"),
         ]
         #expect(routes.count == Route.metricsNameCount)
         #expect(Set(routes.map(\.metricsNameIndex)) == Set(0..<Route.metricsNameCount))

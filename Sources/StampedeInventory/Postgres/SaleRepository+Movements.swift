@@ -12,7 +12,8 @@ extension SaleRepository {
     }
 
     /// A page of the sale's movements, newest first: at most `limit` rows with an id below
-    /// `before` (all when nil). Nil when the sale does not exist.
+    /// `before` (all when nil); for a bucketed sale, its buckets' rows too (a move between two of
+    /// them is a `moved` row each, which cancel out). Nil when the sale does not exist.
     public func movements(_ saleID: String, before: Int64?, limit: Int) async throws(InventoryError) -> StockMovementPage? {
         // One round trip: the sale's row (absent: unknown sale) joined with up to limit + 1 of its
         // movements, the extra one only telling whether an older page exists.
@@ -20,9 +21,10 @@ extension SaleRepository {
         SELECT m.id, (extract(epoch FROM m.at) * 1000)::bigint, m.kind, m.quantity, m.reference
         FROM sales s LEFT JOIN LATERAL (
             SELECT id, at, kind, quantity, reference FROM stock_movements
-            WHERE sale_id = s.sale_id AND id < $2::bigint ORDER BY id DESC LIMIT $3::bigint
+            WHERE sale_id = ANY(array_append(ARRAY(SELECT b.sale_id FROM sales b WHERE b.parent_sale_id = s.sale_id), s.sale_id))
+              AND id < $2::bigint ORDER BY id DESC LIMIT $3::bigint
         ) m ON true
-        WHERE s.sale_id = $1
+        WHERE s.sale_id = $1 AND s.parent_sale_id IS NULL
         """, [saleID, String(before ?? Int64.max), String(limit + 1)])
         guard !result.rows.isEmpty else { return nil }
         var movements: [StockMovement] = []

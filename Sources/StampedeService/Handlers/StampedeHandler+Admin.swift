@@ -120,7 +120,12 @@ extension StampedeHandler {
             if let sale = report.pinnedSale { writer.field("pinned_sale", sale) }
             writer.key("sales")
             writer.beginArray()
-            for sale in shard.sales { writer.string(sale) }
+            // A bucket's purchases name the sale it belongs to (its child id is internal).
+            var named = Set<String>()
+            for counter in shard.sales {
+                let sale = BucketLayout.saleID(of: counter)
+                if named.insert(sale).inserted { writer.string(sale) }
+            }
             writer.endArray()
             writer.field("in_flight", shard.inFlight)
             writer.field("queue_depth", shard.queueDepth)
