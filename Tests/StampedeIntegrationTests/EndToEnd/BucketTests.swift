@@ -102,7 +102,7 @@ struct BucketTests {
             #expect(shown.json["stock_available"]?.integerValue == 10)
             // A sale of one bucket says so.
             let plain = TestServices.uniqueName("plain")
-            #expect(try await stampede.createSale(plain, stock: 1).status == 201)
+            #expect(try await stampede.createSale(plain, stock: 1, buckets: nil).status == 201)
             #expect(try await client.call("GET", "/v1/sales/\(plain)").json["buckets"]?.integerValue == 1)
             // The per-bucket view: three tags, bucket 0 the sale's own, the allocations summing to
             // the stock; on the cluster each bucket on its own primary.

@@ -72,11 +72,11 @@ struct FlashSaleRushTests {
             // PostgreSQL holds exactly the 100 orders; nobody is over the limit.
             let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 1)
             defer { postgres.shutdown() }
-            let totals = try await postgres.query("SELECT count(*), COALESCE(sum(quantity), 0) FROM orders WHERE sale_id = $1", [sale])
+            let totals = try await postgres.query("SELECT count(*), COALESCE(sum(quantity), 0) FROM orders WHERE \(TestServices.ordersOfSale)", [sale])
             #expect(totals.rows.first ?? [] == ["100", "100"])
-            let perUser = try await postgres.query("SELECT COALESCE(max(c), 0) FROM (SELECT sum(quantity) AS c FROM orders WHERE sale_id = $1 GROUP BY user_id) held", [sale])
+            let perUser = try await postgres.query("SELECT COALESCE(max(c), 0) FROM (SELECT sum(quantity) AS c FROM orders WHERE \(TestServices.ordersOfSale) GROUP BY user_id) held", [sale])
             #expect(perUser.rows.first ?? [] == ["1"])
-            let committed = try await postgres.query("SELECT order_id FROM orders WHERE sale_id = $1", [sale])
+            let committed = try await postgres.query("SELECT order_id FROM orders WHERE \(TestServices.ordersOfSale)", [sale])
             #expect(Set(committed.rows.compactMap { $0[0] }) == Set(created.compactMap(\.orderID)))
 
             // The sale reads sold out within the cache's 1 s.

@@ -99,7 +99,7 @@ struct ServiceAPITests {
             #expect(shed.allSatisfy { $0.1 == "overloaded" && $0.2 == "1" })
             let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 1)
             defer { postgres.shutdown() }
-            let rows = try await postgres.query("SELECT count(*) FROM orders WHERE sale_id = $1", [sale])
+            let rows = try await postgres.query("SELECT count(*) FROM orders WHERE \(TestServices.ordersOfSale)", [sale])
             #expect(rows.rows.first?[0] == String(created))
             #expect(try await stampede.service.inventory.loadSale(sale)?.available == Int64(1000 - created))
         }

@@ -11,7 +11,7 @@ struct TwoInstanceTests {
     private static func statuses(_ sale: String) async throws -> [String: String] {
         let postgres = PostgresClient(conninfo: try TestServices.postgresConninfo(), poolSize: 1)
         defer { postgres.shutdown() }
-        let rows = try await postgres.query("SELECT order_id, status FROM orders WHERE sale_id = $1", [sale]).rows
+        let rows = try await postgres.query("SELECT order_id, status FROM orders WHERE \(TestServices.ordersOfSale)", [sale]).rows
         return Dictionary(uniqueKeysWithValues: rows.map { ($0[0]!, $0[1]!) })
     }
 

@@ -43,6 +43,9 @@ enum TestServices {
     /// field is left out (one bucket).
     static var defaultBuckets: String? { environment("STAMPEDE_TEST_BUCKETS") }
 
+    /// The SQL predicate on `orders` that selects sale `$1`'s orders: those of its buckets too.
+    static let ordersOfSale = "sale_id IN (SELECT sale_id FROM sales WHERE sale_id = $1 OR parent_sale_id = $1)"
+
     static var clusterMode: Bool { environment("STAMPEDE_TEST_REDIS_MODE") == "cluster" }
 
     /// Runs a suite or test when a Redis Cluster is configured or services are required.
