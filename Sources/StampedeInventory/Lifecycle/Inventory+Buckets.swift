@@ -1,3 +1,4 @@
+import Glibc
 import StampedeRedis
 
 /// What a refill of an empty bucket came to.
@@ -15,6 +16,15 @@ public enum RefillOutcome: Sendable, Equatable {
 extension Inventory {
     /// The most refills one purchase may run before it is answered `503`.
     static let refillsPerPurchase = 2 * BucketLayout.maxBuckets
+
+    /// A fault-injection point for the tests that kill Stampede in the middle of a move
+    /// (`STAMPEDE_FAILPOINT_MOVE_PAUSE_MS`): each move driven by a refill pauses this long after
+    /// its units left the source's counters and before PostgreSQL records where they went. 0 (unset)
+    /// in production.
+    static let movePauseNanoseconds: UInt64 = {
+        guard let text = getenv("STAMPEDE_FAILPOINT_MOVE_PAUSE_MS"), let milliseconds = UInt64(String(cString: text)) else { return 0 }
+        return milliseconds * 1_000_000
+    }()
 
     /// Picks the child ids of buckets 1…count−1 of `saleID`: tags whose slots sit on primaries
     /// holding no bucket of the sale yet, as far as the cluster has primaries (on one Redis node,
@@ -122,6 +132,7 @@ extension Inventory {
                 try await buckets.abandon(move.moveID)
                 return true
             case .applied(let units):
+                if Self.movePauseNanoseconds > 0 { try? await Task.sleep(nanoseconds: Self.movePauseNanoseconds) }
                 guard let settled = try await buckets.settleRevocation(move.moveID, units: units) else { return true }
                 move = settled
             }

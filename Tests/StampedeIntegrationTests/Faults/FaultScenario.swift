@@ -83,12 +83,14 @@ final class FaultScenario: @unchecked Sendable {
         ports.list.withLock { $0.removeAll { $0 == instance.port } }
     }
 
-    func createSale(on instance: FaultStampede) throws {
+    /// Defines the scenario's sale (`buckets`: its bucket count, 1 by default).
+    func createSale(on instance: FaultStampede, buckets: Int = 1) throws {
         let now = Date()
         let format = ISO8601DateFormatter()
         let body = """
         {"sku":"sku-fault","price_cents":500,"stock":\(stock),"per_user_limit":1,\
-        "starts_at":"\(format.string(from: now.addingTimeInterval(-60)))","ends_at":"\(format.string(from: now.addingTimeInterval(3600)))"}
+        "starts_at":"\(format.string(from: now.addingTimeInterval(-60)))","ends_at":"\(format.string(from: now.addingTimeInterval(3600)))",\
+        "buckets":\(buckets)}
         """
         let answer = try HTTPTestClient(port: instance.port).request("PUT", "/admin/sales/\(saleID)", body: body,
                                                                      headers: [("Authorization", "Bearer \(Self.adminToken)")])
@@ -126,7 +128,8 @@ final class FaultScenario: @unchecked Sendable {
     /// after 503s, timeouts and connection failures until answered or `deadline` seconds pass.
     /// Each thread waits `pace` seconds between its buyers, so the rush lasts long enough for a
     /// fault to land in the middle of it.
-    func rush(buyers: Int, threads: Int = 24, pace: Double = 0.04, deadline: Double = 40) async -> [Buyer] {
+    /// `users`, when given, names the buyers (else `buyer<index>`).
+    func rush(buyers: Int, threads: Int = 24, pace: Double = 0.04, deadline: Double = 40, users: [String]? = nil) async -> [Buyer] {
         let began = Date()
         let ends = began.addingTimeInterval(deadline)
         let saleID = self.saleID
@@ -137,7 +140,7 @@ final class FaultScenario: @unchecked Sendable {
             var clientPort = 0
             var index = thread
             while index < buyers {
-                var buyer = Buyer(user: "buyer\(index)", key: "key-\(index)")
+                var buyer = Buyer(user: users?[index] ?? "buyer\(index)", key: "key-\(index)")
                 while !buyer.resolved && Date() < ends {
                     buyer.attempts += 1
                     guard let connected = ports.connection(&client, &clientPort, seed: index + buyer.attempts) else { continue }
