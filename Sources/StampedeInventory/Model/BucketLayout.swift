@@ -11,17 +11,25 @@ public enum BucketLayout {
     /// The character between a sale id and a bucket's suffix; never in a public identifier.
     public static let separator: Character = "~"
 
-    /// The bucket of `userID` in a sale of `count` buckets: FNV-1a of the user id, modulo the
-    /// count — the same in every process and on every start.
+    /// The bucket of `userID` in a sale of `count` buckets: the CRC-32 (IEEE, as zlib's) of the
+    /// user id modulo the count — the same in every process and on every start, and what HAProxy's
+    /// `crc32` converter computes, so the balancer can send each bucket's buyers to one instance
+    /// (Config/haproxy.cfg).
     @inlinable
     public static func bucket(ofUser userID: some StringProtocol, count: Int) -> Int {
         guard count > 1 else { return 0 }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in userID.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
+        return Int(crc32(userID) % UInt32(count))
+    }
+
+    /// CRC-32 (IEEE 802.3, reflected, as zlib and HAProxy compute it) of the UTF-8 bytes.
+    @inlinable
+    public static func crc32(_ text: some StringProtocol) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in text.utf8 {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
         }
-        return Int(hash % UInt64(count))
+        return ~crc
     }
 
     /// The id (and hash tag) of candidate `n` for a bucket of `saleID`.
