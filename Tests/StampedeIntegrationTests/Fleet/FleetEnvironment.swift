@@ -46,6 +46,8 @@ final class FleetBalancer: @unchecked Sendable {
     let port: Int
     let directory: String
     let socketPath: String
+    /// The bucketed sales' map HAProxy reads (a copy of Config/haproxy/bucketed-sales.map).
+    let mapPath: String
     private let process: ChildProcess
 
     /// Starts HAProxy for instances on `ports` (servers s1, s2, … in this order) and waits until it
@@ -55,12 +57,16 @@ final class FleetBalancer: @unchecked Sendable {
         self.directory = directory
         self.socketPath = directory + "/haproxy.sock"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        mapPath = directory + "/bucketed-sales.map"
+        try? FileManager.default.removeItem(atPath: mapPath)
+        try FileManager.default.copyItem(atPath: FleetEnvironment.root + "/Config/haproxy/bucketed-sales.map", toPath: mapPath)
         let config = directory + "/haproxy.cfg"
         try Self.fleetScript("write_haproxy_config \"$@\"", [config] + ports.map { "127.0.0.1:\($0)" })
         var environment = ChildProcess.currentEnvironment()
         environment["STAMPEDE_LISTEN"] = "127.0.0.1:\(port)"
         environment["STAMPEDE_HAPROXY_SOCKET"] = socketPath
         environment["STAMPEDE_HAPROXY_ERRORS"] = FleetEnvironment.root + "/Config/haproxy"
+        environment["STAMPEDE_HAPROXY_MAP"] = mapPath
         let check = try FaultEnvironment.run("/usr/sbin/haproxy", ["-c", "-q", "-f", config], environment: environment, check: false)
         guard check.status == 0 else { throw ChildFailure(description: "haproxy -c refused \(config): \(check.output)") }
         process = try ChildProcess("/usr/sbin/haproxy", ["-db", "-f", config], environment: environment,
@@ -148,12 +154,13 @@ final class Fleet: @unchecked Sendable {
 
     /// Defines a live sale through the balancer; `201`.
     @discardableResult
-    func createSale(_ sale: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900) throws -> HTTPTestClient.Response {
+    func createSale(_ sale: String, stock: Int, perUserLimit: Int = 1, ttlSeconds: Int = 900, buckets: Int = 1) throws -> HTTPTestClient.Response {
         let now = Date()
         let format = ISO8601DateFormatter()
         let body = """
         {"sku":"sku-fleet","price_cents":700,"stock":\(stock),"per_user_limit":\(perUserLimit),"reservation_ttl_seconds":\(ttlSeconds),\
-        "starts_at":"\(format.string(from: now.addingTimeInterval(-60)))","ends_at":"\(format.string(from: now.addingTimeInterval(3600)))"}
+        "starts_at":"\(format.string(from: now.addingTimeInterval(-60)))","ends_at":"\(format.string(from: now.addingTimeInterval(3600)))",\
+        "buckets":\(buckets)}
         """
         return try client().request("PUT", "/admin/sales/\(sale)", body: body, headers: [("Authorization", "Bearer \(Self.adminToken)")])
     }
