@@ -34,6 +34,14 @@ def script_stats(port):
     return calls, usec
 
 
+def main_thread_cpu(port):
+    """CPU seconds (user + system) of the main thread of the node at PORT since its start: what
+    bounds a primary. Unlike commandstats' usec (wall time inside each command), it does not count
+    the time the thread was preempted by the other processes of a busy box."""
+    fields = dict(line.split(":", 1) for line in redis(port, "INFO", "cpu").splitlines() if ":" in line)
+    return float(fields["used_cpu_user_main_thread"]) + float(fields["used_cpu_sys_main_thread"])
+
+
 def psql(uri, query):
     return subprocess.run(["psql", uri, "-qtAX", "-F", "\t", "-c", query],
                           capture_output=True, text=True, check=True).stdout
@@ -78,6 +86,7 @@ def main():
     wrk = args.wrk[1:] if args.wrk and args.wrk[0] == "--" else args.wrk
 
     before = {port: script_stats(port) for port in args.primary}
+    cpu_before = {port: main_thread_cpu(port) for port in args.primary}
     started = time.monotonic()
     with open(args.raw, "w") as raw:
         subprocess.run(wrk, stdout=raw, stderr=subprocess.STDOUT, check=True)
@@ -93,6 +102,7 @@ def main():
         last = total
         time.sleep(0.25)
     after = {port: script_stats(port) for port in args.primary}
+    cpu_after = {port: main_thread_cpu(port) for port in args.primary}
     counts = orders_by_bucket(args.pg_uri, args.sale)
 
     owners = slot_owners(args.primary[0])
@@ -121,6 +131,8 @@ def main():
             "script_usec": usec,
             "us_per_purchase": round(usec / purchases, 3) if purchases else None,
             "batch": round(purchases / calls, 2) if purchases and calls else None,
+            "main_thread_cpu_us_per_purchase":
+                round((cpu_after[port] - cpu_before[port]) * 1e6 / purchases, 3) if purchases else None,
         }
     orders = sum(counts.values())
     text = open(args.raw).read()
@@ -139,6 +151,8 @@ def main():
         "bucket_orders": buckets,
         "primaries": primaries,
         "ceiling": round(sum(1e6 / p["us_per_purchase"] for p in primaries.values() if p["us_per_purchase"]), 1),
+        "cpu_ceiling": round(sum(1e6 / p["main_thread_cpu_us_per_purchase"] for p in primaries.values()
+                                 if p["main_thread_cpu_us_per_purchase"]), 1),
     }
     print(json.dumps(row))
     if args.buckets > 1 and orders and list(counts) == [args.sale]:
