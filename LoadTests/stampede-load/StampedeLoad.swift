@@ -118,14 +118,18 @@ struct Rush: ParsableCommand {
     @Option(help: "Per-user limit of the sale.") var perUserLimit = 1
     @Option(help: "Keep-alive connections opened before t0 (the buyers share them).") var connections = 2_000
     @Option(help: "Seconds from creating the sale to its opening.") var leadSeconds = 2
+    @Option(help: "Redis slots the sale's stock is spread over (1–16; see docs/API.md, Buckets).") var buckets = 1
 
     func run() throws {
         guard users >= 1, stock >= 0, perUserLimit >= 1, connections >= 1 else { throw ValidationError("--users, --per-user-limit and --connections must be at least 1, --stock at least 0") }
-        let common = try self.common.settings(["scenario": "rush", "users": String(users), "stock": String(stock),
-                                               "per_user_limit": String(perUserLimit), "connections": String(connections)])
+        guard (1...16).contains(buckets) else { throw ValidationError("--buckets must be between 1 and 16") }
+        var options = ["scenario": "rush", "users": String(users), "stock": String(stock),
+                       "per_user_limit": String(perUserLimit), "connections": String(connections)]
+        if buckets > 1 { options["buckets"] = String(buckets) }
+        let common = try self.common.settings(options)
         try conclude {
             try ScenarioRunner.rush(common, RushSettings(users: users, stock: stock, perUserLimit: perUserLimit,
-                                                         connections: connections, leadSeconds: leadSeconds))
+                                                         connections: connections, leadSeconds: leadSeconds, buckets: buckets))
         }
     }
 }

@@ -70,7 +70,11 @@ public struct InvariantProbe {
     private func orders(of saleIDs: [String], _ connection: PostgresConnection) throws(LoadError) -> [StoredOrder] {
         do {
             let result = try connection.query(
-                "SELECT order_id, sale_id, user_id, quantity, status, idempotency_key FROM orders WHERE sale_id = ANY($1::text[])",
+                // A bucketed sale's orders are stored under its buckets' ids (`<sale_id>~<n>`).
+                """
+                SELECT order_id, split_part(sale_id, '~', 1) AS sale_id, user_id, quantity, status, idempotency_key FROM orders
+                WHERE sale_id IN (SELECT sale_id FROM sales WHERE sale_id = ANY($1::text[]) OR parent_sale_id = ANY($1::text[]))
+                """,
                 ["{" + saleIDs.joined(separator: ",") + "}"])
             return (0..<result.rows.count).map { row in
                 StoredOrder(orderID: result.string(row, "order_id") ?? "", saleID: result.string(row, "sale_id") ?? "",

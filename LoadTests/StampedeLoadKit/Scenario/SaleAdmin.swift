@@ -20,13 +20,16 @@ public struct SaleAdmin {
         public var perUserLimit: Int
         public var startsAt: Double
         public var endsAt: Double
+        /// Redis slots the stock is spread over (`"buckets"`; sent only when more than 1).
+        public var buckets: Int = 1
     }
 
     /// Creates (or replaces) the sale; throws unless the answer is `200` or `201`.
     public func create(_ spec: Spec) throws(LoadError) {
         let body = """
         {"sku":"\(spec.sku)","price_cents":\(spec.priceCents),"stock":\(spec.stock),"per_user_limit":\(spec.perUserLimit),\
-        "starts_at":"\(Timestamps.rfc3339(spec.startsAt))","ends_at":"\(Timestamps.rfc3339(spec.endsAt))"}
+        "starts_at":"\(Timestamps.rfc3339(spec.startsAt))","ends_at":"\(Timestamps.rfc3339(spec.endsAt))"\
+        \(spec.buckets > 1 ? ",\"buckets\":\(spec.buckets)" : "")}
         """
         let response: ClientResponse
         do {

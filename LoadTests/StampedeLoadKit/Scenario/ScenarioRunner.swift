@@ -45,13 +45,16 @@ public struct RushSettings: Sendable {
     public var connections: Int
     /// Seconds between creating the sale and its opening (time to open the connections).
     public var leadSeconds: Int
+    /// The sale's bucket count (`"buckets"`, 1…16): its stock spread over that many Redis slots.
+    public var buckets: Int
 
-    public init(users: Int, stock: Int, perUserLimit: Int, connections: Int, leadSeconds: Int) {
+    public init(users: Int, stock: Int, perUserLimit: Int, connections: Int, leadSeconds: Int, buckets: Int = 1) {
         self.users = users
         self.stock = stock
         self.perUserLimit = perUserLimit
         self.connections = connections
         self.leadSeconds = leadSeconds
+        self.buckets = buckets
     }
 }
 
@@ -96,7 +99,8 @@ public enum ScenarioRunner {
         let nowMono = MonotonicClock.now()
         let opensWall = nowWall.rounded(.down) + Double(max(1, rush.leadSeconds)) + 1
         try admin.create(SaleAdmin.Spec(saleID: saleID, sku: "sku-\(saleID)", priceCents: 1999, stock: rush.stock,
-                                        perUserLimit: rush.perUserLimit, startsAt: opensWall, endsAt: opensWall + 86_400))
+                                        perUserLimit: rush.perUserLimit, startsAt: opensWall, endsAt: opensWall + 86_400,
+                                        buckets: rush.buckets))
         // Fire 20 ms after the opening second so the server's clock agrees the sale is live.
         let opensMono = nowMono + UInt64((opensWall - nowWall) * 1e9) + 20_000_000
         let threads = max(1, common.threads)
