@@ -202,6 +202,10 @@ extension Inventory {
         }
         let previous = try await sales.withBuckets([saleID])
         let bucketIDs = try await chooseBucketIDs(saleID, count: count)
+        // A new bucket starts from clean keys: counters a retired bucket of the same id left (a
+        // failed clean-up) could otherwise pass for current at the new bucket's first epoch.
+        let added = bucketIDs.filter { !previous.contains($0) }
+        if !added.isEmpty { try await ledger.forget(added) }
         var runIDs: [String: String] = [:]
         for id in [saleID] + bucketIDs { runIDs[id] = try await ledger.nodeToken(forSale: id) }
         guard let snapshots = try await buckets.rebucket(saleID, bucketIDs: bucketIDs, runIDs: runIDs, change: change) else {

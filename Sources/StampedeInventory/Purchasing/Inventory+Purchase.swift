@@ -110,7 +110,10 @@ extension Inventory {
             Task {
                 do {
                     if let group = sale.definition.exclusiveGroup { _ = try await self.rebuildGroup(group) }
-                    if try await self.rebuild(counterID), let sale = try await self.loadSale(attempt.saleID) {
+                    // A bucket a change of the bucket count retired is no more: the sale, read
+                    // again, names the buyer's bucket in the new layout.
+                    let rebuilt = try await self.rebuild(counterID)
+                    if rebuilt || counterID != attempt.saleID, let sale = try await self.loadSale(attempt.saleID) {
                         self.submit(attempt, sale: sale, retryStale: false, caller: caller, refillsLeft: refillsLeft)
                     } else {
                         caller.answer(.outcome(.unknownSale, of: attempt))
