@@ -347,4 +347,27 @@ struct BucketTests {
             #expect(try await Self.held(stampede, sale).values.reduce(0, +) == 150)
         }
     }
+
+    /// Bucketed sales in an exclusive group: the group's limit holds across the sales and their
+    /// buckets, under concurrency.
+    @Test func anExclusiveGroupSpansBucketedSales() async throws {
+        try await TestStampede.with { stampede in
+            let group = TestServices.uniqueName("bgrp")
+            #expect(try await stampede.putGroup(group, perUserLimit: 1).status == 201)
+            let sales = [TestServices.uniqueName("bg0"), TestServices.uniqueName("bg1")]
+            for sale in sales {
+                #expect(try await stampede.createSale(sale, stock: 20, perUserLimit: 2, group: group, buckets: "3").status == 201)
+            }
+            let user = TestServices.uniqueName("grouped")
+            let port = stampede.port
+            let answers = await BlockingThreads.run(12) { index in
+                let answer = try? HTTPTestClient(port: port).request(
+                    "POST", "/v1/sales/\(sales[index % 2])/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":1}")
+                return (answer?.status ?? 0, answer?.json["error"]?.stringValue)
+            }
+            #expect(answers.filter { $0.0 == 201 }.count == 1, "\(answers)")
+            #expect(answers.filter { $0.1 == "group_limit_exceeded" }.count == 11, "\(answers)")
+            for sale in sales { try await Self.checkInvariants(stampede, sale) }
+        }
+    }
 }
