@@ -5,7 +5,8 @@
 
 # write_haproxy_config OUT HOST:PORT…: Config/haproxy.cfg with each `# BEGIN servers` … `# END
 # servers` block replaced by one server per instance (s1, s2, … in the order given); the
-# `purchases` block's servers track their twins in `stampede`.
+# `purchases` block's servers track their twins in `stampede`, and a bucketed sale's bucket lanes
+# (crc32(sale) + bucket mod N) are pinned to them, one `use-server` each.
 write_haproxy_config() {
   local out="$1"; shift
   FLEET_SERVERS="$*" awk '
@@ -17,6 +18,10 @@ write_haproxy_config() {
         line = "    server s" i " " addresses[i]
         if (backend == "purchases") line = line " track stampede/s" i
         print line
+      }
+      if (backend == "purchases") {
+        print "    http-request set-var(txn.lane) var(txn.sale),crc32,add(txn.bucket),mod(" n ") if { var(txn.buckets) -m int gt 1 }"
+        for (i = 1; i <= n; i++) print "    use-server s" i " if { var(txn.lane) -m int eq " (i - 1) " }"
       }
       skipping = 1
       next
