@@ -60,7 +60,24 @@ enum ShardTable {
         if case .array(let pinned) = document["pinned"], !pinned.isEmpty {
             out += "pinned: " + pinned.compactMap(\.stringValue).joined(separator: ", ") + "\n"
         }
+        if case .array(let sales) = document["bucketed_sales"], !sales.isEmpty { out += "\n" + buckets(sales) }
         return out
+    }
+
+    /// The buckets of each bucketed sale: tag, primary, available and allocated units.
+    static func buckets(_ sales: [JSONValue]) -> String {
+        let header = ["sale", "bucket", "tag", "primary", "available", "allocated"]
+        var rows = [header]
+        for sale in sales {
+            guard case .array(let buckets) = sale["buckets"] else { continue }
+            for bucket in buckets {
+                func int(_ key: String) -> String { bucket[key]?.integerValue.map(String.init) ?? "-" }
+                rows.append([sale["sale_id"]?.stringValue ?? "?", int("bucket"), bucket["tag"]?.stringValue ?? "-",
+                             bucket["primary"]?.stringValue ?? "-", int("available"), int("allocated")])
+            }
+        }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in row.enumerated().map { $1.padding(toLength: widths[$0]) }.joined(separator: "  ") + "\n" }.joined()
     }
 }
 
