@@ -208,9 +208,19 @@ extension Inventory {
         if !added.isEmpty { try await ledger.forget(added) }
         var runIDs: [String: String] = [:]
         for id in [saleID] + bucketIDs { runIDs[id] = try await ledger.nodeToken(forSale: id) }
-        guard let snapshots = try await buckets.rebucket(saleID, bucketIDs: bucketIDs, runIDs: runIDs, change: change) else {
-            throw .unknownSale(saleID)
+        // Its locks on every bucket's row can meet a group commit holding two buckets' rows in the
+        // other order: PostgreSQL then aborts one of the two (deadlock_timeout, 1 s). A commit so
+        // aborted answers 503 like any failed commit; this change is simply tried again.
+        var outcome: [SaleSnapshot]?
+        for attempt in 1...5 {
+            do {
+                outcome = try await buckets.rebucket(saleID, bucketIDs: bucketIDs, runIDs: runIDs, change: change)
+                break
+            } catch .unavailable(let reason) where reason.contains("40P01") && attempt < 5 {
+                logger.notice("a bucket count change met a deadlock; trying again", metadata: ["sale_id": "\(saleID)"])
+            }
         }
+        guard let snapshots = outcome else { throw .unknownSale(saleID) }
         for snapshot in snapshots {
             let id = snapshot.sale.saleID
             do {

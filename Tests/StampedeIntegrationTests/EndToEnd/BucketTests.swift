@@ -98,7 +98,7 @@ struct BucketTests {
             #expect(try await client.call("GET", "/v1/sales/\(sale)").status == 404)
             #expect(try await stampede.createSale(sale, stock: 10, buckets: "3").status == 201)
             let shown = try await client.call("GET", "/v1/sales/\(sale)")
-            #expect(shown.json["buckets"]?.integerValue == 3)
+            #expect(shown.json["buckets"]?.integerValue == 3, "\(shown.status) \(shown.text)")
             #expect(shown.json["stock_available"]?.integerValue == 10)
             // A sale of one bucket says so.
             let plain = TestServices.uniqueName("plain")
