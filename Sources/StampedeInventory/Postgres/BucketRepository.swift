@@ -229,14 +229,7 @@ extension BucketRepository {
                 _ = try connection.query("UPDATE sales SET stock_total = $2, updated_at = now() WHERE sale_id = $1",
                                          [id, String((held[id] ?? 0) + shares[index])])
             }
-            let retired = family.filter { !layout.contains($0) }
-            if !retired.isEmpty {
-                let ids = PostgresArray.text(retired)
-                _ = try connection.query("DELETE FROM stock_moves WHERE source = ANY($1::text[]) OR target = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM stock_movements WHERE sale_id = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM sales WHERE sale_id = ANY($1::text[])", [ids])
-            }
+            try SaleRepository.deleteBuckets(family.filter { !layout.contains($0) }, on: connection)
             _ = try connection.query("UPDATE sales SET buckets = $2, updated_at = now() WHERE sale_id = $1",
                                      [saleID, String(layout.count)])
             // The ledger: each bucket's allocation changed by what it holds now less what it held

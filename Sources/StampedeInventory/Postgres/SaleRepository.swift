@@ -48,13 +48,7 @@ public struct SaleRepository: Sendable {
             let retired = try connection.query("""
             SELECT sale_id, stock_total FROM sales WHERE parent_sale_id = $1 AND NOT (sale_id = ANY($2::text[])) FOR UPDATE
             """, [d.saleID, PostgresArray.text(buckets.map(\.childID))]).rows.compactMap { $0[0] }
-            if !retired.isEmpty {
-                let ids = PostgresArray.text(retired)
-                _ = try connection.query("DELETE FROM stock_moves WHERE source = ANY($1::text[]) OR target = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM stock_movements WHERE sale_id = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [ids])
-                _ = try connection.query("DELETE FROM sales WHERE sale_id = ANY($1::text[])", [ids])
-            }
+            try Self.deleteBuckets(retired, on: connection)
             // The ledger's `defined` movement: the change in stock (a replace is only allowed while
             // the sale has no orders, so the old available stock is its allocation).
             try Self.recordMovement(.defined, saleID: d.saleID, quantity: own - previous, reference: change.reference, on: connection)
@@ -101,6 +95,17 @@ public struct SaleRepository: Sendable {
     /// sale of one bucket) that is `stock_total + restocked`.
     static func allocation(_ alias: String) -> String {
         "(\(alias).stock_total + \(alias).restocked - COALESCE((SELECT sum(b.stock_total) FROM sales b WHERE b.parent_sale_id = \(alias).sale_id), 0))"
+    }
+
+    /// Deletes buckets' rows that hold no order any more (retired by a redefinition or a change of
+    /// the bucket count), with their moves, movements and order counts.
+    static func deleteBuckets(_ childIDs: [String], on connection: PostgresConnection) throws {
+        guard !childIDs.isEmpty else { return }
+        let ids = PostgresArray.text(childIDs)
+        _ = try connection.query("DELETE FROM stock_moves WHERE source = ANY($1::text[]) OR target = ANY($1::text[])", [ids])
+        _ = try connection.query("DELETE FROM stock_movements WHERE sale_id = ANY($1::text[])", [ids])
+        _ = try connection.query("DELETE FROM sale_order_counts WHERE sale_id = ANY($1::text[])", [ids])
+        _ = try connection.query("DELETE FROM sales WHERE sale_id = ANY($1::text[])", [ids])
     }
 
     /// Whether PostgreSQL holds any order of the sale (of any of its buckets).

@@ -193,28 +193,35 @@ struct ClusterFailoverTests {
         #expect(try cluster.cli(replica, ["GET", key]) == "4")
     }
 
+    /// Rushes 800 buyers at `sale` (paced so that it is still selling when the primary dies), kills
+    /// the primary owning `slot` half a second in, waits for a replica's promotion, and checks every
+    /// invariant once the buyers are done.
+    static func rushThroughAPrimaryKill(_ name: String, _ stampede: TestStampede, cluster: RedisClusterProcesses, sale: String,
+                                        stock: Int, slot: Int, primary: RedisNodeAddress) async throws {
+        let port = stampede.port
+        async let rush = Self.buy(port: port, sale: sale, users: (0..<800).map { "rush-\($0)" }, threads: 8, pace: 15_000)
+        try await Task.sleep(for: .milliseconds(500))
+        let killed = Date()
+        cluster.kill(primary)
+        let promoted = await cluster.waitForNewPrimary(slot: slot, replacing: primary, seconds: 30)
+        let promotion = Date().timeIntervalSince(killed)
+        #expect(promoted != nil, "no replica was promoted")
+        let buyers = await rush
+        #expect(buyers.contains { $0.unavailable > 0 }, "the kill happened mid-rush")
+        Self.report(name, promotion: promoted == nil ? nil : promotion, buyers: buyers)
+        try await Self.checkInvariants(sale: sale, stock: stock, buyers: buyers)
+    }
+
     /// `kill -9` of the primary that owns a sale in the middle of a rush: a replica is promoted,
     /// buyers retrying with their keys finish, and every invariant holds.
     @Test func killThePrimaryOfARushingSale() async throws {
         let cluster = try RedisClusterProcesses(name: "kill-primary")
         defer { cluster.stopAll() }
         try await Self.start(cluster) { stampede in
-            let stock = 600
-            let sale = try await Self.createSale(stampede, stock: stock)
+            let sale = try await Self.createSale(stampede, stock: 600)
             let (slot, primary, _) = try await Self.primary(of: sale, in: cluster)
-            let port = stampede.port
-            // Paced so that the rush is still selling when the primary dies.
-            async let rush = Self.buy(port: port, sale: sale, users: (0..<800).map { "rush-\($0)" }, threads: 8, pace: 15_000)
-            try await Task.sleep(for: .milliseconds(500))
-            let killed = Date()
-            cluster.kill(primary)
-            let promoted = await cluster.waitForNewPrimary(slot: slot, replacing: primary, seconds: 30)
-            let promotion = Date().timeIntervalSince(killed)
-            #expect(promoted != nil, "no replica was promoted")
-            let buyers = await rush
-            #expect(buyers.contains { $0.unavailable > 0 }, "the kill happened mid-rush")
-            Self.report("kill -9 primary", promotion: promoted == nil ? nil : promotion, buyers: buyers)
-            try await Self.checkInvariants(sale: sale, stock: stock, buyers: buyers)
+            try await Self.rushThroughAPrimaryKill("kill -9 primary", stampede, cluster: cluster, sale: sale, stock: 600,
+                                                   slot: slot, primary: primary)
         }
     }
 
@@ -225,26 +232,15 @@ struct ClusterFailoverTests {
         let cluster = try RedisClusterProcesses(name: "kill-bucket-primary")
         defer { cluster.stopAll() }
         try await Self.start(cluster) { stampede in
-            let stock = 600
             let sale = TestServices.uniqueName("bucketfail")
-            #expect(try await stampede.createSale(sale, stock: stock, perUserLimit: 1, buckets: "3").status == 201)
+            #expect(try await stampede.createSale(sale, stock: 600, perUserLimit: 1, buckets: "3").status == 201)
             let ids = try await stampede.service.inventory.buckets.allocations(of: sale).map(\.counterID)
             #expect(ids.count == 3)
             let (slot, primary, _) = try await Self.primary(of: ids[1], in: cluster)
             let others = try await [Self.primary(of: ids[0], in: cluster).primary, Self.primary(of: ids[2], in: cluster).primary]
             #expect(!others.contains(primary), "each bucket on its own primary")
-            let port = stampede.port
-            async let rush = Self.buy(port: port, sale: sale, users: (0..<800).map { "brush-\($0)" }, threads: 8, pace: 15_000)
-            try await Task.sleep(for: .milliseconds(500))
-            let killed = Date()
-            cluster.kill(primary)
-            let promoted = await cluster.waitForNewPrimary(slot: slot, replacing: primary, seconds: 30)
-            let promotion = Date().timeIntervalSince(killed)
-            #expect(promoted != nil, "no replica was promoted")
-            let buyers = await rush
-            #expect(buyers.contains { $0.unavailable > 0 }, "the kill happened mid-rush")
-            Self.report("kill -9 one bucket's primary", promotion: promoted == nil ? nil : promotion, buyers: buyers)
-            try await Self.checkInvariants(sale: sale, stock: stock, buyers: buyers)
+            try await Self.rushThroughAPrimaryKill("kill -9 one bucket's primary", stampede, cluster: cluster, sale: sale, stock: 600,
+                                                   slot: slot, primary: primary)
             #expect(try await BucketTests.checkInvariants(stampede, sale) == 0)
         }
     }
