@@ -125,9 +125,12 @@ struct EpochRebuildTests {
             let inventory = stampede.service.inventory
             let staleSale = TestServices.uniqueName("dry-stale")
             let outboxSale = TestServices.uniqueName("dry-outbox")
-            _ = try await stampede.createSale(staleSale, stock: 3)
+            // The stale sale ended two days ago from the start, so no other suite's reconciler (they
+            // pass over sales that ended less than a day ago) ever lists it and rebuilds it during
+            // the dry run; the outbox sale must be live to take a reservation, and is hidden after.
+            _ = try await stampede.createSale(staleSale, stock: 3, startsIn: -259_200, endsIn: -172_800)
             _ = try await stampede.createSale(outboxSale, stock: 3)
-            try await Self.hideFromOtherReconcilers([staleSale, outboxSale])
+            try await Self.hideFromOtherReconcilers([outboxSale])
             let redis = try await TestRedis.connect()
             defer { redis.shutdown() }
             try await redis.command(["HSET", SaleKeys(saleID: staleSale).sale, "run", "old-run"])
