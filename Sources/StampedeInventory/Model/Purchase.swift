@@ -10,10 +10,14 @@ public struct PurchaseRequest: Sendable, Equatable {
     public var exclusiveGroup: String?
     /// Chosen before the Redis decision so the reservation and the order row share it.
     public var orderID: String
+    /// The purchase goes to one bucket of a bucketed sale (`saleID` is that bucket's counter id, the
+    /// sale's own for bucket 0): an empty bucket is no sold-out sale (`Inventory.refill`).
+    public var inBucket: Bool
 
     public init(saleID: String, userID: String, quantity: Int64, idempotencyKey: String?,
-                exclusiveGroup: String? = nil, orderID: String = OrderIDGenerator.next()) {
+                exclusiveGroup: String? = nil, orderID: String = OrderIDGenerator.next(), inBucket: Bool = false) {
         self.saleID = saleID
+        self.inBucket = inBucket
         self.exclusiveGroup = exclusiveGroup
         self.userID = userID
         self.quantity = quantity

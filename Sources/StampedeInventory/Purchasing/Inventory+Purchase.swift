@@ -88,7 +88,8 @@ extension Inventory {
         }
         let counterID = sale.counterID(forUser: attempt.userID)
         let request = PurchaseRequest(saleID: counterID, userID: attempt.userID, quantity: attempt.quantity,
-                                      idempotencyKey: attempt.idempotencyKey, exclusiveGroup: sale.definition.exclusiveGroup)
+                                      idempotencyKey: attempt.idempotencyKey, exclusiveGroup: sale.definition.exclusiveGroup,
+                                      inBucket: !sale.bucketIDs.isEmpty)
         let admission = directory.admit(request, available: sale.available) { outcome in
             if outcome == .soldOut, !sale.bucketIDs.isEmpty {
                 guard refillsLeft > 0 else {

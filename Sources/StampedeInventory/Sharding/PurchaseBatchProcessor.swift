@@ -67,8 +67,11 @@ public struct PurchaseBatchProcessor: Sendable {
             return []
         }
         let started = MonotonicClock.now()
+        // The sales a decision leaving 0 units may mark sold out. A bucket left empty is no sold-out
+        // sale — bucket 0's counter id is the sale's own — its buyers refill it from the other
+        // buckets (`Inventory.refill`), which marks the sale when all of them are empty.
         var generations: [String: UInt64] = [:]
-        for purchase in batch where generations[purchase.request.saleID] == nil {
+        for purchase in batch where !purchase.request.inBucket && generations[purchase.request.saleID] == nil {
             generations[purchase.request.saleID] = soldOut.generation(of: purchase.request.saleID)
         }
         let decided: LedgerDecisions
@@ -80,9 +83,7 @@ public struct PurchaseBatchProcessor: Sendable {
             return []
         }
         observe(.decided(size: batch.count, seconds: MonotonicClock.seconds(since: started)))
-        // A bucket left empty is no sold-out sale: its buyers refill it from the other buckets
-        // (`Inventory.refill`), which marks the sale when all of them are empty.
-        for (saleID, sale) in decided.sales where sale.available <= 0 && !BucketLayout.isChild(saleID) {
+        for (saleID, sale) in decided.sales where sale.available <= 0 {
             if let generation = generations[saleID] {
                 soldOut.markSoldOut(saleID, endsAt: sale.endsAt, generation: generation)
             }

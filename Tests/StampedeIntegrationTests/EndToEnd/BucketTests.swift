@@ -188,6 +188,25 @@ struct BucketTests {
         }
     }
 
+    /// Bucket 0 (whose counters carry the sale's own id) emptied is no sold-out sale: the very next
+    /// buyer of another bucket buys, and so does the next buyer of bucket 0 (its bucket refills).
+    @Test func anEmptyBucketIsNoSoldOutSale() async throws {
+        try await TestStampede.with { stampede in
+            let sale = TestServices.uniqueName("empty0")
+            #expect(try await stampede.createSale(sale, stock: 9, perUserLimit: 1, buckets: "3").status == 201)
+            let client = try stampede.client()
+            func buy(_ user: String) async throws -> HTTPTestClient.Response {
+                try await client.call("POST", "/v1/sales/\(sale)/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":1}")
+            }
+            for user in Self.users(inBucket: 0, of: 3, count: 3) { #expect(try await buy(user).status == 201) }
+            let other = try await buy(Self.users(inBucket: 1, of: 3, count: 1)[0])
+            #expect(other.status == 201, "\(other.text)")
+            let again = try await buy(Self.users(inBucket: 0, of: 3, count: 4)[3])
+            #expect(again.status == 201, "\(again.text)")
+            #expect(try await Self.checkInvariants(stampede, sale) == 4)
+        }
+    }
+
     /// One buyer's concurrent purchases never pass the per-user limit, and keyed retries answer
     /// the first order, in a bucketed sale as in any other.
     @Test func perUserLimitsAndKeysHoldUnderConcurrency() async throws {
