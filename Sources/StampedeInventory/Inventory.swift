@@ -151,8 +151,9 @@ public final class Inventory: Sendable {
 
     /// Reads a sale from Redis, rebuilding it from PostgreSQL if Redis lost it; caches the answer.
     public func loadSale(_ saleID: String) async throws(InventoryError) -> Sale? {
+        let started = MonotonicClock.now()
         if let sale = try await ledger.sales([saleID])[0] {
-            cache.store(saleID, sale)
+            cache.store(saleID, sale, now: started)
             return sale
         }
         guard try await rebuild(saleID) else {

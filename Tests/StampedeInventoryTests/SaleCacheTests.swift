@@ -31,6 +31,17 @@ struct SaleCacheTests {
         #expect(cache.lookup("nope", now: Self.t0 + Self.second / 2 + 1) == .needsLoad(stale: nil))
     }
 
+    /// A read that began before a newer entry was stored (a refresh in flight while the sale was
+    /// redefined) does not replace it.
+    @Test func anOlderReadDoesNotUndoANewerEntry() {
+        let cache = SaleCache(maxAgeSeconds: 1)
+        cache.store("s1", Fixture.sale(available: 7), now: Self.t0 + 5)
+        cache.store("s1", Fixture.sale(available: 3), now: Self.t0 + 2)
+        #expect(cache.lookup("s1", now: Self.t0 + 6) == .fresh(Fixture.sale(available: 7)))
+        cache.store("s1", Fixture.sale(available: 2), now: Self.t0 + 8)
+        #expect(cache.lookup("s1", now: Self.t0 + 9) == .fresh(Fixture.sale(available: 2)))
+    }
+
     /// A rendered body is kept with the entry it was rendered from, and dropped when the entry is
     /// replaced or forgotten; a body rendered from an entry replaced meanwhile is not kept.
     @Test func renderedBodyFollowsItsEntry() {

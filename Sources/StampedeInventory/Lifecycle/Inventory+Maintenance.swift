@@ -1,3 +1,5 @@
+import StampedeSystem
+
 /// The inventory's background work: keeping the sale cache fresh, expiring unpaid reservations,
 /// and the reconciler (see `reconcile`).
 ///
@@ -41,12 +43,13 @@ extension Inventory {
     /// does not know is loaded from the primary (and rebuilt from PostgreSQL if it is lost).
     public func refreshCache() async {
         let ids = cache.idsToRefresh()
+        let started = MonotonicClock.now()
         guard !ids.isEmpty, let fresh = try? await ledger.sales(ids, fromReader: true) else { return }
         for (saleID, sale) in zip(ids, fresh) {
             if let sale {
                 // Units came back (perhaps returned by another instance): decide in Redis again.
                 if sale.available > 0, soldOut.isSoldOut(saleID) { soldOut.clear(saleID) }
-                cache.store(saleID, sale)
+                cache.store(saleID, sale, now: started)
             } else {
                 _ = try? await loadSale(saleID)
             }

@@ -118,9 +118,12 @@ public final class SaleCache: Sendable {
         }
     }
 
-    /// Stores what was just read for `saleID` (nil: it does not exist).
+    /// Stores what was just read for `saleID` (nil: it does not exist); `now` is when the read
+    /// began. An entry stored since — a definition's own, while a refresh's read was in flight —
+    /// is newer and stays: the older read would undo it until the next refresh.
     public func store(_ saleID: String, _ sale: Sale?, now: UInt64 = MonotonicClock.now()) {
         entries.withLock { map in
+            if let existing = map[saleID], existing.loadedAtNanos > now { return }
             let lastRead = map[saleID]?.lastReadNanos ?? now
             map[saleID] = Entry(sale: sale, loadedAtNanos: now, lastReadNanos: lastRead, rendered: nil)
         }
