@@ -250,10 +250,14 @@ public final class Inventory: Sendable {
         // Buckets first, then the sale's own counters, which name them: a purchase that finds the
         // sale finds its buckets defined. PostgreSQL records all of them in one transaction.
         let shares = BucketLayout.initialShares(stock: definition.stock, count: definition.buckets)
+        let previous = try await sales.withBuckets([definition.saleID]).dropFirst()
         let bucketIDs = try await chooseBucketIDs(definition.saleID, count: definition.buckets)
         let buckets = try await defineBuckets(definition, ids: bucketIDs, shares: shares)
         let defined = try await ledger.define(definition, available: shares[0], bucketIDs: bucketIDs)
         let createdInPostgres = try await sales.save(definition, epoch: defined.epoch, change: change, buckets: buckets)
+        // Buckets a replace with fewer of them retired: their counters go too.
+        let retired = previous.filter { !bucketIDs.contains($0) }
+        if !retired.isEmpty { try? await ledger.forget(Array(retired)) }
         let sale = Sale(definition: definition, restocked: 0, available: definition.stock, bucketIDs: bucketIDs)
         soldOut.clear(definition.saleID)
         cache.store(definition.saleID, sale)

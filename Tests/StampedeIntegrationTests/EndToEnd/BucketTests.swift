@@ -118,6 +118,14 @@ struct BucketTests {
             if TestServices.clusterMode {
                 #expect(Set(buckets.compactMap { $0["primary"]?.stringValue }).count == 3, "\(buckets)")
             }
+            // Replaced before it sold, with fewer buckets: the retired bucket's row and counters go.
+            let inventory = stampede.service.inventory
+            let three = try await inventory.buckets.allocations(of: sale).map(\.counterID)
+            #expect(try await stampede.createSale(sale, stock: 10, buckets: "2").status == 200)
+            #expect(try await inventory.buckets.allocations(of: sale).map(\.counterID) == Array(three.prefix(2)))
+            #expect(try await inventory.ledger.sales([three[2]])[0] == nil)
+            #expect(try await stampede.createSale(sale, stock: 10, buckets: "3").status == 200)
+            #expect(try await inventory.buckets.allocations(of: sale).map(\.allocated) == [4, 3, 3])
             // Orders show the sale's own id; a replace (a new count too) is refused once it sold.
             let order = try await client.call("POST", "/v1/sales/\(sale)/orders", body: "{\"user_id\":\"\(TestServices.uniqueName("u"))\",\"quantity\":1}")
             #expect(order.status == 201)
