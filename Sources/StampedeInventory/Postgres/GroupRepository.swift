@@ -68,14 +68,8 @@ public struct GroupRepository: Sendable {
 
     /// The epoch PostgreSQL accepts commits for, per group (absent: unknown or never built).
     public func epochs(_ groupIDs: [String]) async throws(InventoryError) -> [String: RedisEpoch] {
-        guard !groupIDs.isEmpty else { return [:] }
-        let result = try await run("SELECT group_id, redis_epoch FROM exclusive_groups WHERE group_id = ANY($1::text[])",
-                                   [PostgresArray.text(groupIDs)])
-        var out: [String: RedisEpoch] = [:]
-        for row in result.rows {
-            if let id = row[0], let epoch = row[1].flatMap(RedisEpoch.init) { out[id] = epoch }
-        }
-        return out
+        try await writer.inventoryEpochs("SELECT group_id, redis_epoch FROM exclusive_groups WHERE group_id = ANY($1::text[])",
+                                         ids: groupIDs)
     }
 
     /// Moves a group to the next epoch on Redis run `runID` and reads its claims from the held

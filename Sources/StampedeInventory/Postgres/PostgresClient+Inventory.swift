@@ -22,4 +22,15 @@ extension PostgresClient {
             throw .unavailable("postgres: \(error)")
         }
     }
+
+    /// The epochs `sql` reads (its `$1` a text array of `ids`; each row an id and its `redis_epoch`),
+    /// by id; ids whose epoch is null or unreadable are absent.
+    func inventoryEpochs(_ sql: String, ids: [String]) async throws(InventoryError) -> [String: RedisEpoch] {
+        guard !ids.isEmpty else { return [:] }
+        var out: [String: RedisEpoch] = [:]
+        for row in try await inventoryQuery(sql, [PostgresArray.text(ids)]).rows {
+            if let id = row[0], let epoch = row[1].flatMap(RedisEpoch.init) { out[id] = epoch }
+        }
+        return out
+    }
 }

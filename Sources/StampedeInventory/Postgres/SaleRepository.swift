@@ -94,7 +94,12 @@ public struct SaleRepository: Sendable {
     /// restocked`, less what is allocated to its buckets' child rows. For a bucket's row (and a
     /// sale of one bucket) that is `stock_total + restocked`.
     static func allocation(_ alias: String) -> String {
-        "(\(alias).stock_total + \(alias).restocked - COALESCE((SELECT sum(b.stock_total) FROM sales b WHERE b.parent_sale_id = \(alias).sale_id), 0))"
+        "(\(alias).stock_total + \(alias).restocked - \(allocatedToBuckets(alias)))"
+    }
+
+    /// The units allocated to the buckets of a `sales` row (aliased `alias`): 0 for a sale of one bucket.
+    static func allocatedToBuckets(_ alias: String) -> String {
+        "COALESCE((SELECT sum(b.stock_total) FROM sales b WHERE b.parent_sale_id = \(alias).sale_id), 0)"
     }
 
     /// Deletes buckets' rows that hold no order any more (retired by a redefinition or a change of
@@ -139,14 +144,7 @@ public struct SaleRepository: Sendable {
 
     /// The epoch PostgreSQL accepts commits for, per sale (absent: unknown sale or never set).
     public func epochs(_ saleIDs: [String]) async throws(InventoryError) -> [String: RedisEpoch] {
-        guard !saleIDs.isEmpty else { return [:] }
-        let result = try await run("SELECT sale_id, redis_epoch FROM sales WHERE sale_id = ANY($1::text[])",
-                                   [PostgresArray.text(saleIDs)])
-        var out: [String: RedisEpoch] = [:]
-        for row in result.rows {
-            if let id = row[0], let epoch = row[1].flatMap(RedisEpoch.init) { out[id] = epoch }
-        }
-        return out
+        try await writer.inventoryEpochs("SELECT sale_id, redis_epoch FROM sales WHERE sale_id = ANY($1::text[])", ids: saleIDs)
     }
 
     /// Moves a sale to the next epoch on Redis run `runID` and computes its counters from the
@@ -172,26 +170,14 @@ public struct SaleRepository: Sendable {
     /// UPDATE` from here to its commit).
     static func snapshot(_ saleID: String, runID: String, on connection: PostgresConnection) throws -> SaleSnapshot? {
         let head = try connection.query("""
-        SELECT redis_epoch, sku, price_cents, stock_total, restocked, per_user_limit,
-               (extract(epoch FROM starts_at) * 1000)::bigint, (extract(epoch FROM ends_at) * 1000)::bigint,
-               reservation_ttl_seconds, purchase_token_required, exclusive_group, buckets,
-               stock_total + restocked - \(Self.allocation("s"))
+        SELECT redis_epoch, \(Self.allocatedToBuckets("s")), \(Self.definitionColumns)
         FROM sales s WHERE sale_id = $1 FOR UPDATE
         """, [saleID])
-        guard let row = head.rows.first, row.count == 13 else { return nil }
-        // A bucketed sale's own counters hold its allocation only (the rest is its
-        // buckets'); the buckets' ids go with the definition.
-        let allocatedToBuckets = row[12].flatMap { Int64($0) } ?? 0
-        let bucketIDs = try connection.query(
-            "SELECT sale_id FROM sales WHERE parent_sale_id = $1 ORDER BY bucket", [saleID]).rows.compactMap { $0[0] }
+        guard let row = head.rows.first, let stored = Self.definition(saleID, row[2...]) else { return nil }
         let epoch = RedisEpoch.next(after: row[0].flatMap(RedisEpoch.init), runID: runID)
         _ = try connection.query("UPDATE sales SET redis_epoch = $2 WHERE sale_id = $1", [saleID, epoch.description])
-        let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
-        let definition = SaleDefinition(saleID: saleID, sku: row[1] ?? "", priceCents: n[2], stock: n[3],
-                                        perUserLimit: n[5], startsAt: Timestamp(milliseconds: n[6]),
-                                        endsAt: Timestamp(milliseconds: n[7]), reservationTTLSeconds: n[8],
-                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
-                                        buckets: bucketIDs.count + 1)
+        // A bucketed sale's own counters hold its allocation only (the rest is its buckets').
+        let allocatedToBuckets = row[1].flatMap { Int64($0) } ?? 0
         let totals = try connection.query("""
         SELECT count(*), COALESCE(sum(quantity) FILTER (WHERE status IN ('reserved', 'paid')), 0)
         FROM orders WHERE sale_id = $1
@@ -214,8 +200,8 @@ public struct SaleRepository: Sendable {
         let released = try connection.query(
             "SELECT order_id FROM orders WHERE sale_id = $1 AND status IN ('cancelled', 'expired')",
             [saleID]).rows.compactMap { $0[0] }
-        let sale = Sale(definition: definition, restocked: n[4], available: n[3] + n[4] - allocatedToBuckets - held,
-                        bucketIDs: bucketIDs)
+        let sale = Sale(definition: stored.definition, restocked: stored.restocked,
+                        available: stored.definition.stock + stored.restocked - allocatedToBuckets - held, bucketIDs: stored.bucketIDs)
         return SaleSnapshot(epoch: epoch, sale: sale, ordersTaken: taken, holdings: users,
                             idempotencyKeys: keys, released: released)
     }
@@ -223,24 +209,38 @@ public struct SaleRepository: Sendable {
     /// The sale with its availability computed from committed orders (the truth after Redis lost it).
     public func sale(_ saleID: String) async throws(InventoryError) -> Sale? {
         let result = try await run("""
-        SELECT s.sku, s.price_cents, s.stock_total, s.restocked, s.per_user_limit,
-               (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
-               s.reservation_ttl_seconds,
-               COALESCE((SELECT sum(quantity) FROM orders o WHERE (o.sale_id = s.sale_id OR o.sale_id IN (
+        SELECT COALESCE((SELECT sum(quantity) FROM orders o WHERE (o.sale_id = s.sale_id OR o.sale_id IN (
                    SELECT b.sale_id FROM sales b WHERE b.parent_sale_id = s.sale_id)) AND o.status IN ('reserved', 'paid')), 0),
-               s.purchase_token_required, s.exclusive_group,
-               COALESCE((SELECT string_agg(b.sale_id, ',' ORDER BY b.bucket) FROM sales b WHERE b.parent_sale_id = s.sale_id), '')
+               \(Self.definitionColumns)
         FROM sales s WHERE s.sale_id = $1
         """, [saleID])
-        guard let row = result.rows.first, row.count == 12 else { return nil }
-        let bucketIDs = (row[11] ?? "").split(separator: ",").map(String.init)
-        let n = row.map { $0.flatMap { Int64($0) } ?? 0 }
-        let definition = SaleDefinition(saleID: saleID, sku: row[0] ?? "", priceCents: n[1], stock: n[2],
+        guard let row = result.rows.first, let stored = Self.definition(saleID, row[1...]) else { return nil }
+        let held = row[0].flatMap { Int64($0) } ?? 0
+        return Sale(definition: stored.definition, restocked: stored.restocked,
+                    available: stored.definition.stock + stored.restocked - held, bucketIDs: stored.bucketIDs)
+    }
+
+    /// The columns of a `sales` row (aliased `s`) that `definition(_:_:)` reads, in its order: the
+    /// definition, the restocked units and the ids of its buckets (comma-separated, by bucket).
+    static let definitionColumns = """
+    s.sku, s.price_cents, s.stock_total, s.restocked, s.per_user_limit,
+    (extract(epoch FROM s.starts_at) * 1000)::bigint, (extract(epoch FROM s.ends_at) * 1000)::bigint,
+    s.reservation_ttl_seconds, s.purchase_token_required, s.exclusive_group,
+    COALESCE((SELECT string_agg(b.sale_id, ',' ORDER BY b.bucket) FROM sales b WHERE b.parent_sale_id = s.sale_id), '')
+    """
+
+    /// Decodes `definitionColumns` (`columns`, a row's slice starting at them); nil when short.
+    static func definition(_ saleID: String, _ columns: ArraySlice<String?>) -> (definition: SaleDefinition, restocked: Int64, bucketIDs: [String])? {
+        guard columns.count == 11 else { return nil }
+        let c = Array(columns)
+        let n = c.map { $0.flatMap { Int64($0) } ?? 0 }
+        let bucketIDs = (c[10] ?? "").split(separator: ",").map(String.init)
+        let definition = SaleDefinition(saleID: saleID, sku: c[0] ?? "", priceCents: n[1], stock: n[2],
                                         perUserLimit: n[4], startsAt: Timestamp(milliseconds: n[5]),
                                         endsAt: Timestamp(milliseconds: n[6]), reservationTTLSeconds: n[7],
-                                        purchaseTokenRequired: row[9] == "t", exclusiveGroup: row[10],
+                                        purchaseTokenRequired: c[8] == "t", exclusiveGroup: c[9],
                                         buckets: bucketIDs.count + 1)
-        return Sale(definition: definition, restocked: n[3], available: n[2] + n[3] - n[8], bucketIDs: bucketIDs)
+        return (definition, n[3], bucketIDs)
     }
 
     /// What PostgreSQL says about a sale, for the reconciler.

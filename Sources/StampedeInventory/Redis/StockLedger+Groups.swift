@@ -140,23 +140,12 @@ extension StockLedger {
         }
         let call = RedisScriptCall(GroupScripts.restore, keys: [keys.group, keys.claims, keys.entries, keys.unconfirmed],
                                    arguments: args)
-        let expected = snapshot.epoch.runID
-        let postgres = incarnation.current
-        let groupID = snapshot.groupID
-        let reply = try await execute([RedisRoutedCall(key: keys.group) { node in
-            guard run(of: node, postgres) == expected else {
-                throw InventoryError.unavailable("the Redis node of group \(groupID) changed during its rebuild")
-            }
-            return .script(call)
-        }])[0]
-        return try reply.value.orThrow().int == 1
+        return try await restore(call, key: keys.group, run: snapshot.epoch.runID, of: "group \(snapshot.groupID)")
     }
 
     /// The run string of the Redis node that owns `group`'s keys now: what its rebuild's epoch names.
     public func nodeToken(forGroup group: String) async throws(InventoryError) -> String {
-        let key = GroupKeys(groupID: group).group
-        let postgres = incarnation.current
-        return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node, postgres)
+        try await nodeTokens(forKeys: [GroupKeys(groupID: group).group])[0]
     }
 
     /// A group's epoch, read atomically with the claims of `orderIDs` that exist and (with

@@ -296,12 +296,17 @@ public struct StockLedger: Sendable {
         let call = RedisScriptCall(InventoryScripts.restore,
                                    keys: [keys.sale, keys.users, keys.idempotency, keys.pending, keys.released, keys.moves],
                                    arguments: args)
-        let expected = snapshot.epoch.runID
-        let saleID = snapshot.sale.saleID
+        return try await restore(call, key: keys.sale, run: snapshot.epoch.runID, of: snapshot.sale.saleID)
+    }
+
+    /// Runs a restore script `call` on the node owning `key`, only if that node is still the one
+    /// the rebuild's epoch names (`run`); true when it wrote. Throws `unavailable` naming `what`
+    /// when the node restarted, failed over or the slot moved since the snapshot.
+    func restore(_ call: RedisScriptCall, key: String, run expected: String, of what: String) async throws(InventoryError) -> Bool {
         let postgres = incarnation.current
-        let reply = try await execute([RedisRoutedCall(key: keys.sale) { node in
+        let reply = try await execute([RedisRoutedCall(key: key) { node in
             guard run(of: node, postgres) == expected else {
-                throw InventoryError.unavailable("the Redis node of \(saleID) changed during its rebuild")
+                throw InventoryError.unavailable("the Redis node of \(what) changed during its rebuild")
             }
             return .script(call)
         }])[0]
@@ -319,9 +324,18 @@ public struct StockLedger: Sendable {
 
     /// The run string (`run(of:_:)`) of the Redis node that owns `saleID` now: what a rebuild's epoch names.
     public func nodeToken(forSale saleID: String) async throws(InventoryError) -> String {
-        let key = SaleKeys(saleID: saleID).sale
+        try await nodeTokens(forSales: [saleID])[0]
+    }
+
+    /// `nodeToken(forSale:)` of each of `saleIDs`, in order; one round trip per node.
+    public func nodeTokens(forSales saleIDs: [String]) async throws(InventoryError) -> [String] {
+        try await nodeTokens(forKeys: saleIDs.map { SaleKeys(saleID: $0).sale })
+    }
+
+    /// The run string of the node owning each of `keys` now, in order; one round trip per node.
+    func nodeTokens(forKeys keys: [String]) async throws(InventoryError) -> [String] {
         let postgres = incarnation.current
-        return run(of: try await execute([RedisRoutedCall(key: key, .command(["EXISTS", key]))])[0].node, postgres)
+        return try await execute(keys.map { RedisRoutedCall(key: $0, .command(["EXISTS", $0])) }).map { run(of: $0.node, postgres) }
     }
 
     /// Each sale's epoch, counters and outbox, read atomically per sale; one round trip per node.
