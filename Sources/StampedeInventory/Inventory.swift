@@ -70,10 +70,10 @@ public final class Inventory: Sendable {
     let configuration: Mutex<InventoryConfiguration>
     let logger: Logger
     let repairs = Mutex(RepairCounts())
-    /// Rebuilds in progress in this process, one per sale; concurrent callers join it.
-    let rebuilds = Mutex<[String: Task<Bool, any Error>]>([:])
+    /// Rebuilds in progress in this process, one per sale or group; concurrent callers join it.
+    let rebuilds = JoinedWork<Bool>()
     /// Refills of buckets in progress in this process, one per bucket; concurrent callers join it.
-    let refills = Mutex<[String: Task<RefillOutcome, Never>]>([:])
+    let refills = JoinedWork<RefillOutcome>()
 
     /// What the background work has repaired since start (for logs and `/metrics`).
     public struct RepairCounts: Sendable, Equatable {
@@ -177,15 +177,8 @@ public final class Inventory: Sendable {
     /// Runs `rebuild` as the one rebuild of `key` in this process: a caller that comes while one
     /// runs joins it and gets its result.
     func joiningRebuild(_ key: String, _ rebuild: @escaping @Sendable () async throws -> Bool) async throws(InventoryError) -> Bool {
-        let task = rebuilds.withLock { running in
-            if let task = running[key] { return task }
-            let task = Task<Bool, any Error> { try await rebuild() }
-            running[key] = task
-            return task
-        }
-        defer { rebuilds.withLock { _ = $0.removeValue(forKey: key) } }
         do {
-            return try await task.value
+            return try await rebuilds.run(key, rebuild)
         } catch let error as InventoryError {
             throw error
         } catch {

@@ -66,15 +66,9 @@ extension Inventory {
     /// same before and after: units in transit count as available), `soldOut`; else units move
     /// from the bucket holding most (`BucketLayout.moveAmount`) and the caller tries again.
     func refill(_ sale: Sale, counterID: String, quantity: Int64) async -> RefillOutcome {
-        let task = refills.withLock { running in
-            if let task = running[counterID] { return task }
-            let task = Task<RefillOutcome, Never> { await self.performRefill(sale, counterID: counterID, quantity: quantity) }
-            running[counterID] = task
-            return task
-        }
-        let outcome = await task.value
-        refills.withLock { running in if running[counterID] == task { running[counterID] = nil } }
-        return outcome
+        // performRefill throws nothing: its failures are `unavailable` outcomes.
+        (try? await refills.run(counterID) { await self.performRefill(sale, counterID: counterID, quantity: quantity) })
+            ?? .unavailable("the refill of \(counterID) was cancelled")
     }
 
     private func performRefill(_ sale: Sale, counterID: String, quantity: Int64) async -> RefillOutcome {
@@ -142,7 +136,7 @@ extension Inventory {
             // Not at the epoch the units were allocated at. A rebuild since counted them; counters
             // still at it in PostgreSQL but not in Redis (lost, invalidated) must be rebuilt, which
             // counts them too.
-            if try await buckets.epoch(of: move.target) == epoch {
+            if try await sales.epochs([move.target])[move.target] == epoch {
                 if let current = try await ledger.inspect([move.target]).first?.epoch {
                     try await ledger.invalidate(saleID: move.target, epoch: current)
                 }
@@ -206,8 +200,8 @@ extension Inventory {
         // failed clean-up) could otherwise pass for current at the new bucket's first epoch.
         let added = bucketIDs.filter { !previous.contains($0) }
         if !added.isEmpty { try await ledger.forget(added) }
-        var runIDs: [String: String] = [:]
-        for id in [saleID] + bucketIDs { runIDs[id] = try await ledger.nodeToken(forSale: id) }
+        let ids = [saleID] + bucketIDs
+        let runIDs = Dictionary(uniqueKeysWithValues: zip(ids, try await ledger.nodeTokens(forSales: ids)))
         // Its locks on every bucket's row can meet a group commit holding two buckets' rows in the
         // other order: PostgreSQL then aborts one of the two (deadlock_timeout, 1 s). A commit so
         // aborted answers 503 like any failed commit; this change is simply tried again.

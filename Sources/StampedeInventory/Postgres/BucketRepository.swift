@@ -118,12 +118,6 @@ public struct BucketRepository: Sendable {
         """, [String(moveID)])
     }
 
-    /// The epoch PostgreSQL holds for a counter id now (nil: none).
-    public func epoch(of counterID: String) async throws(InventoryError) -> RedisEpoch? {
-        let text: String?? = try await writer.inventoryQuery("SELECT redis_epoch FROM sales WHERE sale_id = $1", [counterID]).rows.first?[0]
-        return (text ?? nil).flatMap(RedisEpoch.init)
-    }
-
     static func decode(_ row: [String?]) -> StockMove? {
         guard row.count >= 9, let id = row[0].flatMap({ Int64($0) }), let saleID = row[1], let source = row[2],
               let target = row[3], let requested = row[4].flatMap({ Int64($0) }),
@@ -173,13 +167,9 @@ extension BucketRepository {
             guard let head = try connection.query(
                 "SELECT to_jsonb(s)::text, stock_total + restocked FROM sales s WHERE sale_id = $1 AND parent_sale_id IS NULL FOR UPDATE",
                 [saleID]).rows.first, let total = head[1].flatMap({ Int64($0) }) else { return nil }
-            let old = try connection.query("""
-            SELECT sale_id, \(SaleRepository.allocation("s")) FROM sales s
-            WHERE parent_sale_id = $1 ORDER BY sale_id FOR UPDATE
-            """, [saleID]).rows
-            var before: [String: Int64] = [saleID: 0]
-            for row in old { if let id = row[0] { before[id] = 0 } }
-            // The parent's own allocation depends on its children's: read once all are locked.
+            _ = try connection.query("SELECT 1 FROM sales WHERE parent_sale_id = $1 ORDER BY sale_id FOR UPDATE", [saleID])
+            // Each bucket's allocation (the sale's own depends on its buckets'), read once all are locked.
+            var before: [String: Int64] = [:]
             for row in try connection.query("""
             SELECT sale_id, \(SaleRepository.allocation("s")) FROM sales s WHERE sale_id = $1 OR parent_sale_id = $1
             """, [saleID]).rows {

@@ -12,13 +12,7 @@ extension StockLedger {
     /// The node owning each candidate tag `<sale_id>~n`, n in `candidates` (one round trip per
     /// node), and the node owning the sale's own tag: what `BucketLayout.chooseCandidates` picks from.
     func owners(of saleID: String, candidates: Range<Int>) async throws(InventoryError) -> (home: String, candidates: [(n: Int, owner: String)]) {
-        var ids = [saleID]
-        ids.append(contentsOf: candidates.map { BucketLayout.childID(of: saleID, candidate: $0) })
-        let replies = try await execute(ids.map {
-            let key = SaleKeys(saleID: $0).sale
-            return RedisRoutedCall(key: key, .command(["EXISTS", key]))
-        })
-        let owners = replies.map(\.node.token)
+        let owners = try await nodeTokens(forSales: [saleID] + candidates.map { BucketLayout.childID(of: saleID, candidate: $0) })
         return (owners[0], zip(candidates, owners.dropFirst()).map { ($0, $1) })
     }
 
@@ -42,24 +36,25 @@ extension StockLedger {
     /// Takes up to `amount` units from the counters of `counterID` for `moveID`, once, if they are
     /// at `epoch` (`BucketScripts.revoke`).
     public func revoke(moveID: Int64, from counterID: String, amount: Int64, epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
-        try await moveStep(BucketScripts.revoke, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+        let taken = try await moveStep(BucketScripts.revoke, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+        return taken < 0 ? .stale : .applied(units: taken)
     }
 
     /// Gives `amount` units to the counters of `counterID` for `moveID`, once, if they are at
     /// `epoch` (`BucketScripts.grant`).
     public func grant(moveID: Int64, to counterID: String, amount: Int64, epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
-        try await moveStep(BucketScripts.grant, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+        let given = try await moveStep(BucketScripts.grant, moveID: moveID, counterID: counterID, amount: amount, epoch: epoch)
+        return given < 0 ? .stale : .applied(units: amount)
     }
 
+    /// One move step's script on the bucket's keys; its integer answer (-1: not at `epoch`).
     private func moveStep(_ script: RedisScript, moveID: Int64, counterID: String, amount: Int64,
-                          epoch: RedisEpoch) async throws(InventoryError) -> MoveStepResult {
+                          epoch: RedisEpoch) async throws(InventoryError) -> Int64 {
         let keys = SaleKeys(saleID: counterID)
         let call = RedisRoutedCall(key: keys.sale, .script(RedisScriptCall(
             script, keys: [keys.sale, keys.moves],
             arguments: [String(moveID), String(amount), epoch.runID, String(epoch.generation)])))
-        let result = try await execute([call])[0].value.orThrow().int ?? -1
-        if result < 0 { return .stale }
-        return .applied(units: script == BucketScripts.grant ? amount : result)
+        return try await execute([call])[0].value.orThrow().int ?? -1
     }
 }
 
