@@ -72,8 +72,6 @@ extension Inventory {
     }
 
     private func performRefill(_ sale: Sale, counterID: String, quantity: Int64) async -> RefillOutcome {
-        let family = [sale.saleID] + sale.bucketIDs
-        guard let target = family.firstIndex(of: counterID) else { return .unavailable("\(counterID) is no bucket of \(sale.saleID)") }
         let generation = soldOut.generation(of: sale.saleID)
         do {
             for _ in 0..<8 {
@@ -82,15 +80,24 @@ extension Inventory {
                     for move in before.unfinished { try await drive(move) }
                     continue
                 }
+                // The buckets as PostgreSQL has them now, not as the caller's cached copy of the sale
+                // named them: the bucket count may have changed since.
+                let family = before.buckets.map(\.counterID)
+                guard let target = family.firstIndex(of: counterID) else {
+                    return .moved  // the buyer's bucket was retired: tried again in the new layout
+                }
                 let seen = try await ledger.bucketAvailability(family)
-                if let stale = seen.firstIndex(where: { !$0.isCurrent }) {
-                    // Counters from another Redis run (or gone) cannot tell what they hold.
+                if let stale = seen.indices.first(where: { !seen[$0].isCurrent || seen[$0].epoch != before.buckets[$0].epoch }) {
+                    // Counters PostgreSQL does not accept (another Redis run, gone, or not yet
+                    // rebuilt at the epoch a rebuild or a change of the bucket count gave them)
+                    // cannot tell what the bucket holds.
                     _ = try await rebuild(family[stale])
                     continue
                 }
                 let units = seen.map(\.units)
                 if units[target] >= quantity { return .moved }
                 if units.reduce(0, +) < quantity {
+                    // Exact only if nothing moved, was rebuilt or re-bucketed while the units were read.
                     let after = try await buckets.moveState(of: sale.saleID)
                     guard after == before else { continue }
                     soldOut.markSoldOut(sale.saleID, endsAt: sale.definition.endsAt, generation: generation)

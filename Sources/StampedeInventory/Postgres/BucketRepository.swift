@@ -8,27 +8,42 @@ public struct BucketRepository: Sendable {
 
     public init(writer: PostgresClient) { self.writer = writer }
 
-    /// What the moves of a sale look like now: a version that changes with every step of any of
-    /// them (the count and sum of their `version`s: a step replaces its row's version with a
-    /// larger one), and those unfinished.
+    /// What the moves and buckets of a sale look like now: a version that changes with every step
+    /// of any move (the count and sum of their `version`s: a step replaces its row's version with a
+    /// larger one), the unfinished moves, and the sale's buckets with the epochs PostgreSQL accepts
+    /// for them (bucket 0 first) — which a rebuild or a change of the bucket count changes.
     public struct MoveState: Sendable, Equatable {
         public var version: String
         public var unfinished: [StockMove]
+        public var buckets: [Bucket]
+
+        /// A bucket's counter id and the epoch PostgreSQL accepts for it (nil: none yet).
+        public struct Bucket: Sendable, Equatable {
+            public var counterID: String
+            public var epoch: RedisEpoch?
+        }
     }
 
     static let columns = "move_id, sale_id, source, target, requested, amount, state, source_epoch, target_epoch"
 
-    /// The moves' version and unfinished moves of `saleID`, in one snapshot.
+    /// The moves' version, the unfinished moves and the buckets of `saleID`, in one snapshot.
     public func moveState(of saleID: String) async throws(InventoryError) -> MoveState {
+        let summary = """
+        (SELECT count(*) || ':' || COALESCE(sum(version), 0) FROM stock_moves WHERE sale_id = $1),
+        (SELECT string_agg(sale_id || '=' || COALESCE(redis_epoch, ''), ',' ORDER BY bucket) FROM sales
+         WHERE sale_id = $1 OR parent_sale_id = $1)
+        """
         let result = try await writer.inventoryQuery("""
-        SELECT \(Self.columns), (SELECT count(*) || ':' || COALESCE(sum(version), 0) FROM stock_moves WHERE sale_id = $1)
-        FROM stock_moves WHERE sale_id = $1 AND state IN ('planned', 'revoked')
+        SELECT \(Self.columns), \(summary) FROM stock_moves WHERE sale_id = $1 AND state IN ('planned', 'revoked')
         UNION ALL
-        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               (SELECT count(*) || ':' || COALESCE(sum(version), 0) FROM stock_moves WHERE sale_id = $1)
+        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \(summary)
         """, [saleID])
-        let version = result.rows.first?[9] ?? ""
-        return MoveState(version: version, unfinished: result.rows.compactMap(Self.decode))
+        let row = result.rows.first
+        let buckets = (row?[10] ?? "").split(separator: ",").map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return MoveState.Bucket(counterID: String(parts[0]), epoch: parts.count > 1 ? RedisEpoch(String(parts[1])) : nil)
+        }
+        return MoveState(version: (row?[9] ?? nil) ?? "", unfinished: result.rows.compactMap(Self.decode), buckets: buckets)
     }
 
     /// Unfinished moves older than `seconds` (of `saleIDs` only, when given), oldest first.

@@ -98,7 +98,13 @@ extension Inventory {
                 // The buyer's bucket is empty; the sale may not be: units move in from the others.
                 Task {
                     switch await self.refill(sale, counterID: counterID, quantity: attempt.quantity) {
-                    case .moved: self.submit(attempt, sale: sale, retryStale: retryStale, caller: caller, refillsLeft: refillsLeft - 1)
+                    case .moved:
+                        // The bucket count may have changed meanwhile (the buyer's bucket with it): the
+                        // cached sale if it is fresh, and a stale or retired bucket is rebuilt or read
+                        // again like any (each refill counts, so this ends).
+                        var current = sale
+                        if case .fresh(let cached) = self.cache.lookup(attempt.saleID) { current = cached }
+                        self.submit(attempt, sale: current, retryStale: true, caller: caller, refillsLeft: refillsLeft - 1)
                     case .soldOut: caller.answer(.outcome(.soldOut, of: attempt))
                     case .unavailable(let why): caller.answer(.outcome(.unavailable(why), of: attempt))
                     }

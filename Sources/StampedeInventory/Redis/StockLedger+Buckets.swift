@@ -16,20 +16,22 @@ extension StockLedger {
         return (owners[0], zip(candidates, owners.dropFirst()).map { ($0, $1) })
     }
 
-    /// Units each of `counterIDs` holds now, and whether its counters are current (present and
-    /// rebuilt for the Redis run that answered); one round trip per node.
-    public func bucketAvailability(_ counterIDs: [String]) async throws(InventoryError) -> [(units: Int64, isCurrent: Bool)] {
+    /// Units each of `counterIDs` holds now, the epoch its counters are at (nil: missing or
+    /// invalidated), and whether they are current (rebuilt for the Redis run that answered); one
+    /// round trip per node.
+    public func bucketAvailability(_ counterIDs: [String]) async throws(InventoryError) -> [(units: Int64, epoch: RedisEpoch?, isCurrent: Bool)] {
         guard !counterIDs.isEmpty else { return [] }
         let postgres = incarnation.current
         let replies = try await execute(counterIDs.map {
             let key = SaleKeys(saleID: $0).sale
-            return RedisRoutedCall(key: key, .command(["HMGET", key, "avail", "run"]))
+            return RedisRoutedCall(key: key, .command(["HMGET", key, "avail", "run", "gen"]))
         })
         return try replies.map { reply throws(InventoryError) in
             let fields = try reply.value.orThrow().array ?? []
             let units = fields.first?.int ?? 0
-            let current = fields.count == 2 && fields[1].string == run(of: reply.node, postgres)
-            return (max(0, units), current)
+            let runID = fields.count == 3 ? fields[1].string : nil
+            let epoch = runID.map { RedisEpoch(runID: $0, generation: fields[2].int ?? 0) }
+            return (max(0, units), epoch, runID != nil && runID == run(of: reply.node, postgres))
         }
     }
 

@@ -215,6 +215,27 @@ struct BucketTests {
         }
     }
 
+    /// A refill reads the buckets PostgreSQL has, not those a cached copy of the sale names: with a
+    /// copy from before the count grew (two of four buckets), empty in those two, it still finds the
+    /// units of the others instead of answering `sold_out`.
+    @Test func aRefillDoesNotTrustAnOutdatedLayout() async throws {
+        try await TestStampede.with { stampede in
+            let sale = TestServices.uniqueName("layout")
+            #expect(try await stampede.createSale(sale, stock: 8, perUserLimit: 1, buckets: "4").status == 201)
+            let client = try stampede.client()
+            for bucket in 0..<2 {
+                for user in Self.users(inBucket: bucket, of: 4, count: 2) {
+                    #expect(try await client.call("POST", "/v1/sales/\(sale)/orders", body: "{\"user_id\":\"\(user)\",\"quantity\":1}").status == 201)
+                }
+            }
+            let inventory = stampede.service.inventory
+            var outdated = try #require(try await inventory.loadSale(sale))
+            outdated.bucketIDs = Array(outdated.bucketIDs.prefix(1))
+            #expect(await inventory.refill(outdated, counterID: sale, quantity: 1) == .moved)
+            #expect(try await Self.checkInvariants(stampede, sale) == 4)
+        }
+    }
+
     /// One buyer's concurrent purchases never pass the per-user limit, and keyed retries answer
     /// the first order, in a bucketed sale as in any other.
     @Test func perUserLimitsAndKeysHoldUnderConcurrency() async throws {
