@@ -142,7 +142,14 @@ import Testing
     /// on a new connection.
     @Test func statementOverItsDeadlineFailsAndTheNextReconnects() async throws {
         try await withClient(deadline: .milliseconds(200)) { client, _ in
-            let before = try await backendPID(client)
+            // The connection's first statement shares the 200 ms deadline: on a loaded run (the
+            // clean-clone suite starting every client at once) connecting may take longer, which is
+            // not what this test is about. It is retried (bounded), and the counts below are taken
+            // from after it.
+            var warm: String?
+            for _ in 0..<20 where warm == nil { warm = try? await backendPID(client) }
+            let before = try #require(warm, "no statement within 200 ms in 20 tries")
+            let timeouts = client.statistics.timeouts, reconnects = client.statistics.reconnects
             let started = MonotonicClock.now()
             do throws(PostgresError) {
                 _ = try await client.query("SELECT pg_sleep(1)")
@@ -156,8 +163,8 @@ import Testing
             #expect(elapsed >= 0.19)
             let after = try await backendPID(client)
             #expect(after != before)
-            #expect(client.statistics.timeouts == 1)
-            #expect(client.statistics.reconnects == 1)
+            #expect(client.statistics.timeouts == timeouts + 1)
+            #expect(client.statistics.reconnects == reconnects + 1)
         }
     }
 
