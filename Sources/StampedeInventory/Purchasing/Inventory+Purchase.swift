@@ -111,7 +111,15 @@ extension Inventory {
                 }
                 return
             }
-            guard retryStale, outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
+            guard outcome == .unknownSale || outcome == .stale else { return caller.answer(.outcome(outcome, of: attempt)) }
+            // A bucketed sale's buckets may be being rebuilt or replaced by a change of the bucket
+            // count, maybe more than once while this purchase waits: it is tried again while its
+            // refills last, and then answered 503 — never 404, the sale exists.
+            let bucketed = !sale.bucketIDs.isEmpty
+            guard retryStale || (bucketed && refillsLeft > 0) else {
+                if bucketed { return caller.answer(.outcome(.unavailable("the sale's buckets are being rebuilt; retry"), of: attempt)) }
+                return caller.answer(.outcome(outcome, of: attempt))
+            }
             // Redis lost the sale (or the buyer's bucket), or its counters (or its exclusive group's
             // claims) predate a Redis restart: rebuild them from PostgreSQL, then try once more.
             Task {
@@ -121,7 +129,8 @@ extension Inventory {
                     // again, names the buyer's bucket in the new layout.
                     let rebuilt = try await self.rebuild(counterID)
                     if rebuilt || counterID != attempt.saleID, let sale = try await self.loadSale(attempt.saleID) {
-                        self.submit(attempt, sale: sale, retryStale: false, caller: caller, refillsLeft: refillsLeft)
+                        self.submit(attempt, sale: sale, retryStale: false, caller: caller,
+                                    refillsLeft: bucketed ? refillsLeft - 1 : refillsLeft)
                     } else {
                         caller.answer(.outcome(.unknownSale, of: attempt))
                     }
